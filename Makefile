@@ -1,0 +1,31 @@
+# The project's two commands: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install migrate clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/assistant db upgrade
+
+## Start web, worker, beat and Flower (and the embedded Redis when REDIS_URL is unset).
+run: install migrate
+	$(BIN)/assistant run
+
+## The whole suite, on PostgreSQL + Redis and on the embedded default.
+test: install
+	$(BIN)/python -m tests.preflight
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var *.egg-info

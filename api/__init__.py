@@ -1,0 +1,51 @@
+"""The Flask api: it validates, writes job rows, enqueues, and reads. Nothing slow."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api
+
+from api import db, errors, limits
+from api.resources import auth, health, jobs, me, tasks
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment)."""
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="Personal Assistant API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
+            "security": [{"bearerAuth": []}],
+            "info": {"description": "Submit jobs and poll them. Errors are JSON {code, message, errors}."},
+        },
+    )
+    if settings.cors_origins:
+        from flask_cors import CORS
+
+        CORS(app, origins=list(settings.cors_origins), expose_headers=["ETag", "Location", "Retry-After"])
+
+    db.init_app(app)
+    api = Api(app)
+    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp):
+        api.register_blueprint(blueprint)
+    errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
+    limits.init_app(app, settings)
+    return app

@@ -1,0 +1,46 @@
+"""Cursor pagination: `{"items": [...], "next_cursor": "<opaque>" | null}`, newest first."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, row_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+    except (ValueError, TypeError):
+        raise ApiError(422, "validation_error", "The cursor is not one this API gave out.",
+                       errors={"cursor": ["Invalid cursor."]})
+
+
+def page(session: Session, query, model, *, cursor: str | None, limit: int, to_dict) -> dict:
+    """One page of `query` ordered by (created_at, id) descending, a stable order for cursors."""
+    if cursor:
+        created_at, row_id = decode_cursor(cursor)
+        query = query.where(
+            or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < row_id))
+        )
+    rows = session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [to_dict(row) for row in rows],
+        "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+    }

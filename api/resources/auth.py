@@ -1,0 +1,79 @@
+"""Registration, login, token refresh and logout."""
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.db import get_db
+from api.errors import ApiError
+from api.schemas import LoginSchema, LogoutSchema, RefreshSchema, RegisterSchema, TokenSchema, UserSchema
+from api.security import logout, rotate_refresh_token, token_pair
+from shared.models import User
+from shared.passwords import hash_password, verify_password
+
+blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and tokens.")
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(409, description="The email is taken.")
+    def post(self, data):
+        """Create an account."""
+        session = get_db()
+        email = data["email"].strip().lower()
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise ApiError(409, "email_taken", "An account with this email exists; log in instead.")
+        user = User(email=email, password_hash=hash_password(data["password"]), timezone=data["timezone"])
+        session.add(user)
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent registration of the same email
+            session.rollback()
+            raise ApiError(409, "email_taken", "An account with this email exists; log in instead.")
+        return user
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="Wrong email or password.")
+    def post(self, data):
+        """Exchange email and password for an access and a refresh token."""
+        session = get_db()
+        user = session.scalar(select(User).where(User.email == data["email"].strip().lower()))
+        if not verify_password(user.password_hash if user else None, data["password"]):
+            raise ApiError(401, "invalid_credentials", "Wrong email or password.")
+        pair = token_pair(session, user, _settings())
+        session.commit()
+        return pair
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="Invalid, expired, revoked or reused refresh token.")
+    def post(self, data):
+        """Rotate a refresh token: a new pair, and the old token stops working."""
+        return rotate_refresh_token(get_db(), data["refresh_token"], _settings())
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.arguments(LogoutSchema)
+    @blp.response(204)
+    def post(self, data):
+        """Revoke the refresh token (and every token rotated from the same login)."""
+        if data.get("refresh_token"):
+            logout(get_db(), data["refresh_token"])
+        return None

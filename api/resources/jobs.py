@@ -1,0 +1,196 @@
+"""Jobs: submit, poll (ETag, long-poll), list, cancel; and the job types one may submit."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, jsonify, make_response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from api.db import get_db
+from api.errors import ApiError
+from api.pagination import page
+from api.schemas import (
+    JobListQuerySchema,
+    JobPageSchema,
+    JobSchema,
+    JobSubmitSchema,
+    JobTypeListSchema,
+    JobWaitQuerySchema,
+)
+from api.security import auth_required, current_user
+from shared.jobs import (
+    TERMINAL,
+    cancel_job,
+    job_etag,
+    job_to_dict,
+    revoke_running,
+    send_job,
+    submit_job,
+)
+from shared.jobtypes import REGISTRY, get_job_type
+from shared.models import Job
+from shared.notify import JobWaiter, publish_job_change
+
+blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Submit jobs and poll their results.")
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _own_job(job_id) -> Job:
+    """The caller's job; another user's job is indistinguishable from a missing one."""
+    job = get_db().get(Job, job_id)
+    if job is None or job.user_id != current_user().id:
+        raise ApiError(404, "not_found", "No such job.")
+    return job
+
+
+def _job_response(job_dict: dict, status: int, headers: dict | None = None):
+    response = make_response(jsonify(job_dict), status)
+    response.headers["ETag"] = job_etag(job_dict)
+    response.headers["Cache-Control"] = "private, no-cache"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@blp.route("/jobs")
+class Jobs(MethodView):
+    decorators = [auth_required()]
+
+    @blp.arguments(JobListQuerySchema, location="query")
+    @blp.response(200, JobPageSchema)
+    def get(self, query):
+        """The caller's jobs, newest first; filter by status and type."""
+        stmt = select(Job).where(Job.user_id == current_user().id)
+        if query.get("status"):
+            stmt = stmt.where(Job.status == query["status"])
+        if query.get("type"):
+            stmt = stmt.where(Job.type == query["type"])
+        return page(get_db(), stmt, Job, cursor=query["cursor"], limit=query["limit"], to_dict=job_to_dict)
+
+    @blp.arguments(JobSubmitSchema)
+    @blp.response(202, JobSchema, description="Queued; poll the Location.")
+    @blp.alt_response(200, schema=JobSchema, description="Replay of an earlier request with the same Idempotency-Key.")
+    @blp.alt_response(409, description="The Idempotency-Key was used with a different body.")
+    @blp.alt_response(422, description="Unknown type or params that do not match its schema.")
+    @blp.alt_response(429, description="Rate limited, or too many active jobs.")
+    @blp.alt_response(503, description="The job type's backing service is not configured.")
+    def post(self, data):
+        """Submit a job; it runs on a worker, poll it at the Location."""
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key.strip()) <= IDEMPOTENCY_KEY_MAX):
+            raise ApiError(400, "invalid_idempotency_key",
+                           f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} characters.")
+        session = get_db()
+        settings = _settings()
+        submitted = submit_job(
+            session=session, user=current_user(), type_name=data["type"], params=data["params"],
+            settings=settings, idempotency_key=key.strip() if key else None,
+        )
+        job = submitted.job
+        if submitted.created:
+            session.commit()
+            send_job(session, job.id, job.run_token)  # only after commit: the row exists first
+        job_type = get_job_type(job.type)
+        return _job_response(
+            job_to_dict(job),
+            202 if submitted.created else 200,
+            {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(job_type.poll_after)},
+        )
+
+
+@blp.route("/jobs/<uuid:job_id>")
+class JobsById(MethodView):
+    decorators = [auth_required()]
+
+    @blp.arguments(JobWaitQuerySchema, location="query")
+    @blp.response(200, JobSchema)
+    @blp.alt_response(304, description="Unchanged since the If-None-Match ETag.")
+    @blp.alt_response(404, description="No such job (or not yours).")
+    def get(self, query, job_id):
+        """One job. `?wait=N` holds the request until the job changes (or N seconds pass)."""
+        session = get_db()
+        job = _own_job(job_id)
+        current = job_to_dict(job)
+        seen = request.headers.get("If-None-Match")
+        # Without If-None-Match, "a change" means a change from what the job is now.
+        baseline = seen or job_etag(current)
+        wait = query["wait"]
+        if wait and job.status not in TERMINAL and job_etag(current) == baseline:
+            current = _wait_for_change(session, job, baseline, deadline=time.monotonic() + wait)
+        if seen and job_etag(current) in _etags(seen):
+            response = make_response("", 304)
+            response.headers["ETag"] = job_etag(current)
+            return response
+        return _job_response(current, 200)
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+def _wait_for_change(session, job: Job, baseline: str, *, deadline: float) -> dict:
+    """Re-read the job at each notification (or poll tick) until its ETag moves."""
+    current = job_to_dict(job)
+    with JobWaiter(job.id) as waiter:
+        # Read once more after subscribing: a change just before it would be missed.
+        session.expire(job)
+        session.commit()  # end the read transaction, so the next read sees new commits
+        current = job_to_dict(session.get(Job, job.id))
+        while job_etag(current) == baseline and (remaining := deadline - time.monotonic()) > 0:
+            waiter.wait(remaining)
+            session.expire_all()
+            session.commit()
+            current = job_to_dict(session.get(Job, job.id))
+            if current["status"] in TERMINAL:
+                break
+    return current
+
+
+@blp.route("/jobs/<uuid:job_id>/cancel")
+class JobCancel(MethodView):
+    decorators = [auth_required()]
+
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, description="No such job (or not yours).")
+    @blp.alt_response(409, description="The job already finished.")
+    def post(self, job_id):
+        """Cancel a job: a queued job never runs, a running one is stopped."""
+        session = get_db()
+        job = _own_job(job_id)
+        was_running = cancel_job(session=session, job=job)
+        session.commit()
+        if was_running:
+            revoke_running(job.run_token)
+        publish_job_change(job.id)
+        return _job_response(job_to_dict(job), 200)
+
+
+@blp.route("/job-types")
+class JobTypes(MethodView):
+    decorators = [auth_required()]
+
+    @blp.response(200, JobTypeListSchema)
+    def get(self):
+        """Every job type you may submit, with its params JSON schema and queue."""
+        user = current_user()
+        settings = _settings()
+        items = [
+            {
+                "type": jt.name,
+                "queue": jt.queue,
+                "summary": jt.summary,
+                "params_schema": jt.params_schema,
+                "available": jt.available(settings),
+                "admin_only": jt.admin_only,
+            }
+            for jt in sorted(REGISTRY.values(), key=lambda jt: jt.name)
+            if user.is_admin or not jt.admin_only
+        ]
+        return {"items": items, "next_cursor": None}

@@ -1,0 +1,89 @@
+"""The user's to-dos: list, read, light edits and delete (one row each, no worker needed)."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import exists, func, literal_column, select
+
+from api.db import get_db
+from api.errors import ApiError
+from api.pagination import page
+from api.schemas import TaskListQuerySchema, TaskPageSchema, TaskPatchSchema, TaskSchema
+from api.security import auth_required, current_user
+from shared.db import is_postgres
+from shared.models import Task, utcnow
+from shared.todos import task_to_dict
+
+blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks", description="The user's tasks (to-dos).")
+
+
+def _own_task(task_id) -> Task:
+    task = get_db().get(Task, task_id)
+    if task is None or task.user_id != current_user().id:
+        raise ApiError(404, "not_found", "No such task.")
+    return task
+
+
+def _has_tag(session, tag: str):
+    """A portable "tags contains tag" on the JSON column."""
+    if is_postgres(session):
+        return Task.tags.contains([tag])
+    each = func.json_each(Task.tags).table_valued("value")
+    return exists(select(literal_column("1")).select_from(each).where(each.c.value == tag))
+
+
+@blp.route("")
+class Tasks(MethodView):
+    decorators = [auth_required()]
+
+    @blp.arguments(TaskListQuerySchema, location="query")
+    @blp.response(200, TaskPageSchema)
+    def get(self, query):
+        """The caller's tasks, newest first; filter by open/done, due window and tag."""
+        session = get_db()
+        stmt = select(Task).where(Task.user_id == current_user().id)
+        if query["status"] != "all":
+            stmt = stmt.where(Task.done == (query["status"] == "done"))
+        if "due_before" in query:
+            stmt = stmt.where(Task.due_at < query["due_before"])
+        if "due_after" in query:
+            stmt = stmt.where(Task.due_at >= query["due_after"])
+        if "tag" in query:
+            stmt = stmt.where(_has_tag(session, query["tag"].lower()))
+        return page(session, stmt, Task, cursor=query["cursor"], limit=query["limit"],
+                    to_dict=task_to_dict)
+
+
+@blp.route("/<uuid:task_id>")
+class TasksById(MethodView):
+    decorators = [auth_required()]
+
+    @blp.response(200, TaskSchema)
+    @blp.alt_response(404, description="No such task (or not yours).")
+    def get(self, task_id):
+        """One task."""
+        return task_to_dict(_own_task(task_id))
+
+    @blp.arguments(TaskPatchSchema)
+    @blp.response(200, TaskSchema)
+    @blp.alt_response(404, description="No such task (or not yours).")
+    def patch(self, data, task_id):
+        """Edit title, notes, due date, priority, tags, or mark done."""
+        task = _own_task(task_id)
+        if "tags" in data:
+            data["tags"] = list(dict.fromkeys(tag.lower() for tag in data["tags"]))
+        if "done" in data and data["done"] != task.done:
+            task.completed_at = utcnow() if data["done"] else None
+        for name, value in data.items():
+            setattr(task, name, value)
+        get_db().commit()
+        return task_to_dict(task)
+
+    @blp.response(204)
+    @blp.alt_response(404, description="No such task (or not yours).")
+    def delete(self, task_id):
+        """Delete a task."""
+        session = get_db()
+        session.delete(_own_task(task_id))
+        session.commit()
+        return None

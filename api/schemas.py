@@ -1,0 +1,181 @@
+"""Marshmallow schemas: request validation and the OpenAPI document."""
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, available_timezones
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from shared.jobs import STATUSES
+from shared.todos import PRIORITIES
+
+MAX_LIMIT = 100
+
+
+def validate_timezone(value: str) -> None:
+    if value not in _zones():
+        raise ValidationError("Not an IANA timezone name (e.g. Europe/Berlin).")
+    ZoneInfo(value)
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+        _ZONES.add("UTC")
+    return _ZONES
+
+
+# -- auth and profile ------------------------------------------------------------------
+
+
+class RegisterSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=256))
+    timezone = fields.String(load_default="UTC", validate=validate_timezone)
+
+
+class LoginSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class LogoutSchema(Schema):
+    refresh_token = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class UserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    role = fields.String()
+    timezone = fields.String()
+    digest_time = fields.String()
+    created_at = fields.DateTime()
+
+
+class MePatchSchema(Schema):
+    timezone = fields.String(validate=validate_timezone)
+    digest_time = fields.String(metadata={"description": "HH:MM, the user's local time"})
+
+    @validates("digest_time")
+    def _digest_time(self, value: str, **_kwargs) -> None:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValidationError("Use HH:MM, 24-hour (e.g. 07:30).")
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+
+class JobSubmitSchema(Schema):
+    type = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    params = fields.Dict(load_default=dict)
+
+
+class JobErrorSchema(Schema):
+    code = fields.String()
+    message = fields.String()
+
+
+class JobSchema(Schema):
+    id = fields.UUID()
+    type = fields.String()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    params = fields.Dict()
+    progress = fields.Integer()
+    progress_message = fields.String(allow_none=True)
+    result = fields.Raw(allow_none=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    attempts = fields.Integer()
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+
+
+class PageQuerySchema(Schema):
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+class JobListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    type = fields.String(validate=validate.Length(max=64))
+
+
+class JobPageSchema(Schema):
+    items = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class JobWaitQuerySchema(Schema):
+    wait = fields.Float(load_default=0, validate=validate.Range(min=0, max=30),
+                        metadata={"description": "seconds to wait for a change (long-poll), at most 30"})
+
+
+class JobTypeSchema(Schema):
+    type = fields.String()
+    queue = fields.String()
+    summary = fields.String()
+    params_schema = fields.Dict()
+    available = fields.Boolean()
+    admin_only = fields.Boolean()
+
+
+class JobTypeListSchema(Schema):
+    items = fields.List(fields.Nested(JobTypeSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+class TaskSchema(Schema):
+    id = fields.UUID()
+    title = fields.String()
+    notes = fields.String()
+    due_at = fields.String(allow_none=True)
+    all_day = fields.Boolean()
+    priority = fields.String(metadata={"enum": list(PRIORITIES)})
+    tags = fields.List(fields.String())
+    done = fields.Boolean()
+    completed_at = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TaskListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(["open", "done", "all"]), load_default="all")
+    due_before = fields.AwareDateTime()
+    due_after = fields.AwareDateTime()
+    tag = fields.String(validate=validate.Length(min=1, max=64))
+
+
+TAG = validate.Regexp(r"^[\w-]{1,64}$", error="Tags are 1-64 letters, digits, '-' or '_'.")
+
+
+class TaskPatchSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=500))
+    notes = fields.String(validate=validate.Length(max=20000))
+    due_at = fields.AwareDateTime(allow_none=True)
+    all_day = fields.Boolean()
+    done = fields.Boolean()
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=50))

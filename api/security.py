@@ -1,0 +1,183 @@
+"""Request authentication: short-lived JWT access tokens and rotating refresh tokens.
+
+Refresh tokens are random strings stored as SHA-256 hashes. Each use rotates the token
+within its family; presenting a rotated token again means it was stolen or replayed,
+so the whole family is revoked and its holder must log in again.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+import jwt
+from flask import current_app, g, request
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from shared.models import RefreshToken, User, utcnow
+from shared.settings import Settings
+
+ALGORITHM = "HS256"
+ISSUER = "personal-assistant"
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def issue_access_token(user: User, settings: Settings) -> str:
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "type": "access",
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + timedelta(minutes=settings.jwt_access_minutes),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, settings: Settings) -> dict:
+    """The token's claims; raises jwt.InvalidTokenError for anything not ours and current."""
+    # Only HS256 is accepted: "alg": "none" and algorithm confusion fail here.
+    claims = jwt.decode(
+        token, settings.jwt_secret, algorithms=[ALGORITHM], issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "type"]},
+    )
+    if claims.get("type") != "access":
+        raise jwt.InvalidTokenError("not an access token")
+    return claims
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_refresh_token(session: Session, user: User, settings: Settings, family_id: uuid.UUID | None = None) -> str:
+    token = secrets.token_urlsafe(48)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=_hash(token),
+            expires_at=utcnow() + timedelta(days=settings.jwt_refresh_days),
+        )
+    )
+    return token
+
+
+def token_pair(session: Session, user: User, settings: Settings, family_id: uuid.UUID | None = None) -> dict:
+    """The login/refresh answer (the caller commits)."""
+    return {
+        "access_token": issue_access_token(user, settings),
+        "refresh_token": issue_refresh_token(session, user, settings, family_id),
+        "token_type": "Bearer",
+        "expires_in": settings.jwt_access_minutes * 60,
+    }
+
+
+def rotate_refresh_token(session: Session, token: str, settings: Settings) -> dict:
+    """Exchange a refresh token for a new pair; reuse of a rotated one revokes its family."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)).with_for_update())
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise ApiError(401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked.")
+    if row.rotated_at is not None:
+        revoke_family(session, row.family_id)
+        session.commit()
+        raise ApiError(401, "refresh_token_reused",
+                       "This refresh token was already used; every session of this login is now revoked.")
+    # Compare-and-set, so two concurrent refreshes with one token cannot both succeed.
+    result = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+    )
+    if not result.rowcount:
+        revoke_family(session, row.family_id)
+        session.commit()
+        raise ApiError(401, "refresh_token_reused", "This refresh token was already used.")
+    user = session.get(User, row.user_id)
+    pair = token_pair(session, user, settings, family_id=row.family_id)
+    session.commit()
+    return pair
+
+
+def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def logout(session: Session, token: str) -> None:
+    """Revoke the family of `token` (unknown tokens are ignored: logout always succeeds)."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)))
+    if row is not None:
+        revoke_family(session, row.family_id)
+    session.commit()
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_user() -> User:
+    """The authenticated user of this request (set by @auth_required)."""
+    return g.user
+
+
+def auth_required(admin: bool = False):
+    """Require a valid access token of a user who still exists (and is an admin, if asked)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            from api.db import get_db
+
+            token = bearer_token()
+            if token is None:
+                raise ApiError(401, "unauthorized", "Send an access token: Authorization: Bearer <token>.",
+                               headers={"WWW-Authenticate": "Bearer"})
+            try:
+                claims = decode_access_token(token, _settings())
+                user_id = uuid.UUID(claims["sub"])
+            except jwt.ExpiredSignatureError:
+                raise ApiError(401, "token_expired", "The access token expired; refresh it.",
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            except (jwt.InvalidTokenError, ValueError):
+                raise ApiError(401, "invalid_token", "The access token is invalid.",
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            user = get_db().get(User, user_id)
+            if user is None:  # deleted since the token was issued
+                raise ApiError(401, "invalid_token", "The access token's user no longer exists.")
+            if admin and not user.is_admin:
+                raise ApiError(403, "forbidden", "This needs an admin.")
+            g.user = user
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def user_id_from_token() -> str | None:
+    """The user id of a valid bearer token, without touching the database (rate-limit keys)."""
+    token = bearer_token()
+    if token is None:
+        return None
+    try:
+        return decode_access_token(token, _settings())["sub"]
+    except jwt.InvalidTokenError:
+        return None

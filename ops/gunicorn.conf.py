@@ -1,0 +1,19 @@
+"""gunicorn settings, from the environment.
+
+Threads, because `GET /v1/jobs/{id}?wait=30` holds a request open for up to 30 s and
+must not hold a whole worker process.
+"""
+import os
+
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # above the longest long-poll
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "35"))
+keepalive = 5
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests_jitter = 500
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()

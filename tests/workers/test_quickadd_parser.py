@@ -1,0 +1,247 @@
+"""Tests of the quick-add parser (workers.quickadd): a pure function, so no fixtures beyond `now`."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from workers.quickadd import MAX_TITLE_LENGTH, ParsedTask, parse_quick_add
+
+BERLIN = "Europe/Berlin"
+# Thursday 2026-11-26 10:00 in Berlin (09:00 UTC, 04:00 New York, 18:00 Tokyo).
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo(BERLIN))
+
+
+def parse(text: str, *, now: datetime = NOW, timezone: str = BERLIN) -> ParsedTask:
+    """Parse with the test defaults."""
+    return parse_quick_add(text, now=now, timezone=timezone)
+
+
+def iso(parsed: ParsedTask) -> str | None:
+    """due_at as an ISO string, which pins both the wall-clock time and the UTC offset."""
+    return None if parsed.due_at is None else parsed.due_at.isoformat()
+
+
+def test_product_example():
+    parsed = parse("call mom tomorrow 5pm #family !high")
+    assert parsed == ParsedTask(
+        title="call mom",
+        due_at=datetime(2026, 11, 27, 17, 0, tzinfo=ZoneInfo(BERLIN)),
+        tags=["family"],
+        priority="high",
+        all_day=False,
+    )
+    assert iso(parsed) == "2026-11-27T17:00:00+01:00"
+    assert parsed.due_at.tzinfo == ZoneInfo(BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("text", "due", "all_day"),
+    [
+        ("pay rent tomorrow 5pm", "2026-11-27T17:00:00+01:00", False),
+        ("pay rent tomorrow at 17:00", "2026-11-27T17:00:00+01:00", False),
+        ("pay rent today 9am", "2026-11-26T09:00:00+01:00", False),  # explicit "today" stays today
+        ("pay rent next monday", "2026-11-30T00:00:00+01:00", True),
+        ("pay rent next monday 10am", "2026-11-30T10:00:00+01:00", False),
+        ("pay rent on friday", "2026-11-27T00:00:00+01:00", True),
+        ("pay rent in 3 days", "2026-11-29T00:00:00+01:00", True),
+        ("pay rent in 2 hours", "2026-11-26T12:00:00+01:00", False),
+        ("pay rent in an hour", "2026-11-26T11:00:00+01:00", False),
+        ("pay rent at 5pm", "2026-11-26T17:00:00+01:00", False),  # still ahead: today
+        ("pay rent at 9am", "2026-11-27T09:00:00+01:00", False),  # already past: tomorrow
+        ("pay rent dec 24", "2026-12-24T00:00:00+01:00", True),
+        ("pay rent 2026-12-24 18:30", "2026-12-24T18:30:00+01:00", False),
+        ("pay rent 2026-12-24", "2026-12-24T00:00:00+01:00", True),
+        ("pay rent on 24 december at 8pm", "2026-12-24T20:00:00+01:00", False),
+        ("pay rent at 5pm on 24 december", "2026-12-24T17:00:00+01:00", False),
+        ("pay rent by december 24th, 2027", "2027-12-24T00:00:00+01:00", True),
+        ("pay rent tomorrow", "2026-11-27T00:00:00+01:00", True),
+        ("pay rent tonight", "2026-11-26T20:00:00+01:00", False),
+        ("pay rent tomorrow morning", "2026-11-27T09:00:00+01:00", False),
+        ("pay rent fri, 3pm", "2026-11-27T15:00:00+01:00", False),
+        ("pay rent at noon", "2026-11-26T12:00:00+01:00", False),
+        ("pay rent on sat", "2026-11-28T00:00:00+01:00", True),
+        ("pay rent next week", "2026-12-03T00:00:00+01:00", True),
+        ("pay rent jan 5", "2027-01-05T00:00:00+01:00", True),  # past month-day rolls to next year
+        ("Pay Rent TOMORROW 5PM", "2026-11-27T17:00:00+01:00", False),
+    ],
+)
+def test_date_phrases_in_berlin(text, due, all_day):
+    parsed = parse(text)
+    assert (parsed.title.lower(), iso(parsed), parsed.all_day) == ("pay rent", due, all_day)
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("report due by friday", "report"),
+        ("due friday: report", "report"),
+        ("call mom tomorrow 5pm about xmas", "call mom about xmas"),
+        ("  call   mom \t tomorrow   #family  5pm  ", "call mom"),
+        ("call mom, tomorrow at 5pm", "call mom"),
+        ("stand by me", "stand by me"),  # "by" is only dropped right before a date
+    ],
+)
+def test_date_phrase_and_dangling_preposition_leave_the_title(text, title):
+    assert parse(text).title == title
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call mom",
+        "read 1984",
+        "buy 2 apples",
+        "may the force be with you",
+        "march with the band",
+        "second draft of report",
+        "study for the SAT",
+        "sit in the sun",
+        "midnight snack",
+        "plan Q3 roadmap",
+        "call 911 about dec report",
+    ],
+)
+def test_ordinary_titles_are_not_dates(text):
+    parsed = parse(text)
+    assert (parsed.title, parsed.due_at, parsed.all_day) == (text, None, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ("read 1984 on friday", "read 1984", "2026-11-27T00:00:00+01:00"),
+        ("march with the band on saturday", "march with the band", "2026-11-28T00:00:00+01:00"),
+        ("buy 2 apples tomorrow", "buy 2 apples", "2026-11-27T00:00:00+01:00"),
+        ("may the force be with you may 4", "may the force be with you", "2027-05-04T00:00:00+02:00"),
+        ("second draft of report by 3pm", "second draft of report", "2026-11-26T15:00:00+01:00"),
+    ],
+)
+def test_false_positive_words_next_to_a_real_date(text, title, due):
+    parsed = parse(text)
+    assert (parsed.title, iso(parsed)) == (title, due)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "every monday standup",
+        "every monday at 9am standup",
+        "water plants every 2 weeks",
+        "every day tomorrow 5pm",
+    ],
+)
+def test_recurrence_is_left_in_the_title_without_a_due_date(text):
+    parsed = parse(text)
+    assert (parsed.title, parsed.due_at, parsed.all_day) == (text, None, False)
+
+
+@pytest.mark.parametrize(
+    ("timezone", "text", "due"),
+    [
+        # The same instant: 2026-11-26 09:00 UTC = 04:00 New York = 18:00 Tokyo.
+        ("America/New_York", "gym tomorrow 5pm", "2026-11-27T17:00:00-05:00"),
+        ("America/New_York", "gym at 5pm", "2026-11-26T17:00:00-05:00"),
+        ("America/New_York", "gym today 9am", "2026-11-26T09:00:00-05:00"),
+        ("America/New_York", "gym in 2 hours", "2026-11-26T06:00:00-05:00"),
+        ("Asia/Tokyo", "gym tomorrow 5pm", "2026-11-27T17:00:00+09:00"),
+        ("Asia/Tokyo", "gym at 5pm", "2026-11-27T17:00:00+09:00"),  # 17:00 already past in Tokyo
+        ("Asia/Tokyo", "gym dec 24", "2026-12-24T00:00:00+09:00"),
+        ("UTC", "gym tomorrow 5pm", "2026-11-27T17:00:00+00:00"),
+        ("UTC", "gym at 9:30am", "2026-11-26T09:30:00+00:00"),
+        ("UTC", "gym next monday 10am", "2026-11-30T10:00:00+00:00"),
+    ],
+)
+def test_relative_dates_resolve_in_the_users_timezone(timezone, text, due):
+    parsed = parse(text, timezone=timezone)
+    assert (parsed.title, iso(parsed)) == ("gym", due)
+    assert parsed.due_at.tzinfo == ZoneInfo(timezone)
+
+
+def test_now_is_converted_to_the_users_zone_before_resolving():
+    # 02:00 UTC on Thursday is still Wednesday 21:00 in New York, so "tomorrow" is Thursday.
+    now_utc = datetime(2026, 11, 26, 2, 0, tzinfo=ZoneInfo("UTC"))
+    parsed = parse("gym tomorrow", now=now_utc, timezone="America/New_York")
+    assert (iso(parsed), parsed.all_day) == ("2026-11-26T00:00:00-05:00", True)
+
+
+def test_dst_spring_forward_uses_the_offset_of_the_due_date():
+    parsed = parse("gym tomorrow 9am", now=datetime(2027, 3, 27, 12, 0, tzinfo=ZoneInfo(BERLIN)))
+    assert iso(parsed) == "2027-03-28T09:00:00+02:00"
+
+
+def test_dst_in_hours_counts_elapsed_time():
+    # 01:30 CET; clocks jump 02:00 -> 03:00, so two real hours later it is 04:30 CEST.
+    parsed = parse("gym in 2 hours", now=datetime(2027, 3, 28, 1, 30, tzinfo=ZoneInfo(BERLIN)))
+    assert iso(parsed) == "2027-03-28T04:30:00+02:00"
+
+
+def test_dst_gap_time_moves_to_the_real_instant():
+    # 02:30 does not exist on 2027-03-28 in Berlin.
+    parsed = parse("gym today 2:30am", now=datetime(2027, 3, 28, 0, 30, tzinfo=ZoneInfo(BERLIN)))
+    assert iso(parsed) == "2027-03-28T03:30:00+02:00"
+
+
+def test_dst_fall_back_all_day_keeps_midnight():
+    parsed = parse("gym oct 31", now=datetime(2027, 10, 30, 12, 0, tzinfo=ZoneInfo(BERLIN)))
+    assert (iso(parsed), parsed.all_day) == ("2027-10-31T00:00:00+02:00", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "title"),
+    [
+        ("plan trip #family #Work-Stuff #a_b", ["family", "work-stuff", "a_b"], "plan trip"),
+        ("#Work plan #work trip #WORK", ["work"], "plan trip"),
+        ("learn C# basics #dev", ["dev"], "learn C# basics"),
+        ("plan #2026 trip", ["2026"], "plan trip"),
+        ("plan trip", [], "plan trip"),
+    ],
+)
+def test_tags(text, tags, title):
+    parsed = parse(text)
+    assert (parsed.tags, parsed.title) == (tags, title)
+
+
+@pytest.mark.parametrize(
+    ("text", "priority", "title"),
+    [
+        ("file taxes", "normal", "file taxes"),
+        ("file taxes !low", "low", "file taxes"),
+        ("file taxes !normal", "normal", "file taxes"),
+        ("file taxes !HIGH", "high", "file taxes"),
+        ("!Urgent file taxes", "urgent", "file taxes"),
+        ("file taxes !!", "high", "file taxes"),
+        ("file taxes !!!", "urgent", "file taxes"),
+        ("file taxes !low !urgent", "urgent", "file taxes"),  # the last marker wins
+        ("file !!! taxes !low", "low", "file taxes"),
+        ("file taxes now!!", "normal", "file taxes now!!"),  # not a standalone marker
+        ("file taxes !later", "normal", "file taxes !later"),
+    ],
+)
+def test_priority(text, priority, title):
+    parsed = parse(text)
+    assert (parsed.priority, parsed.title) == (priority, title)
+
+
+@pytest.mark.parametrize("timezone", ["Mars/Olympus_Mons", "", "../etc/passwd", "europe/berlin "])
+def test_unknown_timezone_raises_value_error(timezone):
+    with pytest.raises(ValueError, match="timezone"):
+        parse("call mom", timezone=timezone)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "#family !high", "tomorrow 5pm #family", "on friday !!"])
+def test_empty_title_raises_value_error(text):
+    with pytest.raises(ValueError, match="the text has no title"):
+        parse(text)
+
+
+def test_naive_now_raises_value_error():
+    with pytest.raises(ValueError, match="aware"):
+        parse("call mom", now=datetime(2026, 11, 26, 10, 0))
+
+
+def test_title_is_capped():
+    parsed = parse("x" * 600 + " tomorrow 5pm")
+    assert parsed.title == "x" * MAX_TITLE_LENGTH
+    assert iso(parsed) == "2026-11-27T17:00:00+01:00"

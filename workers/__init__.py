@@ -1,0 +1,2 @@
+"""Celery tasks, one module per domain. Importing the package registers them all."""
+from workers import ops, todos  # noqa: F401
