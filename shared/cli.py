@@ -14,7 +14,7 @@ from sqlalchemy import select
 from shared import migrate
 from shared.db import session_scope
 from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job, sweep
-from shared.models import Job, User
+from shared.models import Job, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import get_settings
 
@@ -163,7 +163,7 @@ def jobs_resend(job_id: uuid.UUID) -> None:
         if job.status != "queued":
             raise click.ClickException(f"only queued jobs are resent; this one is {job.status}")
         job.run_token = str(uuid.uuid4())
-        job.enqueued_at = None
+        job.enqueued_at = utcnow()
         session.commit()
         sent = send_job(session, job.id, job.run_token)
     click.echo("sent" if sent else "broker unreachable; the sweeper will send it")

@@ -217,7 +217,7 @@ def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, mes
     result = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.run_token == run_token, Job.status.in_(ACTIVE))
-        .values(status=QUEUED, run_token=new_token, enqueued_at=None, updated_at=utcnow(),
+        .values(status=QUEUED, run_token=new_token, enqueued_at=utcnow(), updated_at=utcnow(),
                 progress_message=f"Retrying in {delay:.0f} s: {message}"[:500])
     )
     session.commit()

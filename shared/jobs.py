@@ -211,8 +211,9 @@ def _lock_user(session: Session, user_id) -> None:
 def send_job(session: Session, job_id, run_token: str, *, countdown: float | None = None) -> bool:
     """Hand the job's message to the broker, then record that it was sent.
 
-    Call only after the job row committed. A failure here loses nothing: the job stays
-    queued with `enqueued_at` unset and the sweeper sends it.
+    Call only after the job row committed, and after setting `run_token` (and, for a resend,
+    `enqueued_at`) in a committed compare-and-set. A failure here loses nothing: the job
+    stays queued with `enqueued_at` unset and the sweeper sends it.
     """
     from shared.celery_app import app  # the Celery app imports this module's neighbours
 
@@ -228,6 +229,11 @@ def send_job(session: Session, job_id, run_token: str, *, countdown: float | Non
         )
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("job %s not sent, the sweeper will retry: %s", job_id, exc)
+        # Unset enqueued_at marks it unsent, for the sweeper's next round.
+        session.execute(
+            update(Job).where(Job.id == job_id, Job.run_token == run_token).values(enqueued_at=None)
+        )
+        session.commit()
         return False
     due = utcnow() + timedelta(seconds=countdown or 0)
     session.execute(
@@ -380,7 +386,9 @@ def _skip_locked(session: Session, stmt):
 def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeue: bool = False) -> str | None:
     """Give the job a new run_token if it still has `old_token`; commit; return the new one."""
     new_token = str(uuid.uuid4())
-    values = {"run_token": new_token, "enqueued_at": None, "updated_at": utcnow()}
+    # enqueued_at is set now, not after sending: an unset one would make the job look
+    # unsent to a second sweeper while this one is still sending it.
+    values = {"run_token": new_token, "enqueued_at": utcnow(), "updated_at": utcnow()}
     if requeue:
         values |= {"status": QUEUED, "progress_message": "Requeued after the worker was lost."}
     result = session.execute(
