@@ -210,7 +210,7 @@ def flower() -> None:
     settings = get_settings()
     args = [
         sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
-        f"--port={settings.flower_port}", "--address=127.0.0.1",
+        f"--port={settings.flower_port}", f"--address={settings.flower_address}",
     ]
     if settings.flower_basic_auth:
         args.append(f"--basic-auth={settings.flower_basic_auth}")

@@ -52,6 +52,7 @@ class Settings:
     ratelimit_storage_url: str
     port: int
     flower_port: int
+    flower_address: str
     secret_key: str
     jwt_secret: str
     jwt_access_minutes: int
@@ -108,6 +109,7 @@ class Settings:
             ratelimit_storage_url=_env("RATELIMIT_STORAGE_URL") or redis_db_url(redis_url, 2),
             port=int(_env("PORT", "8000")),
             flower_port=int(_env("FLOWER_PORT", "5555")),
+            flower_address=_env("FLOWER_ADDRESS", "127.0.0.1"),
             secret_key=secret_key,
             jwt_secret=_env("JWT_SECRET") or secret_key,
             jwt_access_minutes=int(_env("JWT_ACCESS_MINUTES", "15")),

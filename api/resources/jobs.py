@@ -137,19 +137,20 @@ def _etags(header: str) -> set[str]:
 
 def _wait_for_change(session, job: Job, baseline: str, *, deadline: float) -> dict:
     """Re-read the job at each notification (or poll tick) until its ETag moves."""
-    current = job_to_dict(job)
-    with JobWaiter(job.id) as waiter:
-        # Read once more after subscribing: a change just before it would be missed.
-        session.expire(job)
-        session.commit()  # end the read transaction, so the next read sees new commits
+
+    def read() -> dict:
+        session.expire_all()
         current = job_to_dict(session.get(Job, job.id))
+        # End the transaction before waiting: on SQLite an open one holds the write lock,
+        # and on PostgreSQL the next read must see commits made meanwhile.
+        session.commit()
+        return current
+
+    with JobWaiter(job.id) as waiter:
+        current = read()  # once more after subscribing, or a change just before it is missed
         while job_etag(current) == baseline and (remaining := deadline - time.monotonic()) > 0:
             waiter.wait(remaining)
-            session.expire_all()
-            session.commit()
-            current = job_to_dict(session.get(Job, job.id))
-            if current["status"] in TERMINAL:
-                break
+            current = read()
     return current
 
 
