@@ -42,6 +42,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         CORS(app, origins=list(settings.cors_origins), expose_headers=["ETag", "Location", "Retry-After"])
 
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind nginx the peer is the proxy: take the client address (rate limits per IP)
+        # from X-Forwarded-For, trusting only as many hops as there are proxies.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
     db.init_app(app)
     api = Api(app)
     for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp):

@@ -1,10 +1,12 @@
 """JSON errors everywhere: `{"code", "message", "errors"}`, never HTML, never a stack trace."""
 from __future__ import annotations
 
+import json
 import logging
+import time
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.jobs import JobError
 
@@ -59,9 +61,13 @@ def _smorest_field_errors(exc: HTTPException) -> dict | None:
     messages = data.get("messages")
     if not messages:
         return None
-    # One location per request in practice (json, query, headers): flatten it.
+    # One location per request in practice (json, query, headers): flatten it to
+    # {field: [..]}. A location whose messages are a bare list (webargs' "Invalid JSON
+    # body.") stays keyed by the location, so `errors` is always an object.
     if len(messages) == 1:
-        return next(iter(messages.values()))
+        only = next(iter(messages.values()))
+        if isinstance(only, dict):
+            return only
     return messages
 
 
@@ -74,14 +80,52 @@ def handle_http_exception(exc: HTTPException):
         headers["Allow"] = exc.get_response().headers["Allow"]
     if status == 429:
         message = f"Too many requests ({exc.description}); retry after the Retry-After header's seconds."
+        headers["Retry-After"] = str(_seconds_until_limit_resets())
+    if status == 413 and request and request.max_content_length:
+        message = f"The request body is larger than the {request.max_content_length} bytes allowed."
     if status == 422:
         message = "The request did not pass validation; see errors."
-    return error_response(status, data.get("code") or HTTP_CODES.get(status, "error"), message,
-                          _smorest_field_errors(exc), headers)
+    code = data.get("code") or HTTP_CODES.get(status, "error")
+    if status == 400 and isinstance(getattr(exc, "exc", None), (json.JSONDecodeError, UnicodeDecodeError)):
+        code, message = "invalid_json", "The request body is not valid JSON."
+    return error_response(status, code, message, _smorest_field_errors(exc), headers)
+
+
+def _seconds_until_limit_resets() -> int:
+    """When the breached rate limit lets the client in again (limiter headers are off,
+    because they would overwrite the poll hint in a 202's Retry-After)."""
+    limiter = current_app.extensions.get("assistant_limiter")
+    current = limiter.current_limit if limiter is not None else None
+    if current is None:
+        return 1
+    return max(1, int(current.reset_at - time.time()) + 1)
+
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def check_request_body():
+    """Refuse an oversized or non-JSON body before any view reads it (or silently ignores it).
+
+    Without this, a form-encoded body reaches webargs as "no JSON" and the client is told
+    that every required field is missing; and a body no view reads is never measured
+    against MAX_CONTENT_LENGTH.
+    """
+    if request.routing_exception is not None:
+        return None  # the 404 or 405 says more than a complaint about the body would
+    length = request.content_length
+    if length is not None and request.max_content_length is not None and length > request.max_content_length:
+        raise RequestEntityTooLarge()
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.method in BODY_METHODS and (length or chunked) and not request.is_json:
+        return error_response(415, "unsupported_media_type",
+                              "Send the body as JSON, with Content-Type: application/json.")
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:
     """Install after flask-smorest's Api, so these replace its handler."""
+    app.before_request(check_request_body)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

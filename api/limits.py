@@ -33,13 +33,15 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2},
         RATELIMIT_STRATEGY="moving-window",
-        RATELIMIT_HEADERS_ENABLED=True,
+        # Off: the limiter would overwrite a 202's Retry-After (a poll hint) with its own
+        # reset time. api.errors sets Retry-After on the 429 itself.
+        RATELIMIT_HEADERS_ENABLED=False,
         # A Redis outage must not take the API down with it: count in memory meanwhile.
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_KEY_PREFIX="rl",
     )
-    return Limiter(
+    limiter = Limiter(
         key_func=get_remote_address,
         app=app,
         application_limits=[
@@ -58,3 +60,5 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
             ),
         ],
     )
+    app.extensions["assistant_limiter"] = limiter
+    return limiter

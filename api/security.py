@@ -161,7 +161,8 @@ def auth_required(admin: bool = False):
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             user = get_db().get(User, user_id)
             if user is None:  # deleted since the token was issued
-                raise ApiError(401, "invalid_token", "The access token's user no longer exists.")
+                raise ApiError(401, "invalid_token", "The access token's user no longer exists.",
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             if admin and not user.is_admin:
                 raise ApiError(403, "forbidden", "This needs an admin.")
             g.user = user

@@ -53,6 +53,7 @@ class Settings:
     port: int
     flower_port: int
     flower_address: str
+    trusted_proxies: int
     secret_key: str
     jwt_secret: str
     jwt_access_minutes: int
@@ -110,6 +111,7 @@ class Settings:
             port=int(_env("PORT", "8000")),
             flower_port=int(_env("FLOWER_PORT", "5555")),
             flower_address=_env("FLOWER_ADDRESS", "127.0.0.1"),
+            trusted_proxies=int(_env("TRUSTED_PROXIES", "0")),
             secret_key=secret_key,
             jwt_secret=_env("JWT_SECRET") or secret_key,
             jwt_access_minutes=int(_env("JWT_ACCESS_MINUTES", "15")),
