@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
@@ -13,6 +13,8 @@ from api.errors import ApiError
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Ours are about 90 characters; a longer one is not ours, and is not worth decoding.
+MAX_CURSOR_LENGTH = 200
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -21,13 +23,22 @@ def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position in `cursor`; anything but a cursor this API made is a 422, never a 500."""
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (ValueError, TypeError):
+        if not (isinstance(created_at, str) and isinstance(row_id, str)):
+            raise TypeError("not two strings")
+        position = datetime.fromisoformat(created_at)
+        if position.tzinfo is None:
+            raise ValueError("naive timestamp")
+        # Out-of-range instants would only fail later, when bound as a UTC timestamp.
+        return position.astimezone(timezone.utc), uuid.UUID(row_id)
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise ApiError(422, "validation_error", "The cursor is not one this API gave out.",
-                       errors={"cursor": ["Invalid cursor."]})
+                       errors={"cursor": ["Invalid cursor."]}) from None
 
 
 def page(session: Session, query, model, *, cursor: str | None, limit: int, to_dict) -> dict:

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.jobs import STATUSES
 from shared.todos import PRIORITIES
-
-MAX_LIMIT = 100
-
 
 def validate_timezone(value: str) -> None:
     if value not in _zones():
@@ -107,7 +106,7 @@ class JobSchema(Schema):
 
 class PageQuerySchema(Schema):
     cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_LIMIT))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
 class JobListQuerySchema(PageQuerySchema):
@@ -161,20 +160,39 @@ class TaskPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 datetime with an offset, loaded as UTC; a naive one is invalid."""
+
+    # A day inside datetime's range, so it can be stored as UTC and shown in any zone.
+    EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+    LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
+    default_error_messages = {"out_of_range": "Use a date between 0001-01-02 and 9999-12-30."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not self.EARLIEST <= moment <= self.LATEST:
+            raise self.make_error("out_of_range")
+        return moment.astimezone(timezone.utc)
+
+
 class TaskListQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(["open", "done", "all"]), load_default="all")
-    due_before = fields.AwareDateTime()
-    due_after = fields.AwareDateTime()
-    tag = fields.String(validate=validate.Length(min=1, max=64))
+    due_before = Instant(metadata={"description": "due strictly before this instant"})
+    due_after = Instant(metadata={"description": "due at or after this instant"})
+    tag = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "case-insensitive"})
 
 
-TAG = validate.Regexp(r"^[\w-]{1,64}$", error="Tags are 1-64 letters, digits, '-' or '_'.")
+# \Z, not $: "$" also matches before a trailing newline.
+TAG = validate.Regexp(r"[\w-]{1,64}\Z", error="Tags are 1-64 letters, digits, '-' or '_'.")
 
 
 class TaskPatchSchema(Schema):
-    title = fields.String(validate=validate.Length(min=1, max=500))
+    title = fields.String(validate=[
+        validate.Length(min=1, max=500),
+        validate.Regexp(r"\s*\S", error="The title cannot be blank."),  # Regexp anchors at the start
+    ])
     notes = fields.String(validate=validate.Length(max=20000))
-    due_at = fields.AwareDateTime(allow_none=True)
+    due_at = Instant(allow_none=True)
     all_day = fields.Boolean()
     done = fields.Boolean()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))

@@ -232,7 +232,11 @@ def run() -> None:
         f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
         f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"
     )
-    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    bin_dir = str(Path(sys.executable).parent)
+    # The Procfile names gunicorn, celery and assistant: find them in this environment
+    # even when it was never activated (`make run` calls .venv/bin/assistant directly).
+    os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    honcho = shutil.which("honcho", path=bin_dir) or "honcho"
     # Honcho hands PORT to each process as base + 100 * position: web is first, so it gets PORT.
     os.execv(honcho, [honcho, "start", "-p", str(settings.port), *processes])
 

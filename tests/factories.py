@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared import db
-from shared.models import Job, User, utcnow
+from shared.models import Job, Task, User, utcnow
 
 
 def make_job(
@@ -46,3 +46,18 @@ def make_job(
 def load_job(job_id) -> Job:
     with db.session_scope() as session:
         return session.get(Job, job_id)
+
+
+def make_task(user: User, **fields) -> Task:
+    """Insert one of `user`'s tasks; `fields` override the defaults (created_at included)."""
+    fields.setdefault("title", "a task")
+    with db.session_scope() as session:
+        task = Task(user_id=user.id, **fields)
+        session.add(task)
+    return task
+
+
+def at(text: str) -> datetime:
+    """An aware datetime from ISO text (no offset in `text` means UTC)."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

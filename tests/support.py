@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 import requests
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from shared import db, migrate, notify
 from shared.celery_app import app as celery_app
@@ -50,14 +51,28 @@ def reset_schema() -> None:
 
 
 def truncate_all() -> None:
+    """Empty every table, and drop queued messages that would run against the next test.
+
+    A worker may still be finishing a job of the test that just ended, so a deadlock
+    between its row locks and TRUNCATE is retried rather than failing the next test.
+    """
+    celery_app.control.purge()
     engine = db.get_engine()
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(text(f"DELETE FROM {table}"))
+    for attempt in range(10):
+        try:
+            with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+                else:
+                    for table in tables:
+                        connection.execute(text(f"DELETE FROM {table}"))
+            return
+        except OperationalError:
+            if attempt == 9:
+                raise
+            time.sleep(0.3)
 
 
 def flush_redis() -> None:

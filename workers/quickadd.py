@@ -126,7 +126,9 @@ _IN_SUB_DAY_RE = re.compile(rf"in\s+({_AMOUNT})\s+(min|minute|hr|hour)", _FLAGS)
 _THURSDAY_RE = re.compile(r"\bthurs?\b", _FLAGS)
 
 # --- tags and priority -------------------------------------------------------------------
-_TAG_RE = re.compile(r"(?<!\S)#(\w[\w-]*)")
+# At most 64 characters, as the tasks API allows; a longer "#word" stays in the title.
+_TAG_RE = re.compile(r"(?<!\S)#(\w[\w-]{0,63})(?![\w-])")
+MAX_TAGS = 50
 _PRIORITY_RE = re.compile(r"(?<!\S)(!!!|!!|!(?:low|normal|high|urgent))(?!\S)", _FLAGS)
 _PRIORITY_BY_MARKER = {"!!!": "urgent", "!!": "high"}
 _TITLE_EDGE_JUNK = " \t\r\n,;:-\u2013\u2014"
@@ -192,7 +194,7 @@ def _load_zone(name: str) -> ZoneInfo:
 
 def _extract_tags(text: str) -> tuple[str, list[str]]:
     """Remove #tags from the text and return them lowercase, de-duplicated, in order."""
-    tags = list(dict.fromkeys(match.group(1).lower() for match in _TAG_RE.finditer(text)))
+    tags = list(dict.fromkeys(match.group(1).lower() for match in _TAG_RE.finditer(text)))[:MAX_TAGS]
     # Replace with a space, not "", so the words on either side do not fuse.
     return _TAG_RE.sub(" ", text), tags
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import exists, func, literal_column, select
+from sqlalchemy import exists, func, literal_column, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from api.db import get_db
 from api.errors import ApiError
@@ -27,7 +28,9 @@ def _own_task(task_id) -> Task:
 def _has_tag(session, tag: str):
     """A portable "tags contains tag" on the JSON column."""
     if is_postgres(session):
-        return Task.tags.contains([tag])
+        # The column is typed as plain JSON, whose .contains() is a string LIKE: ask for
+        # JSONB containment (@>, served by a GIN index if one is added) explicitly.
+        return type_coerce(Task.tags, JSONB).contains([tag])
     each = func.json_each(Task.tags).table_valued("value")
     return exists(select(literal_column("1")).select_from(each).where(each.c.value == tag))
 

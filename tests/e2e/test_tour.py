@@ -64,11 +64,13 @@ class MakeRun(ManagedProcess):
         super().__init__()
         for name in ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "CACHE_REDIS_URL", "RATELIMIT_STORAGE_URL"):
             self.env.pop(name, None)
+        # PATH without the virtual environment, as for `make run` from a shell that never activated it.
         bin_dir = os.path.dirname(sys.executable)
+        path = os.pathsep.join(p for p in self.env.get("PATH", "").split(os.pathsep) if p != bin_dir)
         self.env.update(
             DATA_DIR=str(data_dir), PORT=str(self.port), FLOWER_PORT=str(self.flower_port),
             EMBEDDED_REDIS_PORT=str(redis_port), RATE_LIMIT_ENABLED="true", WORKER_CONCURRENCY="2",
-            PATH=f"{bin_dir}:{self.env.get('PATH', '')}",
+            PATH=path,
         )
 
     def command(self):

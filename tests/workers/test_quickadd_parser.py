@@ -245,3 +245,11 @@ def test_title_is_capped():
     parsed = parse("x" * 600 + " tomorrow 5pm")
     assert parsed.title == "x" * MAX_TITLE_LENGTH
     assert iso(parsed) == "2026-11-27T17:00:00+01:00"
+
+
+def test_tags_longer_than_the_api_allows_stay_in_the_title():
+    long_tag = "x" * 65
+    parsed = parse_quick_add(f"plan trip #{long_tag} #ok", now=NOW, timezone="UTC")
+
+    assert parsed.tags == ["ok"]
+    assert f"#{long_tag}" in parsed.title
