@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared import notify
+from shared import metrics, notify
 from shared.celery_app import app
 from shared.db import is_postgres, new_session
 from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, TERMINAL, _expiry, fail_job, send_job
@@ -129,6 +130,16 @@ def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uu
     claimed = _claim(job_id, run_token)
     if claimed != RUNNING:
         return claimed
+    started = time.monotonic()
+    outcome = _run_claimed(body, job_type=job_type, job_id=job_id, run_token=run_token)
+    if outcome in (SUCCEEDED, "failed", QUEUED):
+        metrics.JOB_RUN_SECONDS.labels(job_type.name).observe(time.monotonic() - started)
+    if outcome in (SUCCEEDED, "failed"):
+        metrics.JOBS_FINISHED.labels(job_type.name, outcome).inc()
+    return outcome
+
+
+def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
 
     session = new_session()
     try:
@@ -203,7 +214,10 @@ def _claim(job_id: uuid.UUID, run_token: str) -> str:
         job.updated_at = now
         job.progress = 0
         job.progress_message = None if job.attempts == 1 else f"Attempt {job.attempts} of {job.max_attempts}"
+        queue, enqueued_at = job.queue, job.enqueued_at
         session.commit()
+    if enqueued_at is not None:
+        metrics.JOB_QUEUE_WAIT.labels(queue).observe(max(0.0, (now - enqueued_at).total_seconds()))
     notify.publish_job_change(job_id)
     return RUNNING
 

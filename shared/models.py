@@ -159,3 +159,56 @@ class Task(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CalendarEvent(Base):
+    """An event of the user's calendar, as last synced (Google Calendar fills it)."""
+
+    __tablename__ = "calendar_events"
+    __table_args__ = (
+        UniqueConstraint("user_id", "calendar_id", "external_id"),
+        Index("ix_calendar_events_user_start", "user_id", "start_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    calendar_id: Mapped[str] = mapped_column(String(255), default="primary")
+    external_id: Mapped[str] = mapped_column(String(1024))  # the provider's event id
+    summary: Mapped[str] = mapped_column(String(1024), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(String(1024), default="")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    attendees: Mapped[list] = mapped_column(JSONType, default=list)  # [{"email", "response_status"}]
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")  # confirmed | tentative | cancelled
+    html_link: Mapped[str | None] = mapped_column(String(2048))
+    remote_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MailMessage(Base):
+    """Metadata of one of the user's mail messages, as last synced (Gmail fills it)."""
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (
+        UniqueConstraint("user_id", "external_id"),
+        Index("ix_mail_messages_user_date", "user_id", "date", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))  # the provider's message id
+    thread_id: Mapped[str] = mapped_column(String(255), default="")
+    subject: Mapped[str] = mapped_column(String(2048), default="")
+    sender: Mapped[str] = mapped_column(String(1024), default="")  # "from" in the API
+    recipients: Mapped[list] = mapped_column(JSONType, default=list)  # "to" in the API
+    snippet: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[list] = mapped_column(JSONType, default=list)
+    date: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The body, Fernet-encrypted (shared.crypto), when kept at all.
+    body_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -29,6 +29,7 @@ from shared.jobs import (
     send_job,
     submit_job,
 )
+from shared import metrics
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
 from shared.notify import JobWaiter, publish_job_change
@@ -97,6 +98,7 @@ class Jobs(MethodView):
         if submitted.created:
             session.commit()
             send_job(session, job.id, job.run_token)  # only after commit: the row exists first
+            metrics.JOBS_SUBMITTED.labels(job.type).inc()
         job_type = get_job_type(job.type)
         return _job_response(
             job_to_dict(job),
