@@ -110,10 +110,14 @@ def request_hash(job_type: str, params: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def resolve_job_type(name, *, user: User, settings: Settings) -> JobType:
-    """The job type `user` may submit under `name`, or the error that says why not."""
+def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = False) -> JobType:
+    """The job type `user` may submit under `name`, or the error that says why not.
+
+    `internal`: the platform itself submits it (an approved action), not the user's request.
+    """
     job_type = get_job_type(name) if isinstance(name, str) else None
-    if job_type is None or (job_type.admin_only and not user.is_admin):
+    hidden = job_type is not None and not job_type.submittable and not internal
+    if job_type is None or hidden or (job_type.admin_only and not user.is_admin):
         # Admin-only types are hidden from users, as if they did not exist.
         raise UnknownJobType(
             "unknown_job_type",
@@ -139,9 +143,10 @@ def submit_job(
     params,
     settings: Settings,
     idempotency_key: str | None = None,
+    internal: bool = False,
 ) -> Submitted:
     """Insert a queued job (not yet committed, not yet sent: call `send_job` after commit)."""
-    job_type = resolve_job_type(type_name, user=user, settings=settings)
+    job_type = resolve_job_type(type_name, user=user, settings=settings, internal=internal)
     if params is None:
         params = {}
     validate_params(job_type, params)

@@ -21,6 +21,9 @@ class JobType:
     summary: str
     params_schema: dict
     admin_only: bool = False
+    # False: only made by the platform itself (an approved agent action), never by a
+    # POST /v1/jobs; hidden from /v1/job-types.
+    submittable: bool = True
     soft_time_limit: int = 60  # seconds; the task gets SoftTimeLimitExceeded
     time_limit: int = 90  # seconds; the pool process is killed
     max_attempts: int = 3
@@ -93,5 +96,56 @@ register(
         admin_only=True,
         soft_time_limit=90,
         time_limit=120,
+    )
+)
+
+# -- writes to Google, made only by approving an agent's proposed action ---------------------
+
+register(
+    JobType(
+        name="calendar.create_event",
+        queue="sync",
+        summary="Create an event in the user's Google Calendar (an approved agent action).",
+        params_schema=_object(
+            {
+                "summary": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+                "description": {"type": "string", "maxLength": 8192},
+                "location": {"type": "string", "maxLength": 1024},
+                "attendees": {"type": "array", "items": {"type": "string", "format": "email"}, "maxItems": 100},
+                "timezone": {"type": "string", "maxLength": 64},
+                "action_id": {"type": "string", "format": "uuid"},
+            },
+            required=("summary", "start", "end"),
+        ),
+        submittable=False,
+        soft_time_limit=60,
+        time_limit=90,
+        max_attempts=5,
+    )
+)
+
+register(
+    JobType(
+        name="mail.create_draft",
+        queue="sync",
+        summary="Save a draft in the user's Gmail (an approved agent action).",
+        params_schema=_object(
+            {
+                "to": {"type": "array", "items": {"type": "string", "minLength": 3, "maxLength": 320},
+                       "minItems": 1, "maxItems": 100},
+                "subject": {"type": "string", "maxLength": 2048},
+                "body": {"type": "string", "maxLength": 100000},
+                "thread_id": {"type": "string", "maxLength": 255},
+                "in_reply_to": {"type": "string", "maxLength": 255},
+                "action_id": {"type": "string", "format": "uuid"},
+            },
+            required=("to", "subject", "body"),
+        ),
+        submittable=False,
+        soft_time_limit=60,
+        time_limit=90,
+        max_attempts=5,
     )
 )

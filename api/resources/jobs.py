@@ -194,6 +194,6 @@ class JobTypes(MethodView):
                 "admin_only": jt.admin_only,
             }
             for jt in sorted(REGISTRY.values(), key=lambda jt: jt.name)
-            if user.is_admin or not jt.admin_only
+            if jt.submittable and (user.is_admin or not jt.admin_only)
         ]
         return {"items": items, "next_cursor": None}

@@ -366,3 +366,13 @@ def test_job_types_lists_what_the_caller_may_submit(client, headers, admin_heade
     assert quick_add["available"] is True and quick_add["admin_only"] is False
     assert "ops.ping" not in users
     assert "ops.ping" in admins
+
+
+def test_action_types_are_not_submittable_by_anyone(client, admin_headers):
+    listed = {t["type"] for t in client.get("/v1/job-types", headers=admin_headers).json["items"]}
+    response = submit(client, admin_headers, {"type": "calendar.create_event", "params": {
+        "summary": "x", "start": "2026-12-01T10:00:00+00:00", "end": "2026-12-01T11:00:00+00:00"}})
+
+    assert "calendar.create_event" not in listed and "mail.create_draft" not in listed
+    assert response.status_code == 422
+    assert response.json["code"] == "unknown_job_type"
