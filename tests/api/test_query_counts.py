@@ -1,0 +1,47 @@
+"""SQL statements per request on the hot paths, so they cannot creep up unnoticed."""
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import event
+
+from shared import db
+from tests.factories import make_job
+
+
+@contextlib.contextmanager
+def counted_statements():
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement.split()[0].upper())
+
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_poll_reads_the_user_and_the_job(client, user, headers):
+    job = make_job(user)
+    client.get(f"/v1/jobs/{job.id}", headers=headers)  # warm the pool
+
+    with counted_statements() as statements:
+        response = client.get(f"/v1/jobs/{job.id}", headers=headers)
+
+    assert response.status_code == 200
+    assert statements == ["SELECT", "SELECT"], statements
+
+
+def test_a_submit_stays_within_its_statement_budget(client, headers):
+    body = {"type": "tasks.quick_add", "params": {"text": "buy milk"}}
+    client.post("/v1/jobs", json=body, headers=headers)
+
+    with counted_statements() as statements:
+        response = client.post("/v1/jobs", json=body, headers=headers)
+
+    assert response.status_code == 202
+    # user, lock, active count, insert, enqueued_at: each a round trip worth counting.
+    assert len([s for s in statements if s not in ("SAVEPOINT", "RELEASE")]) <= 5, statements
