@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate clean
+.PHONY: run test install migrate clean bench chaos
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -26,6 +26,14 @@ run: install migrate
 test: install
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Speed, measured against raw Celery and a bare endpoint in the same run (needs wrk).
+bench: install
+	$(BIN)/python -m bench.run
+
+## The full fault suite on throwaway PostgreSQL and Redis servers.
+chaos: install
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -7,7 +7,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from api import db, errors, limits
-from api.resources import auth, health, jobs, me, tasks
+from api.resources import auth, bench, health, jobs, me, tasks
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp):
         api.register_blueprint(blueprint)
+    if settings.bench_endpoints:
+        api.register_blueprint(bench.blp)
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
     limits.init_app(app, settings)
     return app

@@ -54,6 +54,7 @@ class Settings:
     flower_port: int
     flower_address: str
     trusted_proxies: int
+    bench_endpoints: bool
     secret_key: str
     jwt_secret: str
     jwt_access_minutes: int
@@ -96,7 +97,7 @@ class Settings:
         if embedded_redis:
             redis_url = f"redis://127.0.0.1:{embedded_redis_port}/0"
 
-        secret_key = _env("SECRET_KEY", "dev-insecure-secret-change-me")
+        secret_key = _env("SECRET_KEY", "dev-insecure-secret-key-change-me-in-production")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -112,6 +113,7 @@ class Settings:
             flower_port=int(_env("FLOWER_PORT", "5555")),
             flower_address=_env("FLOWER_ADDRESS", "127.0.0.1"),
             trusted_proxies=int(_env("TRUSTED_PROXIES", "0")),
+            bench_endpoints=_bool(_env("BENCH_ENDPOINTS", "false")),
             secret_key=secret_key,
             jwt_secret=_env("JWT_SECRET") or secret_key,
             jwt_access_minutes=int(_env("JWT_ACCESS_MINUTES", "15")),

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import time
 
+from shared.celery_app import app
 from shared.job_runner import JobContext, JobFailed, RetryableJobError, job_task
+from shared.notify import cache_redis
 
 
 @job_task("ops.ping")
@@ -20,3 +22,11 @@ def ping(ctx: JobContext) -> dict:
     if fail == "first_attempt" and ctx.attempt == 1:
         raise RetryableJobError("ping_retry", "Failing the first attempt on request.", retry_after=0.5)
     return {"pong": True, "attempt": ctx.attempt, "slept_seconds": seconds}
+
+
+@app.task(name="bench.raw_noop", acks_late=True, ignore_result=True)
+def raw_noop(counter_key: str) -> None:
+    """A bare Celery task for `make bench`'s baseline: one Redis INCR and nothing of ours."""
+    client = cache_redis()
+    client.incr(counter_key)
+    client.set(f"{counter_key}:last", time.time())

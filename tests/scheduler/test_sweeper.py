@@ -1,7 +1,6 @@
 """The sweeper: jobs whose message was never sent or was lost, and jobs orphaned in running."""
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 from datetime import timedelta
@@ -13,7 +12,7 @@ from shared.jobs import sweep
 from shared.jobtypes import REGISTRY
 from shared.models import Task, utcnow
 from tests.factories import load_job, make_job
-from tests.support import ManagedProcess, WorkerProcess, wait_until
+from tests.support import BeatProcess, WorkerProcess, wait_until
 
 LONG_AGO = timedelta(hours=1)
 
@@ -131,26 +130,11 @@ def test_sigkill_of_a_whole_worker_then_sweep_finishes_the_job_once(settings, cl
         survivor.stop()
 
 
-class BeatProcess(ManagedProcess):
-    name = "beat"
-
-    def __init__(self, schedule_file: str):
-        super().__init__({"SWEEP_INTERVAL_SECONDS": "1"})
-        self.schedule_file = schedule_file
-
-    def command(self):
-        return [sys.executable, "-m", "celery", "-A", "scheduler", "beat", "--loglevel", "INFO",
-                "--schedule", self.schedule_file]
-
-    def ready(self):
-        return "beat: Starting" in self.log_tail()
-
-
 @pytest.mark.worker
-def test_beat_runs_the_sweeper_on_its_own(user, worker, tmp_path):
+def test_beat_runs_the_sweeper_on_its_own(user, worker):
     job = make_job(user, created_at=utcnow() - timedelta(minutes=1))  # never sent
 
-    beat = BeatProcess(str(tmp_path / "beat-schedule")).start()
+    beat = BeatProcess(env={"SWEEP_INTERVAL_SECONDS": "1"}).start()
     try:
         wait_until(lambda: load_job(job.id).status == "succeeded", timeout=30, message="beat's sweep")
     finally:

@@ -1,0 +1,385 @@
+"""`make bench`: the platform measured against its own baselines, in one run.
+
+Each figure is a ratio to a baseline taken in the same run on the same machine, because
+absolute numbers drift on shared machines:
+  1. submit: POST /v1/jobs vs a bare authenticated endpoint (/bench/noop), wrk, 32 connections;
+  2. poll: GET /v1/jobs/{id} plain and with If-None-Match (304) vs the same bare endpoint;
+  3. end to end: N jobs submitted over HTTP and finished by workers, vs N raw Celery tasks
+     through the same broker to a worker with the same settings;
+  4. head-of-line: interactive queue wait with a bulk backlog, and with another user flooding;
+  5. long-poll wake-up: from `finished_at` to the waiting client's answer;
+  6. memory: peak RSS of the api and worker processes.
+The load generator is wrk (Debian package `wrk`): C, event-driven, scripted in Lua, so the
+generator is not the bottleneck the way a Python client on 2 cores would be.
+
+Runs on the machine's PostgreSQL and Redis (database assistant_bench, Redis db 4-6) with
+the production process settings (gunicorn gthread, prefork workers). Writes
+bench/results/latest.json and prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/assistant_bench")
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+
+ENV = {
+    "DATABASE_URL": BENCH_DB,
+    "REDIS_URL": BENCH_REDIS,
+    "RATE_LIMIT_ENABLED": "false",  # operators switch it off for load tests; see README
+    "MAX_ACTIVE_JOBS_PER_USER": "1000000",
+    "BENCH_ENDPOINTS": "true",
+    "LOG_LEVEL": "WARNING",
+    "GUNICORN_ACCESSLOG": "",
+    "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
+}
+
+WRK_SCRIPT = """
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+wrk.body = os.getenv("WRK_BODY")
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")
+wrk.headers["Content-Type"] = "application/json"
+local etag = os.getenv("WRK_ETAG")
+if etag and etag ~= "" then wrk.headers["If-None-Match"] = etag end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format('WRKJSON {"requests": %d, "seconds": %.3f, "errors": %d, "bad_status": %d, "p50_ms": %.3f, "p99_ms": %.3f}\\n',
+    summary.requests, summary.duration / 1e6, errors, summary.errors.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def setup_environment() -> None:
+    os.environ.update(ENV)
+    for name in ("BROKER_URL", "CACHE_REDIS_URL", "RATELIMIT_STORAGE_URL"):
+        os.environ.pop(name, None)
+
+
+def wrk(url: str, token: str, *, seconds: int = 10, connections: int = 32, method: str = "GET",
+        body: dict | None = None, etag: str = "", until=None) -> dict:
+    """Run wrk against `url` for `seconds`, or until `until()` is true; requests/s, p50, p99."""
+    script = Path(tempfile.mktemp(suffix=".lua"))
+    script.write_text(WRK_SCRIPT)
+    env = {**os.environ, "WRK_TOKEN": token, "WRK_METHOD": method, "WRK_BODY": json.dumps(body) if body else "",
+           "WRK_ETAG": etag}
+    duration = f"{seconds}s" if until is None else "900s"
+    process = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--timeout", "10s", "-s", str(script),
+                                url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if until is not None:
+        # wrk has no request count: stop it (SIGINT makes it print its summary) once done.
+        while process.poll() is None and not until():
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    script.unlink()
+    line = next((line for line in out.splitlines() if line.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {out} {err}")
+    result = json.loads(line.removeprefix("WRKJSON "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of the largest process in the tree of `pid`."""
+    peaks = []
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peaks.append(int(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]) / 1024)
+        except (OSError, StopIteration, psutil.Error):
+            pass
+    return max(peaks, default=0.0)
+
+
+class Bench:
+    def __init__(self, n_jobs: int, seconds: int):
+        from shared import db
+        from tests.support import ServerProcess, auth_headers, create_user, flush_redis, reset_schema
+
+        self.n_jobs, self.seconds = n_jobs, seconds
+        reset_schema()
+        flush_redis()
+        self.db = db
+        self.admin = create_user("bench-admin@example.com", role="admin")
+        self.users = [create_user(f"bench-{n}@example.com") for n in range(3)]
+        self.token = auth_headers(self.admin)["Authorization"].split()[1]
+        self.tokens = [auth_headers(u)["Authorization"].split()[1] for u in self.users]
+        self.server = ServerProcess(env=ENV).start()
+        self.results: dict = {"started_at": datetime.now(timezone.utc).isoformat(), "machine": {
+            "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30)}}
+
+    # -- 1 and 2 -------------------------------------------------------------------------
+
+    def http(self) -> None:
+        url = self.server.url
+        bare = wrk(f"{url}/bench/noop", self.token, seconds=self.seconds)
+        submit = wrk(f"{url}/v1/jobs", self.token, seconds=self.seconds, method="POST",
+                     body={"type": "ops.ping", "params": {}})
+        job_id = requests.post(f"{url}/v1/jobs", json={"type": "ops.ping", "params": {}},
+                               headers={"Authorization": f"Bearer {self.token}"}, timeout=10).json()["id"]
+        first = requests.get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        poll = wrk(f"{url}/v1/jobs/{job_id}", self.token, seconds=self.seconds)
+        poll_304 = wrk(f"{url}/v1/jobs/{job_id}", self.token, seconds=self.seconds, etag=first.headers["ETag"])
+        self.results["http"] = {"bare": bare, "submit": submit, "poll": poll, "poll_304": poll_304}
+        self._clear_jobs()
+
+    # -- 3 -------------------------------------------------------------------------------
+
+    def end_to_end(self) -> None:
+        from shared.celery_app import app
+        from shared.notify import cache_redis
+        from tests.support import WorkerProcess
+
+        worker = WorkerProcess(env=ENV, concurrency=2).start()
+        try:
+            # Raw Celery: the same broker, the same worker settings, a task that does one INCR.
+            key = f"bench:raw:{uuid.uuid4().hex}"
+            redis_client = cache_redis()
+            started = time.time()
+            for _ in range(self.n_jobs):
+                app.send_task("bench.raw_noop", args=[key], queue="maintenance")
+            from tests.support import wait_until
+
+            wait_until(lambda: int(redis_client.get(key) or 0) >= self.n_jobs, timeout=600, interval=0.2,
+                       message="raw tasks")
+            raw_seconds = float(redis_client.get(f"{key}:last")) - started
+
+            # The platform: the same number of jobs submitted over HTTP, finished by the worker.
+            submitted = wrk(f"{self.server.url}/v1/jobs", self.token, method="POST",
+                            body={"type": "ops.ping", "params": {}}, until=lambda: self._count_jobs() >= self.n_jobs)
+            wait_until(lambda: self._count_active() == 0, timeout=900, interval=0.5, message="jobs to finish")
+            first_created, last_finished, total = self._span()
+            platform_seconds = (last_finished - first_created).total_seconds()
+            self.results["end_to_end"] = {
+                "raw_celery": {"tasks": self.n_jobs, "seconds": raw_seconds, "per_second": self.n_jobs / raw_seconds},
+                "platform": {"jobs": total, "seconds": platform_seconds, "per_second": total / platform_seconds,
+                             "submit_rps": submitted["rps"]},
+                "worker_peak_rss_mb": peak_rss_mb(worker.proc.pid),
+            }
+        finally:
+            worker.stop()
+        self._clear_jobs()
+
+    # -- 4 -------------------------------------------------------------------------------
+
+    def head_of_line(self) -> None:
+        from shared.jobs import send_job
+        from tests.factories import make_job
+        from tests.support import WorkerProcess
+
+        interactive = WorkerProcess(env=ENV, queues="interactive", concurrency=1).start()
+        bulk = WorkerProcess(env=ENV, queues="sync,reports,maintenance", concurrency=1).start()
+        try:
+            # A backlog on the bulk queues, then interactive jobs at a steady pace.
+            backlog = [make_job(self.admin, type="ops.ping", params={"sleep_seconds": 0}) for _ in range(self.n_jobs)]
+            with self.db.session_scope() as session:
+                for job in backlog:
+                    send_job(session, job.id, job.run_token)
+            waits_backlog = self._interactive_waits(self.tokens[0], count=60, pace=0.05)
+
+            # One user floods the interactive queue; another keeps its own pace.
+            alone = self._interactive_waits(self.tokens[1], count=60, pace=0.05)
+            stop = threading.Event()
+            flood = threading.Thread(target=self._flood, args=(self.tokens[2], stop), daemon=True)
+            flood.start()
+            time.sleep(1)
+            beside_flood = self._interactive_waits(self.tokens[1], count=60, pace=0.05)
+            stop.set()
+            flood.join(30)
+            self.results["head_of_line"] = {
+                "bulk_backlog": len(backlog),
+                "interactive_wait_p95_ms_with_backlog": percentile(waits_backlog, 95) * 1000,
+                "other_user_wait_p95_ms_alone": percentile(alone, 95) * 1000,
+                "other_user_wait_p95_ms_beside_flood": percentile(beside_flood, 95) * 1000,
+            }
+        finally:
+            interactive.stop()
+            bulk.stop()
+        self._clear_jobs()
+
+    def _interactive_waits(self, token: str, *, count: int, pace: float) -> list[float]:
+        from shared.models import Job
+
+        headers = {"Authorization": f"Bearer {token}"}
+        ids = []
+        for n in range(count):
+            response = requests.post(f"{self.server.url}/v1/jobs", headers=headers, timeout=10,
+                                     json={"type": "tasks.quick_add", "params": {"text": f"bench {n} tomorrow 9am"}})
+            ids.append(uuid.UUID(response.json()["id"]))
+            time.sleep(pace)
+        from tests.support import wait_until
+
+        def all_started():
+            with self.db.session_scope() as session:
+                rows = session.query(Job.started_at, Job.enqueued_at).filter(Job.id.in_(ids)).all()
+                return rows if all(r.started_at for r in rows) else None
+
+        rows = wait_until(all_started, timeout=300, interval=0.5, message="interactive jobs to start")
+        return [(r.started_at - r.enqueued_at).total_seconds() for r in rows]
+
+    def _flood(self, token: str, stop: threading.Event) -> None:
+        http = requests.Session()
+        while not stop.is_set():
+            http.post(f"{self.server.url}/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                      json={"type": "tasks.quick_add", "params": {"text": "flood tomorrow 9am"}})
+
+    # -- 5 -------------------------------------------------------------------------------
+
+    def long_poll(self, samples: int = 40) -> None:
+        from shared.models import Job
+        from tests.support import WorkerProcess
+
+        worker = WorkerProcess(env=ENV, concurrency=2).start()
+        headers = {"Authorization": f"Bearer {self.token}"}
+        delays = []
+        try:
+            for _ in range(samples):
+                job_id = requests.post(f"{self.server.url}/v1/jobs", headers=headers, timeout=10,
+                                       json={"type": "ops.ping", "params": {"sleep_seconds": 0.3}}).json()["id"]
+                while True:
+                    answer = requests.get(f"{self.server.url}/v1/jobs/{job_id}?wait=30", headers=headers, timeout=40)
+                    received = datetime.now(timezone.utc)
+                    if answer.json()["status"] in ("succeeded", "failed"):
+                        break
+                with self.db.session_scope() as session:
+                    finished = session.get(Job, uuid.UUID(job_id)).finished_at
+                delays.append((received - finished).total_seconds())
+            self.results["long_poll"] = {"samples": samples, "p50_ms": percentile(delays, 50) * 1000,
+                                         "p95_ms": percentile(delays, 95) * 1000}
+        finally:
+            worker.stop()
+        self.results["memory"] = {"api_peak_rss_mb": peak_rss_mb(self.server.proc.pid),
+                                  "worker_peak_rss_mb": self.results.get("end_to_end", {}).get("worker_peak_rss_mb")}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _count_jobs(self) -> int:
+        from shared.models import Job
+
+        with self.db.session_scope() as session:
+            return session.query(Job).count()
+
+    def _count_active(self) -> int:
+        from shared.models import Job
+
+        with self.db.session_scope() as session:
+            return session.query(Job).filter(Job.status.in_(("queued", "running"))).count()
+
+    def _span(self):
+        from sqlalchemy import func
+
+        from shared.models import Job
+
+        with self.db.session_scope() as session:
+            return session.query(func.min(Job.created_at), func.max(Job.finished_at), func.count()).one()
+
+    def _clear_jobs(self) -> None:
+        from shared.celery_app import app
+        from tests.support import truncate_jobs
+
+        app.control.purge()
+        truncate_jobs()
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+def summary(results: dict) -> tuple[str, list[str]]:
+    """The markdown table, and the targets missed."""
+    http, e2e, hol, poll = results["http"], results["end_to_end"], results["head_of_line"], results["long_poll"]
+    rows = [
+        ("submit rps vs bare endpoint", http["submit"]["rps"] / http["bare"]["rps"], ">= 0.5",
+         f"{http['submit']['rps']:.0f} vs {http['bare']['rps']:.0f} rps; p50/p99 {http['submit']['p50_ms']:.1f}/{http['submit']['p99_ms']:.1f} ms"),
+        ("poll rps vs bare endpoint", http["poll"]["rps"] / http["bare"]["rps"], "(reported)",
+         f"{http['poll']['rps']:.0f} rps; p99 {http['poll']['p99_ms']:.1f} ms"),
+        ("poll 304 rps vs bare endpoint", http["poll_304"]["rps"] / http["bare"]["rps"], ">= 0.7",
+         f"{http['poll_304']['rps']:.0f} rps; p99 {http['poll_304']['p99_ms']:.1f} ms"),
+        ("end-to-end jobs/s vs raw Celery", e2e["platform"]["per_second"] / e2e["raw_celery"]["per_second"], ">= 0.5",
+         f"{e2e['platform']['per_second']:.0f} vs {e2e['raw_celery']['per_second']:.0f} per s ({e2e['platform']['jobs']} jobs)"),
+        ("interactive wait p95 with bulk backlog (ms)", hol["interactive_wait_p95_ms_with_backlog"], "< 250",
+         f"backlog {hol['bulk_backlog']}"),
+        ("other user's wait p95, flood / alone", hol["other_user_wait_p95_ms_beside_flood"] / max(hol["other_user_wait_p95_ms_alone"], 1e-3),
+         "<= 2", f"{hol['other_user_wait_p95_ms_beside_flood']:.1f} vs {hol['other_user_wait_p95_ms_alone']:.1f} ms"),
+        ("long-poll wake-up p95 (ms)", poll["p95_ms"], "< 50", f"p50 {poll['p50_ms']:.1f} ms"),
+        ("api peak RSS (MB)", results["memory"]["api_peak_rss_mb"], "(reported)", ""),
+        ("worker peak RSS (MB)", results["memory"]["worker_peak_rss_mb"] or 0, "(reported)", ""),
+    ]
+    missed = []
+    lines = ["| figure | value | target | detail |", "|---|---|---|---|"]
+    for name, value, target, detail in rows:
+        ok = _meets(value, target)
+        if ok is False:
+            missed.append(f"{name}: {value:.2f} (target {target})")
+        lines.append(f"| {name} | {value:.2f} | {target}{'' if ok is None else (' ✓' if ok else ' ✗')} | {detail} |")
+    return "\n".join(lines), missed
+
+
+def _meets(value: float, target: str) -> bool | None:
+    if target.startswith(">="):
+        return value >= float(target[2:])
+    if target.startswith("<="):
+        return value <= float(target[2:])
+    if target.startswith("<"):
+        return value < float(target[1:])
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="make bench")
+    parser.add_argument("--jobs", type=int, default=5000, help="jobs for the end-to-end and backlog figures")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of each wrk run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("make bench needs wrk: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    setup_environment()
+    os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"] = BENCH_DB, BENCH_REDIS
+    from tests.preflight import main as preflight
+
+    if preflight():
+        return 2
+    bench = Bench(args.jobs, args.seconds)
+    try:
+        for step in (bench.http, bench.end_to_end, bench.head_of_line, bench.long_poll):
+            print(f"[bench] {step.__name__} ...", flush=True)
+            step()
+    finally:
+        bench.close()
+    table, missed = summary(bench.results)
+    bench.results["finished_at"] = datetime.now(timezone.utc).isoformat()
+    bench.results["missed"] = missed
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(bench.results, indent=2, default=str))
+    print(table)
+    print("\nall targets met" if not missed else "\nmissed: " + "; ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
