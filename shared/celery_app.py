@@ -38,7 +38,9 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1000,
         worker_send_task_events=True,  # Flower
-        task_send_sent_event=True,
+        # No "task-sent" events: one more broker publish on every submit, for a state
+        # Flower shows anyway once the worker receives the task.
+        task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         broker_transport_options={

@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from dataclasses import dataclass
 
 import redis
@@ -231,13 +232,14 @@ def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, mes
     result = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.run_token == run_token, Job.status.in_(ACTIVE))
-        .values(status=QUEUED, run_token=new_token, enqueued_at=utcnow(), updated_at=utcnow(),
+        .values(status=QUEUED, run_token=new_token, enqueued_at=utcnow() + timedelta(seconds=delay),
+                updated_at=utcnow(),
                 progress_message=f"Retrying in {delay:.0f} s: {message}"[:500])
     )
     session.commit()
     if not result.rowcount:
         return "superseded"
     notify.publish_job_change(job.id)
-    send_job(session, job.id, new_token, countdown=delay)
+    send_job(session, job.id, new_token, type_name=job.type, countdown=delay)
     return QUEUED
 

@@ -179,14 +179,18 @@ def submit_job(
         idempotency_key=idempotency_key,
         request_hash=digest,
         run_token=str(uuid.uuid4()),
+        enqueued_at=utcnow(),  # sent right after the commit; see send_job
     )
     session.add(job)
+    if not idempotency_key:
+        session.flush()
+        return Submitted(job=job, created=True)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert.
-        existing = _job_by_key(session, user.id, idempotency_key) if idempotency_key else None
+        existing = _job_by_key(session, user.id, idempotency_key)
         if existing is None:
             raise
         return _replay(existing, digest)
@@ -213,17 +217,20 @@ def _lock_user(session: Session, user_id) -> None:
     # SQLite: every transaction began IMMEDIATE, which already serializes writers.
 
 
-def send_job(session: Session, job_id, run_token: str, *, countdown: float | None = None) -> bool:
-    """Hand the job's message to the broker, then record that it was sent.
+def send_job(session: Session, job_id, run_token: str, *, type_name: str | None = None,
+             countdown: float | None = None) -> bool:
+    """Hand the job's message to the broker.
 
-    Call only after the job row committed, and after setting `run_token` (and, for a resend,
-    `enqueued_at`) in a committed compare-and-set. A failure here loses nothing: the job
-    stays queued with `enqueued_at` unset and the sweeper sends it.
+    Call only after a commit that gave the job this `run_token` and set `enqueued_at` to
+    when the message is due (the insert, a retry, a sweeper resend): the row is then
+    already marked sent, so a submit costs no second transaction. If the broker refuses,
+    `enqueued_at` is cleared and the sweeper sends the job on its next round; if this
+    process dies between the commit and the send, the sweeper finds the job once it has
+    waited STUCK_QUEUED_SECONDS.
     """
     from shared.celery_app import app  # the Celery app imports this module's neighbours
 
-    job = session.get(Job, job_id)
-    job_type = REGISTRY[job.type]
+    job_type = REGISTRY[type_name or session.get(Job, job_id).type]
     try:
         app.send_task(
             job_type.task_name,
@@ -232,20 +239,15 @@ def send_job(session: Session, job_id, run_token: str, *, countdown: float | Non
             queue=job_type.queue,
             countdown=countdown,
         )
+        return True
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("job %s not sent, the sweeper will retry: %s", job_id, exc)
-        # Unset enqueued_at marks it unsent, for the sweeper's next round.
+        session.rollback()
         session.execute(
             update(Job).where(Job.id == job_id, Job.run_token == run_token).values(enqueued_at=None)
         )
         session.commit()
         return False
-    due = utcnow() + timedelta(seconds=countdown or 0)
-    session.execute(
-        update(Job).where(Job.id == job_id, Job.run_token == run_token).values(enqueued_at=due)
-    )
-    session.commit()
-    return True
 
 
 # -- canceling -------------------------------------------------------------------------
@@ -338,7 +340,7 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None, 
     report = SweepReport()
 
     stuck = (
-        select(Job.id, Job.run_token)
+        select(Job.id, Job.run_token, Job.type)
         .where(
             Job.status == QUEUED,
             or_(
@@ -349,11 +351,11 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None, 
         .order_by(Job.created_at)
         .limit(batch)
     )
-    for job_id, old_token in session.execute(_skip_locked(session, stuck)).all():
+    for job_id, old_token, type_name in session.execute(_skip_locked(session, stuck)).all():
         new_token = _swap_token(session, job_id, old_token, status=QUEUED)
         if new_token:
             report.resent += 1
-            send_job(session, job_id, new_token)
+            send_job(session, job_id, new_token, type_name=type_name)
 
     running = (
         select(Job.id, Job.run_token, Job.type, Job.started_at, Job.attempts, Job.max_attempts)
@@ -373,7 +375,7 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None, 
             if new_token:
                 report.requeued_orphans += 1
                 log.warning("job %s orphaned in running; requeued", job_id)
-                send_job(session, job_id, new_token)
+                send_job(session, job_id, new_token, type_name=type_name)
         elif fail_job(
             session=session, job_id=job_id, run_token=old_token, code="worker_lost",
             message=f"The worker running this job stopped responding ({attempts} attempts).",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -106,6 +107,13 @@ class Job(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_jobs_user_created", "user_id", "created_at", "id"),
         Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
+        # The per-user cap counts active jobs on every submit: only active rows are indexed,
+        # so the count stays small however many finished jobs a user has.
+        Index(
+            "ix_jobs_user_active", "user_id",
+            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

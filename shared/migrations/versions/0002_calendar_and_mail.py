@@ -1,4 +1,5 @@
-"""Calendar events and mail messages, the synced data the agents and reports read.
+"""Calendar events and mail messages, the synced data the agents and reports read;
+an index of each user's active jobs.
 
 Revision ID: 0002
 Revises: 0001
@@ -16,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_user_active', ['user_id'], unique=False,
+                              postgresql_where=sa.text("status IN ('queued', 'running')"),
+                              sqlite_where=sa.text("status IN ('queued', 'running')"))
     op.create_table('calendar_events',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
@@ -65,6 +70,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_user_active')
     with op.batch_alter_table('mail_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_mail_messages_user_date')
 
