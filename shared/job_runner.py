@@ -9,6 +9,7 @@ re-run after a worker died never applies its database effects twice.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -63,9 +64,13 @@ class JobCanceled(Exception):
 class JobContext:
     session: Session
     job: Job
-    user: User
     job_type: JobType
     run_token: str
+
+    @functools.cached_property
+    def user(self) -> User:
+        """The job's owner, loaded on first use (many jobs never need it)."""
+        return self.session.get(User, self.job.user_id)
 
     @property
     def params(self) -> dict:
@@ -78,6 +83,7 @@ class JobContext:
     def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress, visible at once to polling apps; raises JobCanceled if canceled."""
         with new_session() as session:
+            _relaxed_commit(session)
             result = session.execute(
                 update(Job)
                 .where(Job.id == self.job.id, Job.run_token == self.run_token, Job.status == RUNNING)
@@ -128,11 +134,11 @@ def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]
 
 def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
     """Claim, run and finish one job; returns the status it ended in (or why it did not run)."""
-    claimed = _claim(job_id, run_token)
+    claimed, job = _claim(job_id, run_token)
     if claimed != RUNNING:
         return claimed
     started = time.monotonic()
-    outcome = _run_claimed(body, job_type=job_type, job_id=job_id, run_token=run_token)
+    outcome = _run_claimed(body, job_type=job_type, claimed_job=job, run_token=run_token)
     if outcome in (SUCCEEDED, "failed", QUEUED):
         metrics.JOB_RUN_SECONDS.labels(job_type.name).observe(time.monotonic() - started)
     if outcome in (SUCCEEDED, "failed"):
@@ -140,13 +146,12 @@ def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uu
     return outcome
 
 
-def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
-
+def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, claimed_job: Job, run_token: str) -> str:
     session = new_session()
     try:
-        job = session.get(Job, job_id)
-        user = session.get(User, job.user_id)
-        ctx = JobContext(session=session, job=job, user=user, job_type=job_type, run_token=run_token)
+        job = session.merge(claimed_job, load=False)  # as the claim left it: no second read
+        job_id = job.id
+        ctx = JobContext(session=session, job=job, job_type=job_type, run_token=run_token)
         try:
             result = body(ctx)
         except JobCanceled:
@@ -191,23 +196,35 @@ def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, job_i
         session.close()
 
 
-def _claim(job_id: uuid.UUID, run_token: str) -> str:
+def _relaxed_commit(session: Session) -> None:
+    """Let this transaction commit without waiting for its WAL flush (PostgreSQL).
+
+    Only for writes the lifecycle can lose in a database crash: a lost claim or progress
+    leaves the job queued (or running) under the same token, which the redelivered
+    message or the sweeper takes up again. Results and effects always commit durably.
+    """
+    if is_postgres(session):
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def _claim(job_id: uuid.UUID, run_token: str) -> tuple[str, Job | None]:
     """Move the job to running for this message, or say why this message must not run it."""
     with new_session() as session:
+        _relaxed_commit(session)
         query = session.query(Job).filter(Job.id == job_id)
         job = (query.with_for_update() if is_postgres(session) else query).one_or_none()
         if job is None:
-            return "missing"
+            return "missing", None
         if job.run_token != run_token:
-            return "stale"  # the sweeper or a retry sent a newer message
+            return "stale", None  # the sweeper or a retry sent a newer message
         if job.status in TERMINAL:
-            return job.status  # a duplicate delivery of a finished job
+            return job.status, None  # a duplicate delivery of a finished job
         if job.status == RUNNING and job.attempts >= job.max_attempts:
             # The same message came back after each worker that took it died: stop here.
             session.rollback()
             fail_job(session=session, job_id=job_id, run_token=run_token, code="worker_lost",
                      message=f"The worker running this job died {job.attempts} times.")
-            return "failed"
+            return "failed", None
         now = utcnow()
         job.status = RUNNING
         job.attempts += 1
@@ -220,7 +237,7 @@ def _claim(job_id: uuid.UUID, run_token: str) -> str:
     if enqueued_at is not None:
         metrics.JOB_QUEUE_WAIT.labels(queue).observe(max(0.0, (now - enqueued_at).total_seconds()))
     notify.publish_job_change(job_id)
-    return RUNNING
+    return RUNNING, job
 
 
 def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, message: str, delay: float) -> str:
