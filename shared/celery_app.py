@@ -20,6 +20,10 @@ def _routes() -> dict:
 
 def configure(app: Celery, settings: Settings) -> None:
     """Apply `settings` to `app` (tests call it again after changing the environment)."""
+    # Drop (not close: kombu's registry may hand them out again for that URL) the pools
+    # made for the previous broker URL.
+    app._pool = None
+    app.amqp._producer_pool = None
     app.conf.update(
         broker_url=settings.broker_url,
         result_backend=None,
@@ -49,6 +53,12 @@ def configure(app: Celery, settings: Settings) -> None:
             "visibility_timeout": longest_time_limit() * 2 + 300,
             "socket_timeout": 5,
             "socket_connect_timeout": 3,
+            # A worker on several queues empties them in the order of QUEUES (interactive
+            # first) instead of round robin, so a bulk backlog never delays a user's job.
+            "queue_order_strategy": "priority",
+            # Each queue is four Redis lists by message priority, 0 served first; see
+            # shared.jobs.fair_priority for who gets which.
+            "priority_steps": [0, 3, 6, 9],
         },
         # The api publishes after its commit; a broker outage must cost it a second, not
         # a minute: the row is committed and the sweeper sends it later.

@@ -133,6 +133,23 @@ def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = F
 class Submitted:
     job: Job
     created: bool  # False: an earlier submission with the same Idempotency-Key
+    priority: int | None = None  # the broker priority to send it with (see fair_priority)
+
+
+FAIR_SHARE = 3  # jobs a user may have queued or running before theirs yield to others
+
+
+def fair_priority(*, queue: str, active: int) -> int:
+    """The broker priority of a user's next job (Redis serves 0 first, then 3, 6, 9).
+
+    Workers read every queue's priority-0 list before any priority-3 list, so the levels
+    are shared across queues: interactive jobs take 0 and 3, the bulk queues 6 and 9,
+    which keeps interactive work ahead of any bulk backlog. Within each pair, a user
+    with FAIR_SHARE or more jobs active gets the later level, so one user's flood does
+    not become everyone else's wait.
+    """
+    base = 0 if queue == "interactive" else 6
+    return base + (3 if active >= FAIR_SHARE else 0)
 
 
 def submit_job(
@@ -182,9 +199,10 @@ def submit_job(
         enqueued_at=utcnow(),  # sent right after the commit; see send_job
     )
     session.add(job)
+    priority = fair_priority(queue=job_type.queue, active=active)
     if not idempotency_key:
         session.flush()
-        return Submitted(job=job, created=True)
+        return Submitted(job=job, created=True, priority=priority)
     try:
         with session.begin_nested():
             session.flush()
@@ -194,7 +212,7 @@ def submit_job(
         if existing is None:
             raise
         return _replay(existing, digest)
-    return Submitted(job=job, created=True)
+    return Submitted(job=job, created=True, priority=priority)
 
 
 def _job_by_key(session: Session, user_id, key: str) -> Job | None:
@@ -218,7 +236,7 @@ def _lock_user(session: Session, user_id) -> None:
 
 
 def send_job(session: Session, job_id, run_token: str, *, type_name: str | None = None,
-             countdown: float | None = None) -> bool:
+             countdown: float | None = None, priority: int | None = None) -> bool:
     """Hand the job's message to the broker.
 
     Call only after a commit that gave the job this `run_token` and set `enqueued_at` to
@@ -238,6 +256,7 @@ def send_job(session: Session, job_id, run_token: str, *, type_name: str | None 
             task_id=run_token,
             queue=job_type.queue,
             countdown=countdown,
+            priority=fair_priority(queue=job_type.queue, active=0) if priority is None else priority,
         )
         return True
     except Exception as exc:  # kombu raises several types for an unreachable broker

@@ -97,7 +97,8 @@ class Jobs(MethodView):
         job = submitted.job
         if submitted.created:
             session.commit()
-            send_job(session, job.id, job.run_token, type_name=job.type)  # after the commit: the row exists first
+            # After the commit: the row exists before its message does.
+            send_job(session, job.id, job.run_token, type_name=job.type, priority=submitted.priority)
             metrics.JOBS_SUBMITTED.labels(job.type).inc()
         job_type = get_job_type(job.type)
         return _job_response(
