@@ -214,6 +214,8 @@ def flower() -> None:
     ]
     if settings.flower_basic_auth:
         args.append(f"--basic-auth={settings.flower_basic_auth}")
+    if settings.flower_url_prefix:
+        args.append(f"--url_prefix={settings.flower_url_prefix}")  # served under /flower/ by nginx
     os.execv(args[0], args)
 
 

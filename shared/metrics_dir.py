@@ -1,0 +1,31 @@
+"""Where prometheus_client keeps the values of a process family (PROMETHEUS_MULTIPROC_DIR).
+
+Kept apart from shared.metrics, which imports prometheus_client: prometheus_client reads
+the variable once, at its import, so a parent process (gunicorn's master, the Celery
+worker's main process) calls `prepare_multiprocess_dir` before that import.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def prepare_multiprocess_dir(default_prefix: str) -> str:
+    """Point PROMETHEUS_MULTIPROC_DIR at an empty directory, before any metric is created.
+
+    Unset, a fresh temporary directory is made. Values left by an earlier run in the same
+    directory would be added to this run's, so it is emptied.
+    """
+    path = multiprocess_dir()
+    if path is None:
+        path = tempfile.mkdtemp(prefix=default_prefix)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    return path
