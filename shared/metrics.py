@@ -53,7 +53,7 @@ JOB_RETRIES = Counter("job_retries_total", "Job attempts that ended in a retry",
 CELERY_TASKS = Counter("celery_tasks_total", "Celery tasks run by workers, by outcome", ["task", "outcome"])
 SCHEDULER_LAST_TICK = Gauge(
     "scheduler_last_tick_timestamp_seconds",
-    "Unix time a periodic task sent by beat last started on a worker", multiprocess_mode="max",
+    "Unix time a periodic task sent by beat last started on a worker", ["task"], multiprocess_mode="max",
 )
 
 

@@ -7,6 +7,7 @@ worker's main process) calls `prepare_multiprocess_dir` before that import.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 
@@ -28,4 +29,10 @@ def prepare_multiprocess_dir(default_prefix: str) -> str:
     for name in os.listdir(path):
         if name.endswith(".db"):
             os.remove(os.path.join(path, name))
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        # Imported already (Celery's command line loads Flower's plugin, which imports it):
+        # switch it to the directory now. Our metrics all have labels, and a labelled
+        # metric makes its value objects at .labels(), from this very attribute.
+        values.ValueClass = values.get_value_class()
     return path

@@ -99,11 +99,14 @@ def _beat_starting(**_kwargs) -> None:
 
 
 @worker_ready.connect
-def _worker_ready(**_kwargs) -> None:
+def _worker_ready(sender=None, **_kwargs) -> None:
     from shared.metrics import SCHEDULER_LAST_TICK, initialize_series, start_metrics_server
 
     initialize_series()
-    SCHEDULER_LAST_TICK.set(0)  # "never": the alert on it fires until beat's first task runs
+    for name in sender.app.tasks if sender is not None else ():
+        if name.startswith(PERIODIC_TASK_PREFIX):
+            # 0 = "never": the alert on it fires until beat's first task runs.
+            SCHEDULER_LAST_TICK.labels(name).set(0)
     port = get_settings().worker_metrics_port
     if port:
         start_metrics_server(port, get_settings().worker_metrics_address)
@@ -142,7 +145,7 @@ def _task_starts(task_id=None, task=None, args=None, **_kwargs) -> None:
     if task.name.startswith(PERIODIC_TASK_PREFIX):
         from shared.metrics import SCHEDULER_LAST_TICK
 
-        SCHEDULER_LAST_TICK.set(time.time())
+        SCHEDULER_LAST_TICK.labels(task.name).set(time.time())
     task.request._started_monotonic = time.monotonic()
     log.info("task started")
 
