@@ -59,7 +59,7 @@ def _end_context(_exc=None) -> None:
 
 def init_app(app: Flask, settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    init_sentry(flask=True)
+    init_sentry(settings, flask=True)
     metrics.initialize_series()
     # First of the before_request hooks, so even a request refused by the body check or
     # the rate limiter has its id.

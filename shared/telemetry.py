@@ -38,9 +38,9 @@ JOB_TASK_PREFIX = "jobs."
 PERIODIC_TASK_PREFIX = "scheduler."
 
 
-def init_sentry(*, flask: bool = False, celery: bool = False) -> bool:
+def init_sentry(settings=None, *, flask: bool = False, celery: bool = False) -> bool:
     """Report errors to Sentry when SENTRY_DSN is set; do nothing otherwise."""
-    settings = get_settings()
+    settings = settings or get_settings()
     if not settings.sentry_dsn:
         return False
     import sentry_sdk
@@ -66,7 +66,6 @@ def init_sentry(*, flask: bool = False, celery: bool = False) -> bool:
         dsn=settings.sentry_dsn,
         environment=settings.sentry_environment,
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
         integrations=integrations,
         before_send=scrub,
         shutdown_timeout=2,
