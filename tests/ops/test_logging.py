@@ -149,3 +149,16 @@ def test_no_secret_reaches_the_servers_log_during_sign_in_and_refresh(tmp_path):
     assert login_line["http"]["path"] == "/v1/auth/login" and login_line["http"]["status"] == 200
     leaky = next(r for r in records if r.get("http", {}).get("request_id") == "leaky-url")
     assert leaky["http"]["path"].startswith("/health?access_token=" + REDACTED)
+
+
+def test_console_format_is_for_people_and_still_redacted():
+    from shared.logging import bind_context, clear_context
+
+    bind_context(request_id="req-console")
+    try:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "sent Bearer abcdef123456", (), None)
+        line = formatter("console").format(record)
+    finally:
+        clear_context()
+    assert not line.startswith("{")
+    assert "req-console" in line and "abcdef123456" not in line

@@ -57,7 +57,8 @@ def test_the_api_counts_every_gunicorn_workers_requests():
 
 def test_queue_depths_are_read_from_the_broker(settings):
     broker = redis.Redis.from_url(settings.broker_url)
-    scratch = settings.broker_url.rsplit("/", 1)[0] + "/15"
+    base, number = settings.broker_url.rsplit("/", 1)
+    scratch = f"{base}/{int(number) + 3}"  # a database no test worker uses as its broker
     client = redis.Redis.from_url(scratch)
     client.flushdb()
     try:

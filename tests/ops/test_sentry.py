@@ -78,3 +78,35 @@ def test_without_a_dsn_nothing_is_sent(settings, fake_sentry):
     sentry_sdk.flush(timeout=2)
     assert sentry_sdk.get_client().transport is None  # no client that could send
     assert fake_sentry.received == []
+
+
+@pytest.mark.worker
+def test_a_crashing_job_on_a_worker_reaches_sentry(settings, fake_sentry, user):
+    """A worker of its own, on a broker database of its own, so no other worker takes the job."""
+    from shared.celery_app import make_celery
+    from tests.factories import make_job
+    from tests.support import WorkerProcess
+
+    base, number = settings.broker_url.rsplit("/", 1)
+    broker = f"{base}/{int(number) + 3}"
+    sender = make_celery(dataclasses.replace(settings, broker_url=broker))
+
+    class SentryWorker(WorkerProcess):
+        def ready(self) -> bool:
+            return bool(sender.control.ping(destination=[self.hostname], timeout=0.5))
+
+    worker = SentryWorker(env={"SENTRY_DSN": fake_sentry.dsn, "BROKER_URL": broker}, queues="maintenance",
+                          concurrency=1).start()
+    try:
+        # Past validation (a row written directly): the body's float() raises ValueError.
+        job = make_job(user, type="ops.ping", params={"sleep_seconds": "not-a-number"})
+        sender.send_task("jobs.ops.ping", args=[str(job.id)], task_id=job.run_token, queue="maintenance")
+
+        def crash_report():
+            return next((body for _path, body in fake_sentry.received if "ValueError" in body), None)
+
+        body = wait_until(crash_report, timeout=30, message="the crash at the fake Sentry")
+        assert "not-a-number" in body and str(job.id) in body
+    finally:
+        worker.stop()
+        sender.control.purge()
