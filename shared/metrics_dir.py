@@ -7,8 +7,11 @@ worker's main process) calls `prepare_multiprocess_dir` before that import.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
+
+_made_here: str | None = None
 
 
 def multiprocess_dir() -> str | None:
@@ -21,9 +24,10 @@ def prepare_multiprocess_dir(default_prefix: str) -> str:
     Unset, a fresh temporary directory is made. Values left by an earlier run in the same
     directory would be added to this run's, so it is emptied.
     """
+    global _made_here
     path = multiprocess_dir()
     if path is None:
-        path = tempfile.mkdtemp(prefix=default_prefix)
+        path = _made_here = tempfile.mkdtemp(prefix=default_prefix)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):
@@ -36,3 +40,9 @@ def prepare_multiprocess_dir(default_prefix: str) -> str:
         # metric makes its value objects at .labels(), from this very attribute.
         values.ValueClass = values.get_value_class()
     return path
+
+
+def remove_own_multiprocess_dir() -> None:
+    """On the parent's exit: remove the directory if `prepare_multiprocess_dir` made it."""
+    if _made_here is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") == _made_here:
+        shutil.rmtree(_made_here, ignore_errors=True)

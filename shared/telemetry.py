@@ -25,10 +25,11 @@ from celery.signals import (
     task_prerun,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
 )
 
 from shared.logging import bind_context, clear_context, configure_logging, current_context
-from shared.metrics_dir import prepare_multiprocess_dir
+from shared.metrics_dir import prepare_multiprocess_dir, remove_own_multiprocess_dir
 from shared.settings import get_settings
 
 log = logging.getLogger("shared.telemetry")
@@ -109,6 +110,11 @@ def _worker_ready(sender=None, **_kwargs) -> None:
     port = get_settings().worker_metrics_port
     if port:
         start_metrics_server(port, get_settings().worker_metrics_address)
+
+
+@worker_shutdown.connect
+def _worker_stopped(**_kwargs) -> None:
+    remove_own_multiprocess_dir()
 
 
 @worker_process_shutdown.connect
