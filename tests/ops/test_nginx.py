@@ -19,7 +19,8 @@ import requests
 import urllib3
 
 from tests.ops.test_flower import FlowerProcess
-from tests.support import ROOT, ManagedProcess, free_port
+from tests.ops.test_logging import json_lines
+from tests.support import ROOT, ManagedProcess, free_port, wait_for_job, wait_until
 
 NGINX_CONF = ROOT / "ops" / "nginx.conf"
 INSTALL = "apt-get install -y --no-install-recommends nginx-light openssl"
@@ -95,6 +96,13 @@ def test_the_config_keeps_its_promises_on_paper():
         assert f"add_header {header}" in text
 
 
+class Insecure:
+    """requests without certificate checks (a Session's verify=False loses to REQUESTS_CA_BUNDLE)."""
+
+    def get(self, url, **kwargs):
+        return requests.get(url, verify=False, timeout=15, **kwargs)
+
+
 class NginxProcess(ManagedProcess):
     name = "nginx"
 
@@ -116,7 +124,7 @@ class NginxProcess(ManagedProcess):
 
 
 @pytest.mark.worker
-def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server):
+def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server, worker, user, headers):
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     need("nginx")
     flower = FlowerProcess({"FLOWER_BASIC_AUTH": "ops:flower-pass", "FLOWER_URL_PREFIX": "flower"}).start()
@@ -152,6 +160,20 @@ def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server):
 
         log = (tmp_path / "access.log").read_text()
         assert request_id in log
+
+        # One request followed from nginx through the api into the worker's log lines.
+        submitted = requests.post(f"{base}/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "tea"}},
+                                  headers=headers, verify=False, timeout=10)
+        assert submitted.status_code == 202, submitted.text
+        nginx_id = submitted.headers["X-Request-ID"]
+        job_id = submitted.json()["id"]
+        assert wait_for_job(Insecure(), job_id, headers, base_url=base)["status"] == "succeeded"
+        assert f'"request_id":"{nginx_id}"' in (tmp_path / "access.log").read_text()
+        worker_lines = wait_until(
+            lambda: [line for line in json_lines(worker.log_path.read_text(errors="replace"))
+                     if line.get("job_id") == job_id and line.get("request_id") == nginx_id],
+            message="the worker's lines with nginx's request id")
+        assert {line["event"] for line in worker_lines} >= {"task started"}
     finally:
         nginx.stop()
         flower.stop()
