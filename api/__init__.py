@@ -6,7 +6,7 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from api import db, errors, limits
+from api import db, errors, limits, observability
 from api.resources import auth, bench, health, jobs, me, tasks
 from shared.settings import Settings, get_settings
 
@@ -52,10 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
     api = Api(app)
-    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp):
+    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, observability.blp):
         api.register_blueprint(blueprint)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
     limits.init_app(app, settings)
+    observability.init_app(app, settings)  # last: its request hook must run first
     return app

@@ -17,3 +17,22 @@ max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Error and access logs as structured lines, the access line with the request's id.
+logger_class = "shared.logging.GunicornLogger"
+
+# Metrics from every worker process, merged on each scrape of /metrics: the directory is
+# chosen (and emptied) here in the master, before any worker creates a metric.
+from shared.metrics_dir import prepare_multiprocess_dir, remove_own_multiprocess_dir  # noqa: E402
+
+prepare_multiprocess_dir("assistant-api-metrics-")
+
+
+def child_exit(server, worker):
+    from shared.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    remove_own_multiprocess_dir()

@@ -86,3 +86,7 @@ app = make_celery()
 def _fresh_engine_after_fork(**_kwargs) -> None:
     # Pooled connections opened in the parent must not be shared with forked children.
     db.dispose_after_fork()
+
+
+# Logs with the request's context, worker metrics and Sentry, through Celery's signals.
+import shared.telemetry  # noqa: E402,F401

@@ -212,8 +212,16 @@ def flower() -> None:
         sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
         f"--port={settings.flower_port}", f"--address={settings.flower_address}",
     ]
+    # Flower reads every FLOWER_* variable itself; an empty one (copied from .env.example)
+    # would turn into an option such as basic auth with an empty password.
+    for name in [n for n, value in os.environ.items() if n.startswith("FLOWER_") and not value.strip()]:
+        del os.environ[name]
+    # FLOWER_BASIC_AUTH from the environment, not an argument: the password stays out of the
+    # command line, which any local user can read (ps).
     if settings.flower_basic_auth:
-        args.append(f"--basic-auth={settings.flower_basic_auth}")
+        os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
+    if settings.flower_url_prefix:
+        args.append(f"--url_prefix={settings.flower_url_prefix}")  # served under /flower/ by nginx
     os.execv(args[0], args)
 
 

@@ -137,12 +137,15 @@ def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uu
     claimed, job = _claim(job_id, run_token)
     if claimed != RUNNING:
         return claimed
+    metrics.JOBS_STARTED.labels(job_type.name).inc()
     started = time.monotonic()
     outcome = _run_claimed(body, job_type=job_type, claimed_job=job, run_token=run_token)
     if outcome in (SUCCEEDED, "failed", QUEUED):
         metrics.JOB_RUN_SECONDS.labels(job_type.name).observe(time.monotonic() - started)
     if outcome in (SUCCEEDED, "failed"):
         metrics.JOBS_FINISHED.labels(job_type.name, outcome).inc()
+    elif outcome == QUEUED:
+        metrics.JOB_RETRIES.labels(job_type.name).inc()
     return outcome
 
 

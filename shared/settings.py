@@ -79,6 +79,13 @@ class Settings:
     openai_api_key: str
     openai_base_url: str
     openai_model: str
+    # Operations: observability and Flower behind a proxy
+    flower_url_prefix: str
+    worker_metrics_port: int
+    worker_metrics_address: str
+    sentry_dsn: str
+    sentry_environment: str
+    sentry_traces_sample_rate: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -138,6 +145,12 @@ class Settings:
             openai_api_key=_env("OPENAI_API_KEY"),
             openai_base_url=_env("OPENAI_BASE_URL"),
             openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+            flower_url_prefix=_env("FLOWER_URL_PREFIX").strip("/"),
+            worker_metrics_port=int(_env("WORKER_METRICS_PORT", "9808")),
+            worker_metrics_address=_env("WORKER_METRICS_ADDRESS", "127.0.0.1"),
+            sentry_dsn=_env("SENTRY_DSN"),
+            sentry_environment=_env("SENTRY_ENVIRONMENT", "production"),
+            sentry_traces_sample_rate=float(_env("SENTRY_TRACES_SAMPLE_RATE", "0")),
         )
 
 

@@ -182,7 +182,8 @@ class WorkerProcess(ManagedProcess):
     name = "worker"
 
     def __init__(self, env: dict | None = None, queues: str = QUEUES, concurrency: int = 2):
-        super().__init__(env)
+        self.metrics_port = free_port()  # GET http://127.0.0.1:<metrics_port>/metrics
+        super().__init__({"WORKER_METRICS_PORT": str(self.metrics_port), **(env or {})})
         self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.queues = queues
         self.concurrency = concurrency

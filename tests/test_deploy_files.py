@@ -168,10 +168,20 @@ def test_procfile_has_every_process_and_the_worker_takes_every_queue():
     assert queues_of(processes["worker"]) == set(QUEUES)
 
 
-def test_compose_worker_takes_every_queue():
-    text = (ROOT / "docker-compose.yml").read_text()
-    worker = text.split("\n  worker:", 1)[1].split("\n  beat:", 1)[0]
-    assert queues_of(" ".join(worker.split("- "))) == set(QUEUES)
+def compose_services() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def test_compose_workers_take_every_queue_once():
+    """One worker service per kind of work; together they consume every queue, each once."""
+    taken: list[str] = []
+    for name, service in compose_services().items():
+        if name.startswith("worker"):
+            command = service["command"]
+            taken += sorted(queues_of(" ".join(command) if isinstance(command, list) else command))
+    assert sorted(taken) == sorted(QUEUES)
 
 
 def test_compose_interpolates_only_documented_variables():
@@ -211,7 +221,9 @@ def test_docker_compose_config_is_valid(tmp_path):
     assert result.returncode == 0, result.stderr
     services = _compose(tmp_path, "config", "--services", secret_key="test-only-secret")
     assert services.returncode == 0, services.stderr
-    assert set(services.stdout.split()) == {"db", "redis", "migrate", "api", "worker", "beat", "flower"}
+    assert set(services.stdout.split()) == {
+        "db", "redis", "migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower", "nginx",
+    }
 
 
 def test_docker_compose_requires_a_secret_key(tmp_path):
