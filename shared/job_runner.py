@@ -171,7 +171,8 @@ def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, claim
             return "failed"
         except (RetryableJobError, *TRANSIENT) as exc:
             session.rollback()
-            code = getattr(exc, "code", "transient_error")
+            # (SQLAlchemy errors carry a .code of their own, a link id: not ours to show.)
+            code = exc.code if isinstance(exc, RetryableJobError) else "transient_error"
             delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
             return _retry_or_fail(session, job, run_token, code=code, message=str(exc), delay=delay)
         except Exception:

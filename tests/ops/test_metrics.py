@@ -9,6 +9,7 @@ import pytest
 import redis
 import requests
 
+from bench.servers import ThrowawayRedis
 from shared import metrics
 from shared.jobtypes import QUEUES
 from tests.support import ServerProcess, wait_for_job, wait_until
@@ -55,22 +56,18 @@ def test_the_api_counts_every_gunicorn_workers_requests():
     assert before >= 1 and counts == {before + 30}
 
 
-def test_queue_depths_are_read_from_the_broker(settings):
-    broker = redis.Redis.from_url(settings.broker_url)
-    base, number = settings.broker_url.rsplit("/", 1)
-    scratch = f"{base}/{int(number) + 3}"  # a database no test worker uses as its broker
-    client = redis.Redis.from_url(scratch)
-    client.flushdb()
+def test_queue_depths_are_read_from_the_broker():
+    server = ThrowawayRedis().start()  # a broker of its own: no worker takes these messages
     try:
+        client = redis.Redis.from_url(server.url)
         client.rpush("reports", "a", "b", "c")
         client.rpush("reports\x06\x163", "d", "e")  # a priority step of the same queue
         client.rpush("sync", "f")
-        depths = metrics.sample_queue_depths(scratch)
+        depths = metrics.sample_queue_depths(server.url)
     finally:
-        client.flushdb()
+        server.destroy()
     assert depths == {"interactive": 0, "sync": 1, "reports": 5, "maintenance": 0}
     assert metrics.QUEUE_DEPTH.labels("reports")._value.get() == 5
-    assert broker.ping()
 
 
 def test_an_unreachable_broker_leaves_the_depths_unsampled():
