@@ -78,6 +78,12 @@ class Settings:
     openai_api_key: str
     openai_base_url: str
     openai_model: str
+    # Schedules, reports, backups and privacy.
+    artifact_ttl_days: int
+    artifact_link_seconds: int
+    mail_retention_days: int
+    backup_keep_daily: int
+    backup_keep_weekly: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -136,6 +142,11 @@ class Settings:
             openai_api_key=_env("OPENAI_API_KEY"),
             openai_base_url=_env("OPENAI_BASE_URL"),
             openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+            artifact_ttl_days=int(_env("ARTIFACT_TTL_DAYS", "7")),
+            artifact_link_seconds=int(_env("ARTIFACT_LINK_SECONDS", "86400")),
+            mail_retention_days=int(_env("MAIL_RETENTION_DAYS", "90")),
+            backup_keep_daily=int(_env("BACKUP_KEEP_DAILY", "7")),
+            backup_keep_weekly=int(_env("BACKUP_KEEP_WEEKLY", "4")),
         )
 
 
