@@ -13,4 +13,10 @@ def beat_schedule() -> dict:
             "schedule": float(settings.sweep_interval_seconds),
             "options": {"queue": "maintenance", "expires": settings.sweep_interval_seconds},
         },
+        # User schedules (and each user's daily digest): claimed in the database, see scheduler.tick.
+        "schedules-tick": {
+            "task": "scheduler.tick",
+            "schedule": float(settings.schedule_tick_seconds),
+            "options": {"queue": "maintenance", "expires": settings.schedule_tick_seconds},
+        },
     }

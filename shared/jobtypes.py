@@ -149,3 +149,19 @@ register(
         max_attempts=5,
     )
 )
+
+# -- reports, account and backups (schedules, reports, backups and privacy) ----------------
+
+_DATE = {"type": "string", "format": "date"}
+
+register(
+    JobType(
+        name="report.daily_digest",
+        queue="reports",
+        summary="Today's agenda, tasks due today and overdue, mail needing a reply; JSON plus an HTML artifact.",
+        params_schema=_object({"date": _DATE}),
+        soft_time_limit=120,
+        time_limit=150,
+        poll_after=2,
+    )
+)

@@ -79,6 +79,7 @@ class Settings:
     openai_base_url: str
     openai_model: str
     # Schedules, reports, backups and privacy.
+    schedule_tick_seconds: int
     artifact_ttl_days: int
     artifact_link_seconds: int
     mail_retention_days: int
@@ -142,6 +143,7 @@ class Settings:
             openai_api_key=_env("OPENAI_API_KEY"),
             openai_base_url=_env("OPENAI_BASE_URL"),
             openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+            schedule_tick_seconds=int(_env("SCHEDULE_TICK_SECONDS", "60")),
             artifact_ttl_days=int(_env("ARTIFACT_TTL_DAYS", "7")),
             artifact_link_seconds=int(_env("ARTIFACT_LINK_SECONDS", "86400")),
             mail_retention_days=int(_env("MAIL_RETENTION_DAYS", "90")),

@@ -1,0 +1,148 @@
+"""Reports: the daily digest and the weekly review, as JSON results plus artifacts."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared import artifacts
+from shared.job_runner import JobContext, job_task
+from shared.models import CalendarEvent, MailMessage, Task, User, utcnow
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Mail "needing a reply", until triage (an AI job) marks it better: unread, in the inbox,
+# not from the user, from the last few days.
+REPLY_WINDOW_DAYS = 3
+MAIL_SCAN_LIMIT = 500
+LIST_LIMIT = 50
+
+# The seam for an AI-written summary of the digest: the AI client is built elsewhere and
+# registers `summarize(settings, user, digest) -> str` here. Until then, and whenever AI
+# is not configured (no OPENAI_API_KEY), the digest has no summary and says why.
+SUMMARIZER: Callable[[Settings, User, dict], str] | None = None
+
+_templates = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def local_day(user: User, day: date) -> tuple[datetime, datetime]:
+    """The UTC bounds of `day` in the user's timezone (23 or 25 hours long on DST days)."""
+    zone = ZoneInfo(user.timezone)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return start, end
+
+
+def today_for(user: User, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(user.timezone)).date()
+
+
+def _iso_local(value: datetime | None, zone: ZoneInfo) -> str | None:
+    return value.astimezone(zone).isoformat() if value else None
+
+
+def build_digest(*, session: Session, user: User, day: date, now: datetime) -> dict:
+    """The digest of `day` for `user`: agenda, due and overdue tasks, mail needing a reply."""
+    zone = ZoneInfo(user.timezone)
+    start, end = local_day(user, day)
+    events = session.scalars(
+        select(CalendarEvent)
+        .where(CalendarEvent.user_id == user.id, CalendarEvent.start_at < end, CalendarEvent.end_at > start,
+               CalendarEvent.status != "cancelled")
+        .order_by(CalendarEvent.start_at)
+        .limit(LIST_LIMIT)
+    ).all()
+    open_tasks = session.scalars(
+        select(Task)
+        .where(Task.user_id == user.id, Task.done.is_(False), Task.due_at.is_not(None), Task.due_at < end)
+        .order_by(Task.due_at)
+        .limit(2 * LIST_LIMIT)
+    ).all()
+    recent_mail = session.scalars(
+        select(MailMessage)
+        .where(MailMessage.user_id == user.id, MailMessage.date >= now - timedelta(days=REPLY_WINDOW_DAYS))
+        .order_by(MailMessage.date.desc())
+        .limit(MAIL_SCAN_LIMIT)
+    ).all()
+    needs_reply = [
+        m for m in recent_mail
+        if {"INBOX", "UNREAD"} <= set(m.labels or []) and user.email.lower() not in (m.sender or "").lower()
+    ][:LIST_LIMIT]
+
+    def task_dict(task: Task) -> dict:
+        return {"id": str(task.id), "title": task.title, "due_at": _iso_local(task.due_at, zone),
+                "priority": task.priority, "tags": task.tags}
+
+    return {
+        "date": day.isoformat(),
+        "timezone": user.timezone,
+        "agenda": [
+            {"id": str(e.id), "summary": e.summary, "start": _iso_local(e.start_at, zone),
+             "end": _iso_local(e.end_at, zone), "all_day": e.all_day, "location": e.location}
+            for e in events
+        ],
+        "tasks_due_today": [task_dict(t) for t in open_tasks if t.due_at >= start][:LIST_LIMIT],
+        "tasks_overdue": [task_dict(t) for t in open_tasks if t.due_at < start][:LIST_LIMIT],
+        "mail_needing_reply": [
+            {"id": str(m.id), "subject": m.subject, "from": m.sender, "snippet": m.snippet,
+             "date": _iso_local(m.date, zone)}
+            for m in needs_reply
+        ],
+    }
+
+
+def ai_summary(settings: Settings, user: User, digest: dict) -> tuple[str | None, str]:
+    """(summary, status): status is "ok", "not_configured" or "unavailable"."""
+    if not settings.openai_api_key:
+        return None, "not_configured"
+    if SUMMARIZER is None:
+        return None, "unavailable"
+    try:
+        return SUMMARIZER(settings, user, digest), "ok"
+    except Exception:  # the digest is worth sending without its summary
+        log.exception("AI summary failed; the digest goes out without it")
+        return None, "unavailable"
+
+
+DIGEST_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Your day: {{ d.date }}</title>
+<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}h2{margin-top:1.5em}
+li{margin:.3em 0}.muted{color:#666}</style></head><body>
+<h1>Your day: {{ d.date }}</h1>
+{% if d.ai_summary %}<p>{{ d.ai_summary }}</p>{% endif %}
+<h2>Agenda</h2>
+{% for e in d.agenda %}<li>{{ e.start[11:16] if not e.all_day else "all day" }} {{ e.summary }}
+{% if e.location %}<span class="muted">({{ e.location }})</span>{% endif %}</li>
+{% else %}<p class="muted">Nothing on the calendar.</p>{% endfor %}
+<h2>Due today</h2>
+{% for t in d.tasks_due_today %}<li>{{ t.title }} <span class="muted">{{ t.priority }}</span></li>
+{% else %}<p class="muted">Nothing due today.</p>{% endfor %}
+<h2>Overdue</h2>
+{% for t in d.tasks_overdue %}<li>{{ t.title }} <span class="muted">due {{ t.due_at[:10] }}</span></li>
+{% else %}<p class="muted">Nothing overdue.</p>{% endfor %}
+<h2>Mail needing a reply</h2>
+{% for m in d.mail_needing_reply %}<li><b>{{ m.subject }}</b> <span class="muted">{{ m["from"] }}</span></li>
+{% else %}<p class="muted">No mail waiting for you.</p>{% endfor %}
+</body></html>
+"""
+
+
+@job_task("report.daily_digest")
+def daily_digest(ctx: JobContext) -> dict:
+    """Build the digest, render it to HTML, store the HTML as the job's artifact."""
+    settings = get_settings()
+    now = utcnow()
+    day = date.fromisoformat(ctx.params["date"]) if ctx.params.get("date") else today_for(ctx.user, now)
+    digest = build_digest(session=ctx.session, user=ctx.user, day=day, now=now)
+    digest["ai_summary"], digest["ai_summary_status"] = ai_summary(settings, ctx.user, digest)
+    html = _templates.from_string(DIGEST_HTML).render(d=digest)
+    artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="digest.html",
+                               content_type="text/html; charset=utf-8", data=html.encode())
+    link = artifacts.link(settings, artifact)
+    return digest | {"artifact_url": link["artifact_url"], "artifacts": [link]}
