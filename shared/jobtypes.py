@@ -165,3 +165,27 @@ register(
         poll_after=2,
     )
 )
+
+register(
+    JobType(
+        name="account.export",
+        queue="reports",
+        summary="Everything we hold about you, as a zip of JSON files (data portability).",
+        params_schema=_object({}),
+        soft_time_limit=600,
+        time_limit=660,
+        poll_after=2,
+    )
+)
+
+register(
+    JobType(
+        name="account.delete",
+        queue="reports",
+        summary="Erase your account and everything you own; revokes connected Google access.",
+        params_schema=_object({}),
+        soft_time_limit=300,
+        time_limit=360,
+        poll_after=2,
+    )
+)
