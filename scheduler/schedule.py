@@ -1,6 +1,8 @@
 """The beat schedule."""
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 from shared.settings import get_settings
 
 
@@ -18,5 +20,19 @@ def beat_schedule() -> dict:
             "task": "scheduler.tick",
             "schedule": float(settings.schedule_tick_seconds),
             "options": {"queue": "maintenance", "expires": settings.schedule_tick_seconds},
+        },
+        # Platform jobs, queued as the system user once per day however many beats run
+        # (an idempotency key per day); the times are UTC.
+        "nightly-backup": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=2, minute=30),
+            "args": ("ops.backup",),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
+        "daily-backup-verification": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=4, minute=30),
+            "args": ("ops.verify_backup",),
+            "options": {"queue": "maintenance", "expires": 3600},
         },
     }

@@ -189,3 +189,31 @@ register(
         poll_after=2,
     )
 )
+
+register(
+    JobType(
+        name="ops.backup",
+        queue="maintenance",
+        summary="Back up the database (pg_dump, or SQLite's backup API), record its checksums, apply retention.",
+        params_schema=_object({}),
+        admin_only=True,
+        soft_time_limit=3300,
+        time_limit=3600,
+        max_attempts=2,
+        poll_after=5,
+    )
+)
+
+register(
+    JobType(
+        name="ops.verify_backup",
+        queue="maintenance",
+        summary="Restore the newest backup (or backup_id) into a scratch database and compare it table by table.",
+        params_schema=_object({"backup_id": {"type": "string", "format": "uuid"}}),
+        admin_only=True,
+        soft_time_limit=3300,
+        time_limit=3600,
+        max_attempts=2,
+        poll_after=5,
+    )
+)
