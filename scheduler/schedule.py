@@ -29,6 +29,12 @@ def beat_schedule() -> dict:
             "args": ("ops.backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        "daily-retention": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=3, minute=30),
+            "args": ("ops.retention",),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
         "daily-backup-verification": {
             "task": "scheduler.platform_job",
             "schedule": crontab(hour=4, minute=30),

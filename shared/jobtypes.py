@@ -217,3 +217,16 @@ register(
         poll_after=5,
     )
 )
+
+register(
+    JobType(
+        name="ops.retention",
+        queue="maintenance",
+        summary="Purge expired job results and artifacts, mail older than MAIL_RETENTION_DAYS, dead refresh tokens.",
+        params_schema=_object({}),
+        admin_only=True,
+        soft_time_limit=600,
+        time_limit=660,
+        poll_after=2,
+    )
+)
