@@ -230,3 +230,15 @@ register(
         poll_after=2,
     )
 )
+
+register(
+    JobType(
+        name="report.weekly_review",
+        queue="reports",
+        summary="The week's numbers (tasks created and done, meeting hours, mail) with a PNG chart.",
+        params_schema=_object({"week_start": _DATE}),
+        soft_time_limit=120,
+        time_limit=150,
+        poll_after=2,
+    )
+)

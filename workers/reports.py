@@ -1,6 +1,8 @@
 """Reports: the daily digest and the weekly review, as JSON results plus artifacts."""
 from __future__ import annotations
 
+import io
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -146,3 +148,94 @@ def daily_digest(ctx: JobContext) -> dict:
                                content_type="text/html; charset=utf-8", data=html.encode())
     link = artifacts.link(settings, artifact)
     return digest | {"artifact_url": link["artifact_url"], "artifacts": [link]}
+
+
+# -- the weekly review ---------------------------------------------------------------------
+
+
+def week_of(user: User, now: datetime) -> date:
+    """The Monday of the user's current local week."""
+    today = today_for(user, now)
+    return today - timedelta(days=today.weekday())
+
+
+def build_review(*, session: Session, user: User, week_start: date) -> dict:
+    """Per local day of the week: tasks created and completed, meeting hours, mail received."""
+    zone = ZoneInfo(user.timezone)
+    days = [week_start + timedelta(days=i) for i in range(7)]
+    bounds = [local_day(user, day) for day in days]
+    start, end = bounds[0][0], bounds[-1][1]
+    per_day = {day: {"date": day.isoformat(), "tasks_created": 0, "tasks_completed": 0, "meeting_hours": 0.0,
+                     "mail_received": 0} for day in days}
+
+    def bucket(moment: datetime) -> dict | None:
+        return per_day.get(moment.astimezone(zone).date())
+
+    for (created,) in session.execute(select(Task.created_at).where(
+            Task.user_id == user.id, Task.created_at >= start, Task.created_at < end)):
+        bucket(created)["tasks_created"] += 1
+    for (completed,) in session.execute(select(Task.completed_at).where(
+            Task.user_id == user.id, Task.completed_at >= start, Task.completed_at < end)):
+        bucket(completed)["tasks_completed"] += 1
+    for (received,) in session.execute(select(MailMessage.date).where(
+            MailMessage.user_id == user.id, MailMessage.date >= start, MailMessage.date < end)):
+        bucket(received)["mail_received"] += 1
+    events = session.execute(select(CalendarEvent.start_at, CalendarEvent.end_at).where(
+        CalendarEvent.user_id == user.id, CalendarEvent.start_at < end, CalendarEvent.end_at > start,
+        CalendarEvent.status != "cancelled", CalendarEvent.all_day.is_(False))).all()
+    for day, (day_start, day_end) in zip(days, bounds):
+        seconds = sum(max(0.0, (min(e_end, day_end) - max(e_start, day_start)).total_seconds())
+                      for e_start, e_end in events)
+        per_day[day]["meeting_hours"] = round(seconds / 3600, 2)
+
+    rows = list(per_day.values())
+    totals = {key: sum(r[key] for r in rows) for key in ("tasks_created", "tasks_completed", "mail_received")}
+    totals["meeting_hours"] = round(sum(r["meeting_hours"] for r in rows), 2)
+    return {"week_start": week_start.isoformat(), "timezone": user.timezone, "days": rows, "totals": totals}
+
+
+def render_chart(review: dict) -> bytes:
+    """A PNG: tasks created and completed as bars, meeting hours as a line, per day."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    # A Figure of its own, never pyplot: no global state shared between tasks in a worker.
+    figure = Figure(figsize=(8, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    labels = [date.fromisoformat(d["date"]).strftime("%a %d") for d in review["days"]]
+    x = range(len(labels))
+    axes.bar([i - 0.2 for i in x], [d["tasks_created"] for d in review["days"]], width=0.4, label="tasks created")
+    axes.bar([i + 0.2 for i in x], [d["tasks_completed"] for d in review["days"]], width=0.4, label="tasks completed")
+    axes.set_xticks(list(x), labels)
+    axes.set_ylabel("tasks")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    hours = axes.twinx()
+    hours.plot(list(x), [d["meeting_hours"] for d in review["days"]], color="black", marker="o", label="meeting hours")
+    hours.set_ylabel("meeting hours")
+    axes.set_title(f"Week of {review['week_start']}")
+    handles = axes.get_legend_handles_labels()[0] + hours.get_legend_handles_labels()[0]
+    axes.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize="small")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+@job_task("report.weekly_review")
+def weekly_review(ctx: JobContext) -> dict:
+    """The week's numbers as JSON and a chart, both downloadable artifacts."""
+    settings = get_settings()
+    week_start = (date.fromisoformat(ctx.params["week_start"]) if ctx.params.get("week_start")
+                  else week_of(ctx.user, utcnow()))
+    review = build_review(session=ctx.session, user=ctx.user, week_start=week_start)
+    ctx.progress(50, "drawing the chart")
+    stored = [
+        artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="review.json",
+                        content_type="application/json", data=json.dumps(review, indent=1).encode()),
+        artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="chart.png",
+                        content_type="image/png", data=render_chart(review)),
+    ]
+    links = [artifacts.link(settings, a) for a in stored]
+    return review | {"artifact_url": links[1]["artifact_url"], "artifacts": links}
