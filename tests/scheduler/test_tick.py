@@ -220,3 +220,53 @@ def test_beat_ticks_and_a_worker_runs_the_users_digest(client, user, headers, wo
     assert job.type == "report.daily_digest"
     artifact = client.get(f"/v1/jobs/{job.id}/artifact", headers=headers)
     assert artifact.status_code == 200 and b"Your day" in artifact.data
+
+
+SQLITE_TICKER = """
+import sys, time
+from datetime import datetime
+from shared.db import session_scope
+from shared.settings import get_settings
+from scheduler.tick import tick
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # start together
+with session_scope() as session:
+    report = tick(session=session, settings=get_settings(), now=datetime.fromisoformat(sys.argv[2]))
+print(report.queued)
+"""
+
+
+def test_on_the_embedded_sqlite_two_ticking_processes_queue_each_run_once(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tests.support import ROOT
+
+    # DATABASE_URL unset: the embedded default, an SQLite file under DATA_DIR.
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL")
+    subprocess.run([sys.executable, "-m", "shared.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    engine = create_engine(f"sqlite:///{tmp_path / 'assistant.db'}")
+    with Session(engine) as session, session.begin():
+        users = [User(email=f"lite-{i}@example.com", password_hash="x") for i in range(5)]
+        session.add_all(users)
+        session.flush()
+        session.add_all(Schedule(user_id=u.id, cron="*/5 * * * *", timezone="UTC", job_type="tasks.quick_add",
+                                 params={"text": "x"}, next_run_at=at("2026-06-01T10:00"))
+                        for u in users for _ in range(4))
+
+    start = str(time.time() + 3)
+    procs = [subprocess.Popen([sys.executable, "-c", SQLITE_TICKER, start, "2026-06-01T10:00:30+00:00"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert sum(int(out.strip().splitlines()[-1]) for out, _ in outputs) == 20
+    with Session(engine) as session:
+        assert session.query(Job).count() == 20
+        assert session.query(Schedule).filter(Schedule.next_run_at == at("2026-06-01T10:05")).count() == 20
+        assert session.query(Schedule).filter(Schedule.system_kind == DIGEST_KIND).count() == 5
+    engine.dispose()
