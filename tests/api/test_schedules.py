@@ -5,11 +5,20 @@ from datetime import datetime
 
 import pytest
 
-from shared.models import utcnow
+from sqlalchemy import update
+
+from shared import db
+from shared.models import Job, utcnow
 from shared.schedules import next_run
 
 PLAN = {"cron": "0 8 * * 1-5", "timezone": "Europe/Berlin", "job_type": "tasks.quick_add",
         "params": {"text": "stand-up notes"}}
+
+
+def hold_running(job_id):
+    """As if the job were still running (a new run_token: no worker of this suite can finish it)."""
+    with db.session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(status="running", run_token="held-by-the-test"))
 
 
 def create(client, headers, **overrides):
@@ -131,5 +140,6 @@ def test_run_now_queues_its_job_and_overlap_skip_refuses_a_second(client, header
     assert job["type"] == "tasks.quick_add" and job["params"] == PLAN["params"]
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert client.get(f"/v1/schedules/{schedule_id}", headers=headers).json["last_job_id"] == job["id"]
+    hold_running(job["id"])  # however fast a worker of this suite would have run it
     second = client.post(f"/v1/schedules/{schedule_id}/run", headers=headers)
     assert second.status_code == 409 and second.json["code"] == "schedule_running"
