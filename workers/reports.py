@@ -230,7 +230,6 @@ def weekly_review(ctx: JobContext) -> dict:
     week_start = (date.fromisoformat(ctx.params["week_start"]) if ctx.params.get("week_start")
                   else week_of(ctx.user, utcnow()))
     review = build_review(session=ctx.session, user=ctx.user, week_start=week_start)
-    ctx.progress(50, "drawing the chart")
     stored = [
         artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="review.json",
                         content_type="application/json", data=json.dumps(review, indent=1).encode()),
