@@ -9,7 +9,7 @@ from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.db import get_db
 from api.errors import ApiError
@@ -35,6 +35,8 @@ blp = Blueprint("schedules", __name__, url_prefix="/v1/schedules",
 
 # Erasing an account is not something a clock should ever do.
 NOT_SCHEDULABLE = {"account.delete"}
+# Each schedule costs every tick a little; nobody needs more automations than this.
+MAX_SCHEDULES_PER_USER = 50
 
 
 class ScheduleSchema(Schema):
@@ -141,10 +143,16 @@ class Schedules(MethodView):
 
     @blp.arguments(ScheduleCreateSchema)
     @blp.response(201, ScheduleSchema)
+    @blp.alt_response(409, description="Too many schedules.")
     @blp.alt_response(422, description="Bad cron or timezone, unknown job type, or params that do not fit it.")
     def post(self, data):
         """Create a schedule: a job type and its params, on a cron or at a daily time."""
         user = current_user()
+        session = get_db()
+        count = session.scalar(select(func.count()).select_from(Schedule).where(Schedule.user_id == user.id))
+        if count >= MAX_SCHEDULES_PER_USER:
+            raise ApiError(409, "too_many_schedules",
+                           f"You have {count} schedules; the limit is {MAX_SCHEDULES_PER_USER}. Delete one first.")
         params = data.get("params", {})
         schedule = Schedule(
             user_id=user.id, cron=data["cron"], timezone=data.get("timezone", user.timezone),
@@ -152,7 +160,6 @@ class Schedules(MethodView):
             overlap=data.get("overlap", "skip"),
         )
         schedule.next_run_at = _next(schedule)
-        session = get_db()
         session.add(schedule)
         session.commit()
         return schedule_to_dict(schedule)

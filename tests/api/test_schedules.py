@@ -143,3 +143,14 @@ def test_run_now_queues_its_job_and_overlap_skip_refuses_a_second(client, header
     hold_running(job["id"])  # however fast a worker of this suite would have run it
     second = client.post(f"/v1/schedules/{schedule_id}/run", headers=headers)
     assert second.status_code == 409 and second.json["code"] == "schedule_running"
+
+
+def test_a_user_has_a_bounded_number_of_schedules(client, headers, other_headers):
+    from api.resources.schedules import MAX_SCHEDULES_PER_USER
+
+    assert {create(client, headers).status_code for _ in range(MAX_SCHEDULES_PER_USER)} == {201}
+
+    response = create(client, headers)
+
+    assert response.status_code == 409 and response.json["code"] == "too_many_schedules"
+    assert create(client, other_headers).status_code == 201  # per user

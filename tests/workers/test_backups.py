@@ -152,3 +152,21 @@ def test_retention_keeps_seven_daily_and_four_weekly():
     days = {c[1].date() for c in created if c[0] in keep}
     assert len(days) == len(keep)  # never two of one day
     assert min(days) >= (newest_first[0][1] - timedelta(weeks=4)).date()
+
+
+def test_only_admins_list_backups_or_run_backup_jobs(client, headers, admin_headers):
+    assert client.get("/v1/admin/backups", headers=headers).status_code == 403
+    assert client.get("/v1/admin/backups").status_code == 401
+    assert client.get("/v1/admin/backups", headers=admin_headers).json == {"items": [], "next_cursor": None}
+    for job_type in ("ops.backup", "ops.verify_backup", "ops.retention"):
+        response = client.post("/v1/jobs", headers=headers, json={"type": job_type, "params": {}})
+        assert response.status_code == 422 and response.json["code"] == "unknown_job_type"
+
+
+def test_the_system_user_that_owns_beat_jobs_cannot_sign_in(client):
+    from shared.schedules import SYSTEM_EMAIL, system_user
+
+    with db.session_scope() as session:
+        system_user(session)
+    response = client.post("/v1/auth/login", json={"email": SYSTEM_EMAIL, "password": "!"})
+    assert response.status_code == 401
