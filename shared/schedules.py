@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from sqlalchemy import Integer, String, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,7 +38,9 @@ def validate_cron(cron: str) -> str:
     fields = cron.split() if isinstance(cron, str) else []
     if len(fields) != 5 or not croniter.is_valid(" ".join(fields)):
         raise InvalidCron("Use a five-field cron expression: minute hour day-of-month month day-of-week.")
-    return " ".join(fields)
+    cron = " ".join(fields)
+    next_run(cron, "UTC", utcnow())  # valid syntax can still name no date at all ("0 0 31 2 *")
+    return cron
 
 
 def daily_cron(hh_mm: str) -> str:
@@ -55,12 +57,15 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     # Step through naive wall-clock times, so croniter never does DST arithmetic itself.
     local = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) - timedelta(hours=3)
     wall_times = croniter(cron, local)
-    for _ in range(100000):
-        wall = wall_times.get_next(datetime)
-        candidate = _to_utc(wall, zone)
-        if candidate > after:
-            return candidate
-    raise InvalidCron(f"{cron!r} never runs")  # e.g. "0 0 31 2 *"
+    try:
+        # Starting 3 hours back catches a wall time repeated when the clocks went back.
+        for _ in range(100000):
+            candidate = _to_utc(wall_times.get_next(datetime), zone)
+            if candidate > after:
+                return candidate
+    except CroniterBadDateError:
+        pass
+    raise InvalidCron(f"{cron!r} never runs on any date.")
 
 
 def _to_utc(wall: datetime, zone: ZoneInfo) -> datetime:

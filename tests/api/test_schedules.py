@@ -49,6 +49,7 @@ def test_a_daily_time_becomes_a_cron_in_the_users_timezone(client, headers):
 @pytest.mark.parametrize("overrides, field", [
     ({"cron": "61 * * * *"}, "cron"),
     ({"cron": "* * * *"}, "cron"),
+    ({"cron": "0 0 31 2 *"}, "cron"),  # February 31st never comes
     ({"cron": None, "time": "25:00"}, "time"),
     ({"time": "08:00"}, "time"),  # both
     ({"timezone": "Mars/Olympus"}, "timezone"),
