@@ -7,7 +7,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from api import db, errors, limits, observability
-from api.resources import auth, bench, health, jobs, me, tasks
+from api.resources import artifacts, auth, backups, bench, health, jobs, me, schedules, tasks
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
     api = Api(app)
-    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, observability.blp):
+    for blueprint in (
+        health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, artifacts.blp, schedules.blp, backups.blp,
+        observability.blp,
+    ):
         api.register_blueprint(blueprint)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)

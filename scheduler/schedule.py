@@ -1,6 +1,8 @@
 """The beat schedule."""
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 from shared.settings import get_settings
 
 
@@ -12,5 +14,31 @@ def beat_schedule() -> dict:
             "task": "scheduler.sweep",
             "schedule": float(settings.sweep_interval_seconds),
             "options": {"queue": "maintenance", "expires": settings.sweep_interval_seconds},
+        },
+        # User schedules (and each user's daily digest): claimed in the database, see scheduler.tick.
+        "schedules-tick": {
+            "task": "scheduler.tick",
+            "schedule": float(settings.schedule_tick_seconds),
+            "options": {"queue": "maintenance", "expires": settings.schedule_tick_seconds},
+        },
+        # Platform jobs, queued as the system user once per day however many beats run
+        # (an idempotency key per day); the times are UTC.
+        "nightly-backup": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=2, minute=30),
+            "args": ("ops.backup",),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
+        "daily-retention": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=3, minute=30),
+            "args": ("ops.retention",),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
+        "daily-backup-verification": {
+            "task": "scheduler.platform_job",
+            "schedule": crontab(hour=4, minute=30),
+            "args": ("ops.verify_backup",),
+            "options": {"queue": "maintenance", "expires": 3600},
         },
     }

@@ -184,6 +184,98 @@ def _job_or_exit(session, job_id) -> Job:
     return job
 
 
+# -- backups ---------------------------------------------------------------------------
+
+
+@main.group()
+def backup() -> None:
+    """Database backups: list, create, verify, restore."""
+
+
+@backup.command("list")
+@click.option("--limit", default=20, show_default=True)
+def backup_list(limit: int) -> None:
+    """Newest backups first, one line each."""
+    from shared.backups import backup_to_dict
+    from shared.models import Backup
+
+    with session_scope() as session:
+        for row in session.scalars(select(Backup).order_by(Backup.created_at.desc()).limit(limit)):
+            b = backup_to_dict(row)
+            click.echo(f"{b['id']}  {row.created_at:%Y-%m-%d %H:%M:%S}  {b['size']:>12} bytes  "
+                       f"{b['rows']:>8} rows  verified={b['verify_status'] or '-'}  {b['filename']}")
+
+
+@backup.command("create")
+def backup_create() -> None:
+    """Back up the database now (and apply retention)."""
+    from shared.backups import BackupError, backup_to_dict, create_backup, prune
+    from shared.db import get_engine
+
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            made = create_backup(session=session, engine=get_engine(), settings=settings)
+        except BackupError as exc:
+            raise click.ClickException(str(exc))
+        pruned = prune(session=session, settings=settings)
+        click.echo(json.dumps({"backup": backup_to_dict(made), "pruned": pruned}, indent=2))
+
+
+@backup.command("verify")
+@click.argument("backup_id", type=click.UUID, required=False)
+def backup_verify(backup_id: uuid.UUID | None) -> None:
+    """Restore a backup (default: the newest) into a scratch database and compare; exits 1 on a mismatch."""
+    from shared.backups import BackupError, newest, verify_backup
+    from shared.db import get_engine
+    from shared.models import Backup
+
+    settings = get_settings()
+    with session_scope() as session:
+        target = session.get(Backup, backup_id) if backup_id else newest(session)
+        if target is None:
+            raise click.ClickException("no such backup")
+        try:
+            outcome = verify_backup(engine=get_engine(), settings=settings, backup=target)
+        except BackupError as exc:
+            target.verified_at, target.verify_status, target.verify_message = utcnow(), "failed", str(exc)[:4000]
+            session.commit()
+            raise click.ClickException(f"VERIFICATION FAILED: {exc}")
+        target.verified_at, target.verify_status, target.verify_message = utcnow(), "ok", None
+        click.echo(f"{target.filename}: ok, {outcome.tables} tables and {outcome.rows} rows match")
+
+
+@backup.command("restore")
+@click.argument("backup_id", type=click.UUID)
+@click.option("--target-url", help="database to restore into (default: DATABASE_URL, the live one)")
+@click.option("--yes", is_flag=True, help="confirm replacing the live database")
+def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> None:
+    """Restore a backup into --target-url (or, with --yes, over the live database)."""
+    from shared.backups import BackupError, check_file, restore
+    from shared.models import Backup
+    from shared.settings import _postgres_driver
+
+    settings = get_settings()
+    if target_url is None and not yes:
+        raise click.ClickException("restoring over the live database: stop web, worker and beat, then pass --yes "
+                                   "(or restore elsewhere with --target-url)")
+    with session_scope() as session:
+        target = session.get(Backup, backup_id)
+        if target is None:
+            raise click.ClickException("no such backup")
+        path, fmt, filename = check_file(settings, target), target.format, target.filename
+    if target_url is None:
+        from shared.db import reset_engine
+
+        reset_engine()  # no pooled connection of ours may hold the database being replaced
+    url = _postgres_driver(target_url) if target_url else settings.database_url
+    try:
+        restore(path, target_url=url, fmt=fmt)
+    except BackupError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"restored {filename} into {_safe_url(url)}")
+
+
 # -- running ---------------------------------------------------------------------------
 
 

@@ -149,3 +149,96 @@ register(
         max_attempts=5,
     )
 )
+
+# -- reports, account and backups (schedules, reports, backups and privacy) ----------------
+
+_DATE = {"type": "string", "format": "date"}
+
+register(
+    JobType(
+        name="report.daily_digest",
+        queue="reports",
+        summary="Today's agenda, tasks due today and overdue, mail needing a reply; JSON plus an HTML artifact.",
+        params_schema=_object({"date": _DATE}),
+        soft_time_limit=120,
+        time_limit=150,
+        poll_after=2,
+    )
+)
+
+register(
+    JobType(
+        name="account.export",
+        queue="reports",
+        summary="Everything we hold about you, as a zip of JSON files (data portability).",
+        params_schema=_object({}),
+        soft_time_limit=600,
+        time_limit=660,
+        poll_after=2,
+    )
+)
+
+register(
+    JobType(
+        name="account.delete",
+        queue="reports",
+        summary="Erase your account and everything you own; revokes connected Google access.",
+        params_schema=_object({}),
+        soft_time_limit=300,
+        time_limit=360,
+        poll_after=2,
+    )
+)
+
+register(
+    JobType(
+        name="ops.backup",
+        queue="maintenance",
+        summary="Back up the database (pg_dump, or SQLite's backup API), record its checksums, apply retention.",
+        params_schema=_object({}),
+        admin_only=True,
+        soft_time_limit=3300,
+        time_limit=3600,
+        max_attempts=2,
+        poll_after=5,
+    )
+)
+
+register(
+    JobType(
+        name="ops.verify_backup",
+        queue="maintenance",
+        summary="Restore the newest backup (or backup_id) into a scratch database and compare it table by table.",
+        params_schema=_object({"backup_id": {"type": "string", "format": "uuid"}}),
+        admin_only=True,
+        soft_time_limit=3300,
+        time_limit=3600,
+        max_attempts=2,
+        poll_after=5,
+    )
+)
+
+register(
+    JobType(
+        name="ops.retention",
+        queue="maintenance",
+        summary="Purge expired job results and artifacts, mail older than MAIL_RETENTION_DAYS, dead refresh tokens.",
+        params_schema=_object({}),
+        admin_only=True,
+        soft_time_limit=600,
+        time_limit=660,
+        poll_after=2,
+    )
+)
+
+register(
+    JobType(
+        name="report.weekly_review",
+        queue="reports",
+        summary="The week's numbers (tasks created and done, meeting hours, mail) with a PNG chart.",
+        params_schema=_object({"week_start": _DATE}),
+        soft_time_limit=120,
+        time_limit=150,
+        poll_after=2,
+    )
+)

@@ -86,6 +86,13 @@ class Settings:
     sentry_dsn: str
     sentry_environment: str
     sentry_traces_sample_rate: float
+    # Schedules, reports, backups and privacy.
+    schedule_tick_seconds: int
+    artifact_ttl_days: int
+    artifact_link_seconds: int
+    mail_retention_days: int
+    backup_keep_daily: int
+    backup_keep_weekly: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -151,6 +158,12 @@ class Settings:
             sentry_dsn=_env("SENTRY_DSN"),
             sentry_environment=_env("SENTRY_ENVIRONMENT", "production"),
             sentry_traces_sample_rate=float(_env("SENTRY_TRACES_SAMPLE_RATE", "0")),
+            schedule_tick_seconds=int(_env("SCHEDULE_TICK_SECONDS", "60")),
+            artifact_ttl_days=int(_env("ARTIFACT_TTL_DAYS", "7")),
+            artifact_link_seconds=int(_env("ARTIFACT_LINK_SECONDS", "86400")),
+            mail_retention_days=int(_env("MAIL_RETENTION_DAYS", "90")),
+            backup_keep_daily=int(_env("BACKUP_KEEP_DAILY", "7")),
+            backup_keep_weekly=int(_env("BACKUP_KEEP_WEEKLY", "4")),
         )
 
 

@@ -1,0 +1,318 @@
+"""Backups: dump, fingerprint, verify by restoring, restore, and keep 7 daily + 4 weekly.
+
+PostgreSQL: `pg_dump --format=custom` inside a REPEATABLE READ transaction whose snapshot
+it shares (`--snapshot`), so the per-table row counts and checksums recorded beside the
+file describe exactly what the file holds. The embedded SQLite default uses SQLite's
+online backup API instead. Verification restores the file into a scratch database and
+compares every table's fingerprint with the recorded one; any difference fails loudly.
+
+Shared by the maintenance jobs (workers.backups) and the operators' CLI (`assistant backup`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from shared.artifacts import file_digest
+from shared.models import Backup, utcnow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DUMP_TIMEOUT_SECONDS = 3000  # below ops.backup's soft time limit
+
+
+class BackupError(Exception):
+    """A backup could not be made, verified or restored; the message says why."""
+
+
+class VerificationFailed(BackupError):
+    pass
+
+
+# -- fingerprints ------------------------------------------------------------------------
+
+
+def _canonical(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def fingerprints(connection: Connection) -> dict[str, dict]:
+    """{table: {"rows", "checksum"}} for every table, rows hashed in primary-key order."""
+    result = {}
+    names = inspect(connection).get_table_names()
+    for name in sorted(names):
+        table = Table(name, MetaData(), autoload_with=connection)
+        order = list(table.primary_key.columns) or list(table.columns)
+        digest = hashlib.sha256()
+        rows = 0
+        for row in connection.execute(select(table).order_by(*order)):
+            digest.update(json.dumps([_canonical(v) for v in row], sort_keys=True, default=str).encode())
+            digest.update(b"\n")
+            rows += 1
+        result[name] = {"rows": rows, "checksum": digest.hexdigest()}
+    return result
+
+
+def compare(expected: dict, actual: dict) -> list[str]:
+    """What differs between two fingerprint sets, one line per table."""
+    problems = []
+    for name in sorted(set(expected) | set(actual)):
+        want, got = expected.get(name), actual.get(name)
+        if want is None:
+            problems.append(f"{name}: in the restore but not recorded")
+        elif got is None:
+            problems.append(f"{name}: recorded ({want['rows']} rows) but missing from the restore")
+        elif want != got:
+            problems.append(f"{name}: recorded {want['rows']} rows / {want['checksum'][:12]}, "
+                            f"restored {got['rows']} rows / {got['checksum'][:12]}")
+    return problems
+
+
+# -- making one --------------------------------------------------------------------------
+
+
+def _libpq(engine_or_url) -> tuple[str, dict]:
+    """A libpq connection URL without the password, and an environment carrying it."""
+    url = make_url(engine_or_url.url if isinstance(engine_or_url, Engine) else engine_or_url)
+    env = {**os.environ}
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    plain = url.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _run(args: list[str], env: dict, what: str) -> None:
+    try:
+        completed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=DUMP_TIMEOUT_SECONDS)
+    except FileNotFoundError:
+        raise BackupError(f"{args[0]} is not installed (PostgreSQL client tools are needed)") from None
+    except subprocess.TimeoutExpired:
+        raise BackupError(f"{what} took longer than {DUMP_TIMEOUT_SECONDS} s") from None
+    if completed.returncode != 0:
+        raise BackupError(f"{what} failed: {completed.stderr.strip()[-2000:]}")
+
+
+def create_backup(*, session: Session, engine: Engine, settings: Settings, now: datetime | None = None) -> Backup:
+    """Dump the database into BACKUP_DIR and record it (the row joins `session`; the caller commits)."""
+    now = now or utcnow()
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    backup_id = uuid.uuid4()
+    postgres = engine.dialect.name == "postgresql"
+    filename = f"assistant-{now:%Y%m%dT%H%M%SZ}-{backup_id.hex[:8]}.{'dump' if postgres else 'sqlite3'}"
+    final = settings.backup_dir / filename
+    partial = settings.backup_dir / f".{filename}.part"
+    try:
+        tables = _dump_postgres(engine, partial) if postgres else _dump_sqlite(engine, partial)
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    digest, size = file_digest(final)
+    backup = Backup(id=backup_id, filename=filename, format="pg_custom" if postgres else "sqlite", size=size,
+                    sha256=digest, tables=tables, created_at=now)
+    session.add(backup)
+    session.flush()
+    log.info("backup %s written: %d bytes, %d tables", filename, size, len(tables))
+    return backup
+
+
+def _dump_postgres(engine: Engine, target: Path) -> dict:
+    url, env = _libpq(engine)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+        with connection.begin():
+            snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            _run(["pg_dump", "--format=custom", f"--snapshot={snapshot}", "--no-owner", "--no-privileges",
+                  f"--file={target}", f"--dbname={url}"], env, "pg_dump")
+            # Still inside the snapshot pg_dump used: these describe the file exactly.
+            return fingerprints(connection)
+
+
+def _sqlite_path(engine_or_url) -> Path:
+    url = make_url(engine_or_url.url if isinstance(engine_or_url, Engine) else engine_or_url)
+    return Path(url.database)
+
+
+def _dump_sqlite(engine: Engine, target: Path) -> dict:
+    source = sqlite3.connect(_sqlite_path(engine), timeout=30)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)  # an online, consistent copy, even while others write
+    finally:
+        copy.close()
+        source.close()
+    # The copy is the snapshot: fingerprint it rather than the live file.
+    return _sqlite_fingerprints(target)
+
+
+def _sqlite_fingerprints(path: Path) -> dict:
+    scratch = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with scratch.connect() as connection:
+            check = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
+            if check != "ok":
+                raise VerificationFailed(f"SQLite integrity check failed: {check}")
+            return fingerprints(connection)
+    except sqlite3.DatabaseError as exc:
+        raise VerificationFailed(f"not a readable SQLite database: {exc}") from None
+    finally:
+        scratch.dispose()
+
+
+# -- verifying and restoring ---------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    backup_id: uuid.UUID
+    tables: int
+    rows: int
+
+
+def backup_path(settings: Settings, backup: Backup) -> Path:
+    return settings.backup_dir / backup.filename
+
+
+def check_file(settings: Settings, backup: Backup) -> Path:
+    path = backup_path(settings, backup)
+    if not path.is_file():
+        raise VerificationFailed(f"backup file {backup.filename} is missing from {settings.backup_dir}")
+    digest, size = file_digest(path)
+    if digest != backup.sha256 or size != backup.size:
+        raise VerificationFailed(f"backup file {backup.filename} is corrupted: sha256 {digest[:12]} "
+                                 f"({size} bytes), recorded {backup.sha256[:12]} ({backup.size} bytes)")
+    return path
+
+
+def verify_backup(*, engine: Engine, settings: Settings, backup: Backup) -> Verification:
+    """Restore `backup` into a scratch database and compare it with what was recorded."""
+    from sqlalchemy.exc import DBAPIError
+
+    path = check_file(settings, backup)
+    if backup.format == "pg_custom":
+        actual = _restore_into_scratch_postgres(engine, path)
+    else:
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            scratch = Path(scratch_dir) / "verify.sqlite3"
+            shutil.copyfile(path, scratch)
+            try:
+                actual = _sqlite_fingerprints(scratch)
+            except DBAPIError as exc:
+                raise VerificationFailed(f"the restored copy cannot be read: {exc}") from None
+    problems = compare(backup.tables, actual)
+    if problems:
+        raise VerificationFailed(f"backup {backup.filename} does not restore to what was recorded: "
+                                 + "; ".join(problems))
+    return Verification(backup_id=backup.id, tables=len(actual), rows=sum(t["rows"] for t in actual.values()))
+
+
+def _restore_into_scratch_postgres(engine: Engine, path: Path) -> dict:
+    name = f"{make_url(engine.url).database}_verify_{uuid.uuid4().hex[:8]}"[:63]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    scratch_url = make_url(engine.url).set(database=name)
+    try:
+        restore(path, target_url=scratch_url.render_as_string(hide_password=False), fmt="pg_custom")
+        scratch = create_engine(scratch_url, poolclass=NullPool)
+        try:
+            with scratch.connect() as connection:
+                return fingerprints(connection)
+        finally:
+            scratch.dispose()
+    finally:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def restore(path: Path, *, target_url: str, fmt: str) -> None:
+    """Restore a backup file into the database at `target_url` (replacing what it holds)."""
+    if fmt == "pg_custom":
+        url, env = _libpq(target_url)
+        try:
+            _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--exit-on-error",
+                  "--single-transaction", f"--dbname={url}", str(path)], env, "pg_restore")
+        except BackupError as exc:
+            raise VerificationFailed(str(exc)) from None
+    else:
+        target = _sqlite_path(target_url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.restore")
+        shutil.copyfile(path, partial)
+        for suffix in ("-wal", "-shm"):  # a stale write-ahead log must not replay onto the copy
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        os.replace(partial, target)
+
+
+# -- retention -----------------------------------------------------------------------------
+
+
+def backups_to_keep(created: list[tuple[uuid.UUID, datetime]], *, daily: int, weekly: int) -> set[uuid.UUID]:
+    """The newest backup of each of the last `daily` days that have one, and of the last `weekly` ISO weeks."""
+    keep: set[uuid.UUID] = set()
+    days: set[date] = set()
+    weeks: set[tuple[int, int]] = set()
+    for backup_id, when in sorted(created, key=lambda item: item[1], reverse=True):
+        day, week = when.date(), tuple(when.isocalendar())[:2]
+        if day not in days and len(days) < daily:
+            days.add(day)
+            keep.add(backup_id)
+        if week not in weeks and len(weeks) < weekly:
+            weeks.add(week)
+            keep.add(backup_id)
+    return keep
+
+
+def prune(*, session: Session, settings: Settings) -> list[str]:
+    """Delete backups outside the retention policy (rows and files); returns their file names."""
+    rows = session.execute(select(Backup.id, Backup.created_at, Backup.filename)).all()
+    keep = backups_to_keep([(r.id, r.created_at) for r in rows], daily=settings.backup_keep_daily,
+                           weekly=settings.backup_keep_weekly)
+    removed = []
+    for row in rows:
+        if row.id in keep:
+            continue
+        (settings.backup_dir / row.filename).unlink(missing_ok=True)
+        session.execute(Backup.__table__.delete().where(Backup.id == row.id))
+        removed.append(row.filename)
+    return removed
+
+
+def newest(session: Session) -> Backup | None:
+    return session.scalars(select(Backup).order_by(Backup.created_at.desc(), Backup.id.desc()).limit(1)).first()
+
+
+def backup_to_dict(backup: Backup) -> dict:
+    return {
+        "id": str(backup.id),
+        "filename": backup.filename,
+        "format": backup.format,
+        "size": backup.size,
+        "sha256": backup.sha256,
+        "tables": len(backup.tables or {}),
+        "rows": sum(t["rows"] for t in (backup.tables or {}).values()),
+        "created_at": backup.created_at.isoformat(),
+        "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
+        "verify_status": backup.verify_status,
+        "verify_message": backup.verify_message,
+    }

@@ -1,0 +1,88 @@
+"""The user's own account: export everything (portability) and erase everything (erasure)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from shared import artifacts, privacy
+from shared.job_runner import JobContext, job_task
+from shared.models import AuditEvent, User, utcnow
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# The seam for erasing what the user holds outside our database, run before their rows
+# go: the Google integration registers a hook that revokes the user's OAuth grant when
+# one is connected. A hook must be idempotent (the job may run again after a worker
+# died) and may raise RetryableJobError when the provider is briefly unreachable.
+BEFORE_DELETE: list[Callable[[Session, User, Settings], None]] = []
+
+
+def _json_value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot export a {type(value).__name__}")
+
+
+def write_export(*, session: Session, user: User, path: Path) -> dict:
+    """Write the user's zip to `path`: one JSON file per table, and manifest.json; returns the manifest."""
+    manifest = {"user_id": str(user.id), "exported_at": utcnow().isoformat(), "tables": {}}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for table, columns in privacy.user_tables():
+            rows = list(privacy.iter_rows(session, table, columns, user.id))
+            archive.writestr(f"{table.name}.json", json.dumps(rows, default=_json_value, indent=1))
+            manifest["tables"][table.name] = {"rows": len(rows), "withheld_columns": privacy.withheld_columns(table)}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+@job_task("account.export")
+def export_account(ctx: JobContext) -> dict:
+    """Everything we hold about the user, as a zip artifact."""
+    settings = get_settings()
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=settings.artifacts_dir, prefix=".export-", suffix=".zip", delete=False) as tmp:
+        path = Path(tmp.name)
+    try:
+        manifest = write_export(session=ctx.session, user=ctx.user, path=path)
+        artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="export.zip",
+                                   content_type="application/zip", source=path)
+    finally:
+        path.unlink(missing_ok=True)
+    link = artifacts.link(settings, artifact)
+    return {"tables": manifest["tables"], "artifact_url": link["artifact_url"], "artifacts": [link]}
+
+
+@job_task("account.delete")
+def delete_account(ctx: JobContext) -> dict:
+    """Revoke outside access, erase the user and all their rows, and keep an audit record without personal data."""
+    settings = get_settings()
+    user, session = ctx.user, ctx.session
+    for hook in BEFORE_DELETE:
+        hook(session, user, settings)
+    counts = privacy.row_counts(session, user.id)
+    session.add(AuditEvent(event="account.deleted", subject_hash=privacy.subject_hash(settings.secret_key, user.id),
+                           details={"rows": counts}, created_at=utcnow()))
+    session.delete(user)  # every table that refers to users cascades (ON DELETE CASCADE)
+    # Committed here, not with the job's success: this job's own row goes with the user,
+    # so there is no row left to mark succeeded (the runner then finds it gone and stops).
+    session.commit()
+    artifacts.remove_user_files(settings, user.id)
+    log.info("account erased: %s rows", sum(counts.values()))
+    return {"deleted": True, "rows": counts}

@@ -1,0 +1,46 @@
+"""Retention: what we keep only for a while is removed when its time is up."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from shared import artifacts
+from shared.job_runner import JobContext, job_task
+from shared.jobs import TERMINAL
+from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
+from shared.settings import Settings, get_settings
+
+
+def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dict:
+    """Delete what is past its keep-until; returns how many rows (and artifact files) went, by kind."""
+    expired_jobs = select(Job.id).where(Job.status.in_(TERMINAL), Job.expires_at < now)
+    doomed = session.scalars(
+        select(Artifact).where(or_(Artifact.expires_at < now, Artifact.job_id.in_(expired_jobs)))
+    ).all()
+    # Files go first: a row left by a rolled-back purge then answers 404, never a dangling read.
+    files = artifacts.remove_files(settings, doomed)
+    removed = {
+        "artifacts": session.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in doomed]))).rowcount
+        if doomed else 0,
+        "artifact_files": files,
+        "jobs": session.execute(
+            delete(Job).where(Job.status.in_(TERMINAL), Job.expires_at < now).execution_options(synchronize_session=False)
+        ).rowcount,
+        "mail_messages": 0,
+        "refresh_tokens": session.execute(
+            delete(RefreshToken).where(or_(RefreshToken.expires_at < now, RefreshToken.revoked_at.is_not(None)))
+        ).rowcount,
+    }
+    if settings.mail_retention_days > 0:
+        cutoff = now - timedelta(days=settings.mail_retention_days)
+        removed["mail_messages"] = session.execute(delete(MailMessage).where(MailMessage.date < cutoff)).rowcount
+    removed["total_rows"] = sum(v for k, v in removed.items() if k != "artifact_files")
+    return removed
+
+
+@job_task("ops.retention")
+def retention(ctx: JobContext) -> dict:
+    """Apply the retention policy now."""
+    return purge_expired(session=ctx.session, settings=get_settings(), now=utcnow())
