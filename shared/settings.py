@@ -78,6 +78,18 @@ class Settings:
     openai_api_key: str
     openai_base_url: str
     openai_model: str
+    # Google (Calendar and Gmail)
+    google_client_id: str
+    google_client_secret: str
+    google_redirect_uri: str
+    google_auth_uri: str
+    google_token_uri: str
+    google_revoke_uri: str
+    google_api_root: str
+    google_http_timeout: float
+    google_api_retries: int
+    google_sync_interval_minutes: int
+    google_mail_sync_days: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -136,6 +148,17 @@ class Settings:
             openai_api_key=_env("OPENAI_API_KEY"),
             openai_base_url=_env("OPENAI_BASE_URL"),
             openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+            google_client_id=_env("GOOGLE_CLIENT_ID"),
+            google_client_secret=_env("GOOGLE_CLIENT_SECRET"),
+            google_redirect_uri=_env("GOOGLE_REDIRECT_URI"),
+            google_auth_uri=_env("GOOGLE_AUTH_URI") or "https://accounts.google.com/o/oauth2/auth",
+            google_token_uri=_env("GOOGLE_TOKEN_URI") or "https://oauth2.googleapis.com/token",
+            google_revoke_uri=_env("GOOGLE_REVOKE_URI") or "https://oauth2.googleapis.com/revoke",
+            google_api_root=_env("GOOGLE_API_ROOT"),
+            google_http_timeout=float(_env("GOOGLE_HTTP_TIMEOUT", "10")),
+            google_api_retries=int(_env("GOOGLE_API_RETRIES", "3")),
+            google_sync_interval_minutes=int(_env("GOOGLE_SYNC_INTERVAL_MINUTES", "15")),
+            google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
         )
 
 
