@@ -13,4 +13,9 @@ def beat_schedule() -> dict:
             "schedule": float(settings.sweep_interval_seconds),
             "options": {"queue": "maintenance", "expires": settings.sweep_interval_seconds},
         },
+        "google-sync-fan-out": {
+            "task": "scheduler.google_sync",
+            "schedule": 60.0,
+            "options": {"queue": "sync", "expires": 60},
+        },
     }
