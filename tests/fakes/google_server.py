@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes
@@ -33,6 +34,7 @@ class Fault:
     times: int
     reason: str | None = None
     after: bool = False  # do the work, then answer with the fault (a lost answer)
+    delay: float = 0.0  # with status 0: answer normally, this many seconds late
 
 
 def _now_rfc3339() -> str:
@@ -65,6 +67,8 @@ class FakeGoogle:
             self.faults: list[Fault] = []
             self.requests: list[tuple[str, str]] = []  # (method, path)
             self.token_requests: list[dict] = []
+            self.in_flight = 0
+            self.max_in_flight = 0  # the most requests ever served at once
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -204,6 +208,11 @@ class FakeGoogle:
         with self.lock:
             self.faults.append(Fault(method, pattern, status, times, reason, after))
 
+    def slow(self, method: str, pattern: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next `times` matching requests normally, but `seconds` late."""
+        with self.lock:
+            self.faults.append(Fault(method, pattern, 0, times, delay=seconds))
+
     def count(self, method: str, pattern: str) -> int:
         with self.lock:
             return sum(1 for m, p in self.requests if m == method and re.search(pattern, p))
@@ -251,6 +260,19 @@ def _handler(fake: FakeGoogle):
             with fake.lock:
                 fake.requests.append((method, path))
             fault = fake._take_fault(method, path)
+            with fake.lock:
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            try:
+                if fault and fault.status == 0:
+                    time.sleep(fault.delay)
+                    fault = None
+                return self._answer(method, path, query, body, fault)
+            finally:
+                with fake.lock:
+                    fake.in_flight -= 1
+
+        def _answer(self, method, path, query, body, fault):
             if fault and not fault.after:
                 return self._send(fault.status, _error_body(fault.status, fault.reason))
             if path == "/token":

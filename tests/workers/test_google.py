@@ -17,7 +17,7 @@ from shared import crypto, db
 from shared.jobs import send_job, submit_job
 from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow
 from shared.settings import get_settings
-from tests.factories import load_job
+from tests.factories import load_job, make_job
 from tests.fakes.google_server import FakeGoogle
 from tests.support import WorkerProcess, refresh_settings, wait_for_job, wait_until
 
@@ -105,7 +105,7 @@ def at(days: float = 0, hours: float = 0) -> str:
 # -- connect ----------------------------------------------------------------------------
 
 
-def test_connect_stores_tokens_encrypted_and_starts_both_syncs(client, headers, user, fake):
+def test_connect_stores_tokens_encrypted_and_starts_both_syncs(client, headers, user, fake, google_worker):
     fake.add_event("Standup", at(1), at(1, 1))
     fake.add_message("Hello there")
 
@@ -131,9 +131,11 @@ def test_connect_stores_tokens_encrypted_and_starts_both_syncs(client, headers, 
     assert messages[0]["from"] == "Ada <ada@example.com>" and messages[0]["to"] == ["me@example.com"]
     listing = client.get("/v1/integrations", headers=headers).json["items"][0]
     assert listing["calendar_synced_at"] and listing["mail_synced_at"]
-    # No token in any job's params or result.
+    # No token in any job's params or result, nor in the worker's log.
     for type_name in ("calendar.sync", "mail.sync"):
         assert "ya29" not in str(jobs_of(client, headers, type_name)) and "1//" not in str(jobs_of(client, headers, type_name))
+    log = google_worker.log_path.read_text()
+    assert "jobs.calendar.sync" in log and "ya29" not in log and "1//" not in log
 
 
 def test_a_state_is_used_once_and_bound_to_its_user(client, headers, fake):
@@ -173,7 +175,7 @@ def test_calendar_full_then_incremental_with_pages_updates_and_deletions(client,
     fake.update_event(moved, summary="renamed")
     cancelled = list(fake.events)[1]
     fake.cancel_event(cancelled)
-    fake.add_event("new one", at(3), at(3, 1))
+    fake.add_event("new one", at(100), at(100, 1))
 
     second = sync(client, headers, "calendar.sync")
 
@@ -181,9 +183,16 @@ def test_calendar_full_then_incremental_with_pages_updates_and_deletions(client,
     with db.session_scope() as session:
         rows = {e.external_id: e.summary for e in session.scalars(select(CalendarEvent))}
     assert len(rows) == 260 and rows[moved] == "renamed" and cancelled not in rows
-    window = client.get(f"/v1/calendar/events?from={at(3)}&to={at(3, 1)}&limit=5".replace("+", "%2B"),
-                        headers=headers).json
+    window = client.get("/v1/calendar/events", query_string={"from": at(99), "to": at(101)}, headers=headers).json
     assert [e["summary"] for e in window["items"]] == ["new one"]
+    # Earliest first, across pages.
+    starts, cursor, pages = [], None, 0
+    while pages == 0 or cursor:
+        page = client.get("/v1/calendar/events", query_string={"limit": 100, **({"cursor": cursor} if cursor else {})},
+                          headers=headers).json
+        starts += [e["start"] for e in page["items"]]
+        cursor, pages = page["next_cursor"], pages + 1
+    assert pages == 3 and len(starts) == 260 and starts == sorted(starts)
 
 
 def test_calendar_410_wipes_and_resyncs_in_full(client, headers, fake):
@@ -225,8 +234,9 @@ def test_mail_full_then_history_with_labels_and_deletions_then_404_resync(client
     assert {m["subject"]: m["labels"] for m in items} == {"kept": ["INBOX"], "fresh": ["INBOX", "UNREAD", "IMPORTANT"]}
     important = client.get("/v1/mail/messages?label=IMPORTANT", headers=headers).json["items"]
     assert [m["subject"] for m in important] == ["fresh"]
-    assert [m["subject"] for m in client.get("/v1/mail/messages?q=KEP", headers=headers).json["items"]] == []
+    assert [m["subject"] for m in client.get("/v1/mail/messages?q=nothing", headers=headers).json["items"]] == []
     assert [m["subject"] for m in client.get("/v1/mail/messages?q=KEPT", headers=headers).json["items"]] == ["kept"]
+    assert [m["subject"] for m in client.get("/v1/mail/messages?q=100%25", headers=headers).json["items"]] == []
 
     fake.expire_history()
     job = sync(client, headers, "mail.sync")
@@ -259,12 +269,36 @@ def test_another_users_mail_is_404(client, headers, other_headers, fake):
 
 def test_a_sync_submitted_while_one_is_active_coalesces_into_it(client, headers, fake):
     connect(client, headers, fake)
-    (active,) = jobs_of(client, headers, "calendar.sync")
-    response = client.post("/v1/jobs", json={"type": "calendar.sync", "params": {}}, headers=headers)
-    if load_job(active["id"]).status in ("queued", "running"):
-        assert response.status_code == 200 and response.json["id"] == active["id"]
     wait_initial_syncs(client, headers)
-    assert len(jobs_of(client, headers, "calendar.sync")) == (1 if response.status_code == 200 else 2)
+    fake.slow("GET", r"/events$", 3)  # holds the next sync at Google for 3 s
+    first = client.post("/v1/jobs", json={"type": "calendar.sync", "params": {}}, headers=headers)
+    assert first.status_code == 202
+    wait_until(lambda: load_job(first.json["id"]).status == "running", message="the sync to start")
+
+    second = client.post("/v1/jobs", json={"type": "calendar.sync", "params": {"full": True}}, headers=headers)
+
+    assert second.status_code == 200 and second.json["id"] == first.json["id"]
+    assert wait_for_job(client, first.json["id"], headers)["status"] == "succeeded"
+    assert len(jobs_of(client, headers, "calendar.sync")) == 2  # the initial one and this one
+    # Once it finished, a new submit queues a new sync.
+    assert sync(client, headers, "calendar.sync")["status"] == "succeeded"
+
+
+def test_two_syncs_of_one_account_never_run_at_once(client, headers, user, fake):
+    connect(client, headers, fake)
+    wait_initial_syncs(client, headers)
+    fake.slow("GET", r"/events$", 2, times=2)
+    # Two jobs past the coalescing (as a redelivered message and a new one could be).
+    job_ids = [make_job(user, type="calendar.sync", params={}).id for _ in range(2)]
+    with db.session_scope() as session:
+        for job_id in job_ids:
+            send_job(session, job_id, load_job(job_id).run_token)
+
+    jobs = [wait_for_job(client, str(job_id), headers, timeout=60) for job_id in job_ids]
+
+    assert [job["status"] for job in jobs] == ["succeeded", "succeeded"]
+    assert fake.max_in_flight == 1
+    assert sorted(job["attempts"] for job in jobs) == [1, 2]  # the second waited for the first
 
 
 def test_rate_limits_and_5xx_are_retried(client, headers, fake):
@@ -288,7 +322,7 @@ def test_rate_limits_and_5xx_are_retried(client, headers, fake):
         "Standup", "Lunch", "Dinner"}
 
 
-def test_invalid_grant_needs_reconnection_and_stops_periodic_syncs(client, headers, user, fake, settings):
+def test_invalid_grant_needs_reconnection_and_stops_periodic_syncs(client, headers, user, fake, google_worker):
     connect(client, headers, fake)
     wait_initial_syncs(client, headers)
     fake.revoke_all()  # the user removed our access at Google
@@ -297,6 +331,7 @@ def test_invalid_grant_needs_reconnection_and_stops_periodic_syncs(client, heade
 
     assert job["status"] == "failed" and job["error"]["code"] == "google_reauth_required"
     assert job["attempts"] == 1
+    assert "1//" not in job["error"]["message"] and "1//" not in google_worker.log_path.read_text()
     row = integration_row(user)
     assert row.status == "reauth_required"
     assert client.get("/v1/integrations", headers=headers).json["items"][0]["status"] == "reauth_required"
