@@ -7,11 +7,11 @@ import uuid
 import pytest
 
 from shared.db import session_scope
-from shared.models import Job, Task, User
+from shared.models import CalendarEvent, Job, MailMessage, Task, User
 from tests.factories import at, make_task
 
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
-ROW_KINDS = {"task_id": "task", "job_id": "job"}
+ROW_KINDS = {"task_id": "task", "job_id": "job", "event_id": "event", "message_id": "message"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -62,7 +62,12 @@ def theirs(other_user):
     """One of each kind of row, all belonging to `other_user`."""
     task = make_task(other_user, title="secret task", notes="secret notes", tags=["secret"])
     job = make_job(other_user)
-    return {"task": str(task.id), "job": str(job.id)}
+    with session_scope() as session:
+        event = CalendarEvent(user_id=other_user.id, external_id="e1", summary="secret meeting",
+                              start_at=DUE, end_at=DUE)
+        message = MailMessage(user_id=other_user.id, external_id="m1", subject="secret mail", date=DUE)
+        session.add_all([event, message])
+    return {"task": str(task.id), "job": str(job.id), "event": str(event.id), "message": str(message.id)}
 
 
 def test_there_are_id_routes_to_check(app):

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
 from shared import crypto, db
+from shared.celery_app import app as celery_app
 from shared.jobs import send_job, submit_job
 from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow
 from shared.settings import get_settings
@@ -52,10 +53,16 @@ def fake_google():
 
 @pytest.fixture(scope="module")
 def google_worker(fake_google):
+    """A worker whose settings point at the fake; any other worker stops taking `sync` meanwhile."""
+    others = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
+    if others:
+        celery_app.control.cancel_consumer("sync", destination=others, reply=True)
     process = WorkerProcess(queues="sync")  # the environment above is inherited
     process.start()
     yield process
     process.stop()
+    if others:
+        celery_app.control.add_consumer("sync", destination=others, reply=True)
 
 
 @pytest.fixture
