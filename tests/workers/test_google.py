@@ -206,6 +206,7 @@ def test_calendar_410_wipes_and_resyncs_in_full(client, headers, fake):
     fake.add_event("keep", at(1), at(1, 1))
     connect(client, headers, fake)
     wait_initial_syncs(client, headers)
+    (kept,) = client.get("/v1/calendar/events", headers=headers).json["items"]
     with db.session_scope() as session:  # a row Google no longer has: the full resync drops it
         user_id = session.scalar(select(GoogleIntegration.user_id))
         session.add(CalendarEvent(user_id=user_id, external_id="stale", summary="stale",
@@ -216,8 +217,10 @@ def test_calendar_410_wipes_and_resyncs_in_full(client, headers, fake):
 
     assert job["status"] == "succeeded"
     assert job["result"]["mode"] == "full" and job["result"]["resync_reason"] == "sync_token_expired"
-    summaries = [e["summary"] for e in client.get("/v1/calendar/events", headers=headers).json["items"]]
-    assert summaries == ["keep"]
+    assert job["result"]["deleted"] == 1
+    # The stale row is wiped; the surviving event keeps its id in our API.
+    assert [(e["id"], e["summary"]) for e in client.get("/v1/calendar/events", headers=headers).json["items"]] == [
+        (kept["id"], "keep")]
 
 
 # -- mail -------------------------------------------------------------------------------
@@ -246,8 +249,12 @@ def test_mail_full_then_history_with_labels_and_deletions_then_404_resync(client
     assert [m["subject"] for m in client.get("/v1/mail/messages?q=100%25", headers=headers).json["items"]] == []
 
     fake.expire_history()
+    fake.messages.pop(kept["id"])  # gone without a trace in the (expired) history
     job = sync(client, headers, "mail.sync")
     assert job["result"]["mode"] == "full" and job["result"]["resync_reason"] == "history_id_expired"
+    assert job["result"]["deleted"] == 1
+    after = client.get("/v1/mail/messages", headers=headers).json["items"]
+    assert [(m["id"], m["subject"]) for m in after] == [(m["id"], m["subject"]) for m in items if m["subject"] == "fresh"]
 
 
 def test_mail_pages_through_the_listing(client, headers, fake):

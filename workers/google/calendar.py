@@ -65,8 +65,9 @@ def apply_event(session, *, user_id, item: dict) -> str:
     return "inserted" if existing is None else "updated"
 
 
-def _list_all(session, service, settings: Settings, *, user_id, stats: dict, **query) -> str:
-    """Page through events.list, applying each event; return the nextSyncToken."""
+def _list_all(session, service, settings: Settings, *, user_id, stats: dict, seen: set | None = None,
+              **query) -> str:
+    """Page through events.list, applying each event (its id added to `seen`); return the nextSyncToken."""
     page_token = None
     while True:
         response = execute(
@@ -78,6 +79,8 @@ def _list_all(session, service, settings: Settings, *, user_id, stats: dict, **q
         for item in response.get("items", []):
             outcome = apply_event(session, user_id=user_id, item=item)
             stats[outcome] = stats.get(outcome, 0) + 1
+            if seen is not None:
+                seen.add(item["id"])
         page_token = response.get("nextPageToken")
         if not page_token:
             return response.get("nextSyncToken")
@@ -101,16 +104,32 @@ def sync_calendar(*, session, integration: GoogleIntegration, service, settings:
         full = True
     if full:
         stats["mode"] = "full"
-        session.execute(delete(CalendarEvent).where(CalendarEvent.user_id == integration.user_id,
-                                                    CalendarEvent.calendar_id == CALENDAR_ID))
+        seen: set[str] = set()
         sync_token = _list_all(
-            session, service, settings, user_id=integration.user_id, stats=stats,
+            session, service, settings, user_id=integration.user_id, stats=stats, seen=seen,
             timeMin=(now - WINDOW_BACK).isoformat(), timeMax=(now + WINDOW_AHEAD).isoformat(),
         )
+        # The wipe: whatever the full listing did not return is gone. Done as upsert-then-sweep
+        # rather than delete-then-insert, so events that survive keep their ids in our API.
+        stale = _absent(session, integration.user_id, seen)
+        if stale:
+            stats["deleted"] = stats.get("deleted", 0) + len(stale)
     integration.calendar_sync_token = sync_token
     integration.calendar_synced_at = now
     integration.last_error_code = None
     return stats
+
+
+def _absent(session, user_id, seen: set[str]) -> list[str]:
+    """Delete the user's events whose Google id is not in `seen`; return those ids."""
+    stale = [external_id for external_id in session.scalars(
+        select(CalendarEvent.external_id).where(CalendarEvent.user_id == user_id,
+                                                CalendarEvent.calendar_id == CALENDAR_ID)) if external_id not in seen]
+    for start in range(0, len(stale), 500):
+        session.execute(delete(CalendarEvent).where(CalendarEvent.user_id == user_id,
+                                                    CalendarEvent.calendar_id == CALENDAR_ID,
+                                                    CalendarEvent.external_id.in_(stale[start:start + 500])))
+    return stale
 
 
 def event_id_for(key: str) -> str:

@@ -67,7 +67,7 @@ def _fetch(service, settings: Settings, message_id: str) -> dict | None:
 def _full(session, service, settings: Settings, *, user_id, days: int, stats: dict) -> str:
     # The history id is read first: changes made while we list are then replayed next time.
     profile = execute(service.users().getProfile(userId="me"), api="gmail", settings=settings)
-    session.execute(delete(MailMessage).where(MailMessage.user_id == user_id))
+    seen: set[str] = set()
     page_token = None
     while True:
         response = execute(service.users().messages().list(userId="me", q=f"newer_than:{days}d",
@@ -79,9 +79,19 @@ def _full(session, service, settings: Settings, *, user_id, days: int, stats: di
             if message is not None:
                 outcome = apply_message(session, user_id=user_id, message=message)
                 stats[outcome] = stats.get(outcome, 0) + 1
+                seen.add(message["id"])
         page_token = response.get("nextPageToken")
         if not page_token:
-            return str(profile["historyId"])
+            break
+    # Messages gone from the window (or from Gmail) are dropped; the rest keep their ids.
+    stale = [external_id for external_id in session.scalars(
+        select(MailMessage.external_id).where(MailMessage.user_id == user_id)) if external_id not in seen]
+    for start in range(0, len(stale), 500):
+        session.execute(delete(MailMessage).where(MailMessage.user_id == user_id,
+                                                  MailMessage.external_id.in_(stale[start:start + 500])))
+    if stale:
+        stats["deleted"] = stats.get("deleted", 0) + len(stale)
+    return str(profile["historyId"])
 
 
 def _incremental(session, service, settings: Settings, *, user_id, start: str, stats: dict) -> str:
