@@ -282,3 +282,7 @@ class MessageSchema(Schema):
 class MessagePageSchema(Schema):
     items = fields.List(fields.Nested(MessageSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class PushAnswerSchema(Schema):
+    queued = fields.Boolean(metadata={"description": "false: coalesced into a sync already queued or running"})

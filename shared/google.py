@@ -9,6 +9,7 @@ asked for the consent URL and the PKCE code verifier, which never leaves the ser
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -160,3 +161,8 @@ def revoke(*, settings: Settings, token: str) -> bool:
         return False
     # 400 invalid_token: already revoked or expired at Google, which is what we wanted.
     return response.status_code in (200, 400)
+
+
+def channel_token_hash(token: str) -> str:
+    """What we keep of a push channel's token (Google echoes the token on each notification)."""
+    return hashlib.sha256(token.encode()).hexdigest()

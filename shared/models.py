@@ -233,6 +233,11 @@ class GoogleIntegration(Base):
     calendar_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     mail_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error_code: Mapped[str | None] = mapped_column(String(64))
+    # Calendar push channel (events.watch): Google echoes the token, of which we keep a hash.
+    calendar_channel_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_channel_resource_id: Mapped[str | None] = mapped_column(String(255))
+    calendar_channel_token_hash: Mapped[str | None] = mapped_column(String(64))
+    calendar_channel_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -90,6 +90,7 @@ class Settings:
     google_api_retries: int
     google_sync_interval_minutes: int
     google_mail_sync_days: int
+    google_webhook_url: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -159,6 +160,7 @@ class Settings:
             google_api_retries=int(_env("GOOGLE_API_RETRIES", "3")),
             google_sync_interval_minutes=int(_env("GOOGLE_SYNC_INTERVAL_MINUTES", "15")),
             google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
+            google_webhook_url=_env("GOOGLE_WEBHOOK_URL"),
         )
 
 

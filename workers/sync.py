@@ -24,6 +24,8 @@ def _sync(ctx: JobContext, kind: str) -> dict:
                 service = build_service("calendar", "v3", credentials, settings)
                 stats = calendar.sync_calendar(session=ctx.session, integration=integration, service=service,
                                                settings=settings, full=full, now=utcnow())
+                stats["push"] = calendar.ensure_channel(integration=integration, service=service,
+                                                        settings=settings, now=utcnow())
             else:
                 service = build_service("gmail", "v1", credentials, settings)
                 stats = gmail.sync_mail(session=ctx.session, integration=integration, service=service,

@@ -9,9 +9,10 @@ answer says `revoked_at_google: false` (the user can remove access in their Goog
 """
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import delete, select
@@ -24,6 +25,7 @@ from api.schemas import (
     DisconnectSchema,
     IntegrationListSchema,
     IntegrationSchema,
+    PushAnswerSchema,
 )
 from api.security import auth_required, current_user
 from shared import crypto, google, metrics
@@ -168,3 +170,41 @@ class GoogleCallback(MethodView):
                 send_job(session, submitted.job.id, submitted.job.run_token)
                 metrics.JOBS_SUBMITTED.labels(submitted.job.type).inc()
         return integration_to_dict(integration, configured=True)
+
+
+@blp.route("/google/push/calendar")
+class GoogleCalendarPush(MethodView):
+    # No bearer token: Google calls it. The channel's secret token, which Google echoes in
+    # X-Goog-Channel-Token, says the notification is from the channel we opened.
+
+    @blp.response(200, PushAnswerSchema)
+    @blp.alt_response(404, description="Not a channel of ours, or a wrong token.")
+    def post(self):
+        """Calendar push notification: verify the channel, queue a calendar.sync (coalesced)."""
+        channel_id = request.headers.get("X-Goog-Channel-ID", "")
+        token = request.headers.get("X-Goog-Channel-Token", "")
+        session = get_db()
+        integration = None
+        if 0 < len(channel_id) <= 64:
+            integration = session.scalar(select(GoogleIntegration).where(GoogleIntegration.calendar_channel_id == channel_id))
+        if (
+            integration is None
+            or not hmac.compare_digest(integration.calendar_channel_token_hash or "", google.channel_token_hash(token))
+            or request.headers.get("X-Goog-Resource-ID") != integration.calendar_channel_resource_id
+        ):
+            raise ApiError(404, "not_found", "No such channel.")
+        # "sync" is the handshake sent when the channel opens: nothing changed yet.
+        if request.headers.get("X-Goog-Resource-State") == "sync" or integration.status != "connected":
+            return {"queued": False}
+        user = session.get(User, integration.user_id)
+        try:
+            submitted = submit_job(session=session, user=user, type_name="calendar.sync", params={},
+                                   settings=_settings(), internal=True)
+        except JobError as exc:
+            log.info("push: calendar.sync not queued: %s", exc.code)
+            return {"queued": False}
+        session.commit()
+        if submitted.created:
+            send_job(session, submitted.job.id, submitted.job.run_token)
+            metrics.JOBS_SUBMITTED.labels("calendar.sync").inc()
+        return {"queued": submitted.created}

@@ -67,6 +67,7 @@ class FakeGoogle:
             self.faults: list[Fault] = []
             self.requests: list[tuple[str, str]] = []  # (method, path)
             self.token_requests: list[dict] = []
+            self.channels: list[dict] = []  # push channels opened by events.watch
             self.in_flight = 0
             self.max_in_flight = 0  # the most requests ever served at once
 
@@ -158,6 +159,13 @@ class FakeGoogle:
     def expire_sync_tokens(self) -> None:
         with self.lock:
             self.min_sync_seq = self.last_seq + 1
+
+    def notification_headers(self, state: str = "exists", channel: dict | None = None) -> dict:
+        """The headers Google sends to a channel's address when the calendar changes."""
+        channel = channel or self.channels[-1]
+        return {"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Token": channel["token"] or "",
+                "X-Goog-Resource-ID": channel["resourceId"], "X-Goog-Resource-State": state,
+                "X-Goog-Message-Number": "1"}
 
     # -- Gmail helpers -----------------------------------------------------------------
 
@@ -353,6 +361,12 @@ def _handler(fake: FakeGoogle):
                     if method == "POST":
                         return self._insert_event(body)
                     return self._list_events(q)
+                if path == "/calendar/v3/calendars/primary/events/watch" and method == "POST":
+                    channel = {"kind": "api#channel", "id": body["id"], "resourceId": "res-" + secrets.token_hex(6),
+                               "resourceUri": f"{fake.url}/calendar/v3/calendars/primary/events",
+                               "expiration": str(int((time.time() + 7 * 86400) * 1000))}
+                    fake.channels.append({**channel, "token": body.get("token"), "address": body.get("address")})
+                    return 200, channel
                 if match := re.fullmatch(r"/calendar/v3/calendars/primary/events/([^/]+)", path):
                     event = fake.events.get(match.group(1))
                     return (200, event) if event else (404, _error_body(404, None))

@@ -35,6 +35,7 @@ def fake_google():
         "ENCRYPTION_KEYS": KEY,
         "GOOGLE_API_RETRIES": "2",
         "GOOGLE_HTTP_TIMEOUT": "5",
+        "GOOGLE_WEBHOOK_URL": "https://assistant.example/v1/integrations/google/push/calendar",
         # The fake speaks plain HTTP on loopback; oauthlib insists on HTTPS otherwise.
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
@@ -186,7 +187,8 @@ def test_calendar_full_then_incremental_with_pages_updates_and_deletions(client,
 
     second = sync(client, headers, "calendar.sync")
 
-    assert second["result"] == {"mode": "incremental", "pages": 1, "updated": 1, "deleted": 1, "inserted": 1}
+    assert second["result"] == {"mode": "incremental", "pages": 1, "updated": 1, "deleted": 1, "inserted": 1,
+                                "push": "open"}
     with db.session_scope() as session:
         rows = {e.external_id: e.summary for e in session.scalars(select(CalendarEvent))}
     assert len(rows) == 260 and rows[moved] == "renamed" and cancelled not in rows
@@ -221,6 +223,30 @@ def test_calendar_410_wipes_and_resyncs_in_full(client, headers, fake):
     # The stale row is wiped; the surviving event keeps its id in our API.
     assert [(e["id"], e["summary"]) for e in client.get("/v1/calendar/events", headers=headers).json["items"]] == [
         (kept["id"], "keep")]
+
+
+def test_calendar_push_notifications_queue_a_sync(client, headers, fake):
+    connect(client, headers, fake)
+    assert wait_initial_syncs(client, headers)["calendar.sync"]["result"]["push"] == "opened"
+    (channel,) = fake.channels
+    assert channel["address"] == "https://assistant.example/v1/integrations/google/push/calendar"
+    fake.add_event("pushed", at(1), at(1, 1))
+    push = "/v1/integrations/google/push/calendar"
+
+    forged = client.post(push, headers=fake.notification_headers() | {"X-Goog-Channel-Token": "forged"})
+    unknown = client.post(push, headers=fake.notification_headers() | {"X-Goog-Channel-ID": "nope"})
+    handshake = client.post(push, headers=fake.notification_headers(state="sync"))
+    assert (forged.status_code, unknown.status_code) == (404, 404)
+    assert handshake.status_code == 200 and handshake.json == {"queued": False}
+    assert len(jobs_of(client, headers, "calendar.sync")) == 1
+
+    response = client.post(push, headers=fake.notification_headers())
+
+    assert response.status_code == 200 and response.json == {"queued": True}
+    newest = jobs_of(client, headers, "calendar.sync")[0]
+    job = wait_for_job(client, newest["id"], headers)
+    assert job["status"] == "succeeded" and job["result"]["push"] == "open" and len(fake.channels) == 1
+    assert [e["summary"] for e in client.get("/v1/calendar/events", headers=headers).json["items"]] == ["pushed"]
 
 
 # -- mail -------------------------------------------------------------------------------

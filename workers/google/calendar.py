@@ -1,20 +1,27 @@
 """Google Calendar sync and writes, as plain functions of a session and a client."""
 from __future__ import annotations
 
+import logging
+import secrets
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
 from googleapiclient.errors import HttpError
 from sqlalchemy import delete, select
 
+from shared.google import channel_token_hash
 from shared.models import CalendarEvent, GoogleIntegration
 from shared.settings import Settings
 from workers.google.auth import execute
+
+log = logging.getLogger(__name__)
 
 CALENDAR_ID = "primary"
 WINDOW_BACK = timedelta(days=30)
 WINDOW_AHEAD = timedelta(days=365)
 PAGE_SIZE = 250
+CHANNEL_TTL = timedelta(days=7)
+RENEW_BEFORE = timedelta(days=1)
 
 
 def _instant(value: dict) -> tuple[datetime, bool, str | None]:
@@ -162,3 +169,33 @@ def create_event(*, session, user_id, service, settings: Settings, key: str, par
     return session.scalar(select(CalendarEvent).where(CalendarEvent.user_id == user_id,
                                                       CalendarEvent.calendar_id == CALENDAR_ID,
                                                       CalendarEvent.external_id == item["id"]))
+
+
+def ensure_channel(*, integration: GoogleIntegration, service, settings: Settings, now: datetime) -> str:
+    """Keep a push channel (events.watch) open when GOOGLE_WEBHOOK_URL is set; says what it did.
+
+    A channel about to expire is replaced by a new one; the old one is left to expire rather
+    than stopped (its notifications find no channel of ours and are answered 404).
+    """
+    if not settings.google_webhook_url:
+        return "off"
+    expires = integration.calendar_channel_expires_at
+    if integration.calendar_channel_id and expires and expires > now + RENEW_BEFORE:
+        return "open"
+    channel_id, token = uuid.uuid4().hex, secrets.token_urlsafe(32)
+    body = {"id": channel_id, "type": "web_hook", "address": settings.google_webhook_url, "token": token,
+            "params": {"ttl": str(int(CHANNEL_TTL.total_seconds()))}}
+    try:
+        answer = execute(service.events().watch(calendarId=CALENDAR_ID, body=body), api="calendar", settings=settings)
+    except HttpError as exc:
+        # Push is an optimization: the periodic sync still keeps the calendar fresh.
+        log.warning("calendar push channel not opened: Google answered %s", exc.resp.status)
+        return "failed"
+    integration.calendar_channel_id = channel_id
+    integration.calendar_channel_resource_id = answer.get("resourceId")
+    integration.calendar_channel_token_hash = channel_token_hash(token)
+    expiration = answer.get("expiration")
+    integration.calendar_channel_expires_at = (
+        datetime.fromtimestamp(int(expiration) / 1000, tz=timezone.utc) if expiration else now + CHANNEL_TTL
+    )
+    return "opened"

@@ -29,11 +29,16 @@ def upgrade() -> None:
     sa.Column('calendar_synced_at', shared.models.UTCDateTime(), nullable=True),
     sa.Column('mail_synced_at', shared.models.UTCDateTime(), nullable=True),
     sa.Column('last_error_code', sa.String(length=64), nullable=True),
+    sa.Column('calendar_channel_id', sa.String(length=64), nullable=True),
+    sa.Column('calendar_channel_resource_id', sa.String(length=255), nullable=True),
+    sa.Column('calendar_channel_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('calendar_channel_expires_at', shared.models.UTCDateTime(), nullable=True),
     sa.Column('connected_at', shared.models.UTCDateTime(), nullable=False),
     sa.Column('created_at', shared.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', shared.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_google_integrations_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_google_integrations')),
+    sa.UniqueConstraint('calendar_channel_id', name=op.f('uq_google_integrations_calendar_channel_id')),
     sa.UniqueConstraint('user_id', name=op.f('uq_google_integrations_user_id'))
     )
     op.create_table('google_writes',
