@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from shared import crypto
 
@@ -42,3 +43,29 @@ def test_a_malformed_key_is_refused_without_echoing_it(settings):
     with pytest.raises(crypto.EncryptionNotConfigured) as excinfo:
         crypto.encrypt("secret", with_keys(settings, "not-a-key-hunter2"))
     assert "hunter2" not in str(excinfo.value)
+
+
+def test_keys_rotate_refuses_when_a_secret_cannot_be_opened_and_changes_nothing(user, monkeypatch):
+    from click.testing import CliRunner
+
+    from shared.cli import main
+    from shared.db import session_scope
+    from shared.models import GoogleIntegration
+    from shared.settings import get_settings
+
+    lost = Fernet.generate_key().decode()
+    stored = Fernet(lost.encode()).encrypt(b"1//refresh").decode()
+    with session_scope() as session:
+        session.add(GoogleIntegration(user_id=user.id, refresh_token_encrypted=stored))
+    monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())  # the old key was dropped
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["keys", "rotate"])
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1 and "cannot be decrypted" in result.output
+    assert "1//refresh" not in result.output
+    with session_scope() as session:
+        assert session.scalar(select(GoogleIntegration.refresh_token_encrypted)) == stored

@@ -15,15 +15,17 @@ from contextlib import contextmanager
 from datetime import timezone
 
 import httplib2
+import redis
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from sqlalchemy import select, update
+from redis.exceptions import LockError
+from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
-from shared.db import new_session
+from shared.db import is_postgres, new_session
 from shared.google import SCOPES
 from shared.job_runner import JobFailed, RetryableJobError, backoff_seconds
 from shared.models import GoogleIntegration, utcnow
@@ -78,6 +80,10 @@ def save_refreshed_token(integration: GoogleIntegration, credentials: Credential
         return
     expiry = credentials.expiry.replace(tzinfo=timezone.utc) if credentials.expiry else None
     with new_session() as session:
+        if is_postgres(session):
+            # The job's own session may hold this row's lock (a flushed sync position): give
+            # up quickly rather than wait on ourselves. The next refresh costs one call.
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
         session.execute(
             update(GoogleIntegration).where(GoogleIntegration.id == integration.id)
             .values(access_token_encrypted=crypto.encrypt(credentials.token, settings),
@@ -186,5 +192,5 @@ def account_lock(user_id, kind: str, *, ttl: int):
     finally:
         try:
             lock.release()
-        except Exception:
-            pass  # expired meanwhile: nothing to release
+        except (LockError, redis.RedisError):
+            pass  # expired meanwhile (or Redis is gone, and it expires on its own)
