@@ -17,19 +17,23 @@ from workers.google.auth import account_lock, build_service, google_session
 def _sync(ctx: JobContext, kind: str) -> dict:
     settings = get_settings()
     ttl = get_job_type(ctx.job.type).time_limit + 30
-    with account_lock(ctx.user.id, kind, ttl=ttl):
+    with account_lock(ctx.user.id, kind, job_id=ctx.job.id, ttl=ttl):
         with google_session(ctx.session, ctx.user, settings, ctx.attempt) as (integration, credentials):
             full = bool(ctx.params.get("full"))
+
+            def on_page(pages: int) -> None:
+                # The total is unknown up front: creep towards 90 %.
+                ctx.progress(min(90, 5 * pages), f"{kind}: {pages} page{'s' if pages > 1 else ''} fetched")
             if kind == "calendar":
                 service = build_service("calendar", "v3", credentials, settings)
                 stats = calendar.sync_calendar(session=ctx.session, integration=integration, service=service,
-                                               settings=settings, full=full, now=utcnow())
+                                               settings=settings, full=full, now=utcnow(), on_page=on_page)
                 stats["push"] = calendar.ensure_channel(integration=integration, service=service,
                                                         settings=settings, now=utcnow())
             else:
                 service = build_service("gmail", "v1", credentials, settings)
                 stats = gmail.sync_mail(session=ctx.session, integration=integration, service=service,
-                                        settings=settings, full=full, now=utcnow())
+                                        settings=settings, full=full, now=utcnow(), on_page=on_page)
         # Committed before the lock is released, so the next sync starts from this one's
         # position. A sync is idempotent, so committing ahead of the job's own success is safe.
         ctx.session.commit()

@@ -341,6 +341,39 @@ def test_two_syncs_of_one_account_never_run_at_once(client, headers, user, fake)
     assert sorted(job["attempts"] for job in jobs) == [1, 2]  # the second waited for the first
 
 
+def test_a_canceled_sync_writes_nothing_and_frees_the_account(client, headers, fake):
+    connect(client, headers, fake)
+    wait_initial_syncs(client, headers)
+    fake.add_event("late", at(1), at(1, 1))
+    fake.slow("GET", r"/events$", 3)
+    job_id = client.post("/v1/jobs", json={"type": "calendar.sync", "params": {}}, headers=headers).json["id"]
+    wait_until(lambda: load_job(job_id).status == "running", message="the sync to start")
+
+    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=headers).json["status"] == "canceled"
+
+    wait_until(lambda: fake.in_flight == 0, message="the slow request to end")
+    assert client.get("/v1/calendar/events", headers=headers).json["items"] == []
+    # The account is not left locked by the canceled job: the next sync runs at once.
+    job = sync(client, headers, "calendar.sync")
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert [e["summary"] for e in client.get("/v1/calendar/events", headers=headers).json["items"]] == ["late"]
+
+
+def test_a_lock_left_by_a_dead_sync_is_taken_over(client, headers, user, fake):
+    from shared.notify import cache_redis
+
+    connect(client, headers, fake)
+    wait_initial_syncs(client, headers)
+    # What a worker killed mid-sync leaves behind: the lock, held by a job that is not running.
+    dead = make_job(user, type="calendar.sync", params={}, status="failed")
+    cache_redis().set(f"google-sync:{user.id}:calendar", str(dead.id), ex=600)
+
+    job = sync(client, headers, "calendar.sync")
+
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert cache_redis().get(f"google-sync:{user.id}:calendar") is None  # released after
+
+
 def test_rate_limits_and_5xx_are_retried(client, headers, fake):
     fake.add_event("Standup", at(1), at(1, 1))
     connect(client, headers, fake)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import uuid
 from contextlib import contextmanager
 from datetime import timezone
 
@@ -21,14 +22,13 @@ from google.oauth2.credentials import Credentials
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from redis.exceptions import LockError
 from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
 from shared.db import is_postgres, new_session
 from shared.google import SCOPES
 from shared.job_runner import JobFailed, RetryableJobError, backoff_seconds
-from shared.models import GoogleIntegration, utcnow
+from shared.models import GoogleIntegration, Job, utcnow
 from shared.notify import cache_redis
 from shared.settings import Settings
 
@@ -180,17 +180,43 @@ def google_session(session, user, settings: Settings, attempt: int):
             log.warning("could not store a refreshed Google access token", exc_info=False)
 
 
+# Take the lock from `holder` (ARGV[1]) only if it still holds it.
+_STEAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _job_running(job_id: str) -> bool:
+    try:
+        job_uuid = uuid.UUID(job_id)
+    except ValueError:
+        return False
+    with new_session() as session:
+        return session.scalar(select(Job.status).where(Job.id == job_uuid)) == "running"
+
+
 @contextmanager
-def account_lock(user_id, kind: str, *, ttl: int):
-    """At most one `kind` sync of an account at a time (expires with the job's hard limit)."""
-    lock = cache_redis().lock(f"google-sync:{user_id}:{kind}", timeout=ttl, blocking=False)
-    if not lock.acquire():
-        raise RetryableJobError("sync_in_progress", f"Another {kind} sync of this account is running; retrying after it.",
-                                retry_after=5)
+def account_lock(user_id, kind: str, *, job_id, ttl: int):
+    """At most one `kind` sync of an account at a time.
+
+    The lock holds the job's id: the same job coming back (a redelivered message) re-enters
+    it, and a holder that is no longer running (canceled and killed, or its worker died and
+    the sweeper moved it on) is taken over at once instead of blocking until the TTL.
+    """
+    client = cache_redis()
+    key, me = f"google-sync:{user_id}:{kind}", str(job_id)
+    if not client.set(key, me, nx=True, ex=ttl):
+        holder = (client.get(key) or b"").decode()
+        if holder == me:
+            client.expire(key, ttl)  # this job's own message, redelivered
+        elif holder and not _job_running(holder) and client.eval(_STEAL, 1, key, holder, me, ttl):
+            log.info("took over the %s sync lock from job %s, which is no longer running", kind, holder)
+        elif holder or not client.set(key, me, nx=True, ex=ttl):
+            raise RetryableJobError("sync_in_progress",
+                                    f"Another {kind} sync of this account is running; retrying after it.", retry_after=5)
     try:
         yield
     finally:
         try:
-            lock.release()
-        except (LockError, redis.RedisError):
-            pass  # expired meanwhile (or Redis is gone, and it expires on its own)
+            client.eval(_RELEASE, 1, key, me)
+        except redis.RedisError:
+            pass  # it expires on its own

@@ -73,7 +73,7 @@ def apply_event(session, *, user_id, item: dict) -> str:
 
 
 def _list_all(session, service, settings: Settings, *, user_id, stats: dict, seen: set | None = None,
-              **query) -> str:
+              on_page=None, **query) -> str:
     """Page through events.list, applying each event (its id added to `seen`); return the nextSyncToken."""
     page_token = None
     while True:
@@ -83,6 +83,8 @@ def _list_all(session, service, settings: Settings, *, user_id, stats: dict, see
             api="calendar", settings=settings,
         )
         stats["pages"] += 1
+        if on_page:
+            on_page(stats["pages"])
         for item in response.get("items", []):
             outcome = apply_event(session, user_id=user_id, item=item)
             stats[outcome] = stats.get(outcome, 0) + 1
@@ -94,14 +96,17 @@ def _list_all(session, service, settings: Settings, *, user_id, stats: dict, see
 
 
 def sync_calendar(*, session, integration: GoogleIntegration, service, settings: Settings, full: bool,
-                  now: datetime) -> dict:
-    """Bring our copy of the primary calendar up to date; returns counts (no tokens)."""
+                  now: datetime, on_page=None) -> dict:
+    """Bring our copy of the primary calendar up to date; returns counts (no tokens).
+
+    `on_page(n)` is called after each page fetched (the job reports progress; a cancel stops it).
+    """
     stats = {"mode": "incremental", "pages": 0}
     sync_token = None
     if integration.calendar_sync_token and not full:
         try:
             sync_token = _list_all(session, service, settings, user_id=integration.user_id, stats=stats,
-                                   syncToken=integration.calendar_sync_token)
+                                   on_page=on_page, syncToken=integration.calendar_sync_token)
         except HttpError as exc:
             if exc.resp.status != 410:
                 raise
@@ -113,7 +118,7 @@ def sync_calendar(*, session, integration: GoogleIntegration, service, settings:
         stats["mode"] = "full"
         seen: set[str] = set()
         sync_token = _list_all(
-            session, service, settings, user_id=integration.user_id, stats=stats, seen=seen,
+            session, service, settings, user_id=integration.user_id, stats=stats, seen=seen, on_page=on_page,
             timeMin=(now - WINDOW_BACK).isoformat(), timeMax=(now + WINDOW_AHEAD).isoformat(),
         )
         # The wipe: whatever the full listing did not return is gone. Done as upsert-then-sweep

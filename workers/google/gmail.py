@@ -64,7 +64,7 @@ def _fetch(service, settings: Settings, message_id: str) -> dict | None:
         raise
 
 
-def _full(session, service, settings: Settings, *, user_id, days: int, stats: dict) -> str:
+def _full(session, service, settings: Settings, *, user_id, days: int, stats: dict, on_page=None) -> str:
     # The history id is read first: changes made while we list are then replayed next time.
     profile = execute(service.users().getProfile(userId="me"), api="gmail", settings=settings)
     seen: set[str] = set()
@@ -74,6 +74,8 @@ def _full(session, service, settings: Settings, *, user_id, days: int, stats: di
                                                            maxResults=PAGE_SIZE, pageToken=page_token),
                            api="gmail", settings=settings)
         stats["pages"] += 1
+        if on_page:
+            on_page(stats["pages"])
         for ref in response.get("messages", []):
             message = _fetch(service, settings, ref["id"])
             if message is not None:
@@ -94,7 +96,7 @@ def _full(session, service, settings: Settings, *, user_id, days: int, stats: di
     return str(profile["historyId"])
 
 
-def _incremental(session, service, settings: Settings, *, user_id, start: str, stats: dict) -> str:
+def _incremental(session, service, settings: Settings, *, user_id, start: str, stats: dict, on_page=None) -> str:
     page_token = None
     latest = start
     while True:
@@ -102,6 +104,8 @@ def _incremental(session, service, settings: Settings, *, user_id, start: str, s
                                                           pageToken=page_token),
                            api="gmail", settings=settings)
         stats["pages"] += 1
+        if on_page:
+            on_page(stats["pages"])
         for record in response.get("history", []):
             for added in record.get("messagesAdded", []):
                 message = _fetch(service, settings, added["message"]["id"])
@@ -126,14 +130,17 @@ def _incremental(session, service, settings: Settings, *, user_id, start: str, s
 
 
 def sync_mail(*, session, integration: GoogleIntegration, service, settings: Settings, full: bool,
-              now: datetime) -> dict:
-    """Bring our copy of the mailbox's recent metadata up to date; returns counts (no tokens)."""
+              now: datetime, on_page=None) -> dict:
+    """Bring our copy of the mailbox's recent metadata up to date; returns counts (no tokens).
+
+    `on_page(n)` is called after each page fetched (the job reports progress; a cancel stops it).
+    """
     stats = {"mode": "incremental", "pages": 0}
     history_id = None
     if integration.mail_history_id and not full:
         try:
             history_id = _incremental(session, service, settings, user_id=integration.user_id,
-                                      start=integration.mail_history_id, stats=stats)
+                                      start=integration.mail_history_id, stats=stats, on_page=on_page)
         except HttpError as exc:
             if exc.resp.status != 404:
                 raise
@@ -144,7 +151,7 @@ def sync_mail(*, session, integration: GoogleIntegration, service, settings: Set
     if full:
         stats["mode"] = "full"
         history_id = _full(session, service, settings, user_id=integration.user_id,
-                           days=settings.google_mail_sync_days, stats=stats)
+                           days=settings.google_mail_sync_days, stats=stats, on_page=on_page)
     integration.mail_history_id = history_id
     integration.mail_synced_at = now
     integration.last_error_code = None
