@@ -120,6 +120,7 @@ class GoogleCallback(MethodView):
     # No bearer token: Google's redirect reaches us from the browser. The one-time state
     # says whose consent this is.
 
+    @blp.doc(security=[])
     @blp.arguments(CallbackQuerySchema, location="query")
     @blp.response(200, IntegrationSchema)
     @blp.alt_response(400, description="Consent denied, or a state that is unknown, used or expired.")
@@ -177,6 +178,7 @@ class GoogleCalendarPush(MethodView):
     # No bearer token: Google calls it. The channel's secret token, which Google echoes in
     # X-Goog-Channel-Token, says the notification is from the channel we opened.
 
+    @blp.doc(security=[])
     @blp.response(200, PushAnswerSchema)
     @blp.alt_response(404, description="Not a channel of ours, or a wrong token.")
     def post(self):
