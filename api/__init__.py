@@ -7,7 +7,20 @@ from flask import Flask
 from flask_smorest import Api
 
 from api import db, errors, limits, observability
-from api.resources import artifacts, auth, backups, bench, health, jobs, me, schedules, tasks
+from api.resources import (
+    artifacts,
+    auth,
+    backups,
+    bench,
+    calendar,
+    health,
+    integrations,
+    jobs,
+    mail,
+    me,
+    schedules,
+    tasks,
+)
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, artifacts.blp, schedules.blp, backups.blp,
-        observability.blp,
+        integrations.blp, calendar.blp, mail.blp, observability.blp,
     ):
         api.register_blueprint(blueprint)
     if settings.bench_endpoints:

@@ -55,3 +55,23 @@ def page(session: Session, query, model, *, cursor: str | None, limit: int, to_d
         "items": [to_dict(row) for row in rows],
         "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
     }
+
+
+def keyset_page(session: Session, query, column, id_column, *, cursor: str | None, limit: int, to_dict,
+                descending: bool = True) -> dict:
+    """One page of `query` ordered by (`column`, id), a datetime column other than created_at."""
+    if cursor:
+        position, row_id = decode_cursor(cursor)
+        if descending:
+            query = query.where(or_(column < position, and_(column == position, id_column < row_id)))
+        else:
+            query = query.where(or_(column > position, and_(column == position, id_column > row_id)))
+    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
+    rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return {
+        "items": [to_dict(row) for row in rows],
+        "next_cursor": encode_cursor(getattr(last, column.key), last.id) if more else None,
+    }

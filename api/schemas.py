@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, available_timezones
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.jobs import STATUSES
@@ -197,3 +197,92 @@ class TaskPatchSchema(Schema):
     done = fields.Boolean()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=50))
+
+
+# -- Google: integrations, calendar, mail ------------------------------------------------
+
+
+class IntegrationSchema(Schema):
+    provider = fields.String()
+    configured = fields.Boolean()
+    connected = fields.Boolean()
+    status = fields.String(metadata={"enum": ["connected", "reauth_required", "disconnected"]})
+    scopes = fields.List(fields.String())
+    connected_at = fields.String(allow_none=True)
+    calendar_synced_at = fields.String(allow_none=True)
+    mail_synced_at = fields.String(allow_none=True)
+    last_error_code = fields.String(allow_none=True)
+
+
+class IntegrationListSchema(Schema):
+    items = fields.List(fields.Nested(IntegrationSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AuthorizeSchema(Schema):
+    url = fields.String(metadata={"description": "open it in a browser; Google redirects to the callback"})
+    expires_in = fields.Integer()
+
+
+class CallbackQuerySchema(Schema):
+    code = fields.String(validate=validate.Length(max=2048))
+    state = fields.String(validate=validate.Length(max=256))
+    error = fields.String(validate=validate.Length(max=256))
+
+    class Meta:
+        unknown = EXCLUDE  # Google adds scope, authuser, prompt, ...
+
+
+class DisconnectSchema(Schema):
+    disconnected = fields.Boolean()
+    revoked_at_google = fields.Boolean()
+
+
+class EventListQuerySchema(PageQuerySchema):
+    # "from" is a keyword: the field is loaded from the query's "from" into `start_from`.
+    start_from = Instant(data_key="from", metadata={"description": "events ending after this instant"})
+    to = Instant(metadata={"description": "events starting before this instant"})
+
+
+class EventSchema(Schema):
+    id = fields.UUID()
+    summary = fields.String()
+    description = fields.String()
+    start = fields.String()
+    end = fields.String()
+    all_day = fields.Boolean()
+    location = fields.String()
+    attendees = fields.List(fields.Dict())
+    status = fields.String()
+    html_link = fields.String(allow_none=True)
+
+
+class EventPageSchema(Schema):
+    items = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class MessageListQuerySchema(PageQuerySchema):
+    label = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "a Gmail label id, e.g. INBOX"})
+    q = fields.String(validate=validate.Length(min=1, max=200),
+                      metadata={"description": "words in the subject, sender or snippet"})
+
+
+class MessageSchema(Schema):
+    id = fields.UUID()
+    thread_id = fields.String()
+    subject = fields.String()
+    sender = fields.String(attribute="from", data_key="from")
+    to = fields.List(fields.String())
+    snippet = fields.String()
+    labels = fields.List(fields.String())
+    date = fields.String()
+
+
+class MessagePageSchema(Schema):
+    items = fields.List(fields.Nested(MessageSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PushAnswerSchema(Schema):
+    queued = fields.Boolean(metadata={"description": "false: coalesced into a sync already queued or running"})

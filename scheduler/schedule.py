@@ -41,4 +41,9 @@ def beat_schedule() -> dict:
             "args": ("ops.verify_backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        "google-sync-fan-out": {
+            "task": "scheduler.google_sync",
+            "schedule": 60.0,
+            "options": {"queue": "sync", "expires": 60},
+        },
     }

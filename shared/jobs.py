@@ -125,14 +125,15 @@ def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = F
             errors={"type": ["Unknown job type."]},
         )
     if not job_type.available(settings):
-        raise Unavailable(f"{job_type.name.split('.')[0]}_not_configured", f"{job_type.name} is not configured on this server.")
+        code = job_type.unavailable_code or f"{job_type.name.split('.')[0]}_not_configured"
+        raise Unavailable(code, f"{job_type.name} is not configured on this server.")
     return job_type
 
 
 @dataclass
 class Submitted:
     job: Job
-    created: bool  # False: an earlier submission with the same Idempotency-Key
+    created: bool  # False: an earlier submission with the same Idempotency-Key, or a coalesced one
     priority: int | None = None  # the broker priority to send it with (see fair_priority)
 
 
@@ -175,6 +176,14 @@ def submit_job(
             return _replay(existing, digest)
 
     _lock_user(session, user.id)
+    if job_type.coalesce:
+        # Under the user lock, so two concurrent submits cannot both miss the active one.
+        active_job = session.scalar(
+            select(Job).where(Job.user_id == user.id, Job.type == job_type.name, Job.status.in_(ACTIVE))
+            .order_by(Job.created_at).limit(1)
+        )
+        if active_job is not None:
+            return Submitted(job=active_job, created=False)
     active = session.scalar(
         select(func.count()).select_from(Job).where(Job.user_id == user.id, Job.status.in_(ACTIVE))
     )

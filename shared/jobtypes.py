@@ -29,6 +29,9 @@ class JobType:
     max_attempts: int = 3
     poll_after: int = 1  # seconds an app should wait before polling (Retry-After)
     available: Callable[[Settings], bool] = field(default=lambda settings: True)
+    unavailable_code: str | None = None  # default: "<prefix>_not_configured"
+    # True: a submit while the user has one of this type queued or running returns that job.
+    coalesce: bool = False
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
@@ -242,3 +245,31 @@ register(
         poll_after=2,
     )
 )
+# -- Google sync (workers/sync.py) ---------------------------------------------------------
+
+
+def _google_configured(settings: Settings) -> bool:
+    from shared.google import configured
+
+    return configured(settings)
+
+
+for _name, _summary in (
+    ("calendar.sync", "Google Calendar sync: incremental with sync tokens; a 410 triggers a full resync."),
+    ("mail.sync", "Gmail sync: incremental from the history id; a 404 triggers a full resync."),
+):
+    register(
+        JobType(
+            name=_name,
+            queue="sync",
+            summary=_summary,
+            params_schema=_object({"full": {"type": "boolean", "default": False}}),
+            soft_time_limit=240,
+            time_limit=300,
+            max_attempts=4,
+            poll_after=2,
+            available=_google_configured,
+            unavailable_code="google_not_configured",
+            coalesce=True,
+        )
+    )

@@ -302,3 +302,47 @@ class Backup(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(16))  # ok | failed
     verify_message: Mapped[str | None] = mapped_column(Text)
+
+
+class GoogleIntegration(Base):
+    """A user's connected Google account: OAuth tokens (encrypted) and each sync's position."""
+
+    __tablename__ = "google_integrations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # connected | reauth_required (the grant was revoked or expired: syncs stop until reconnected)
+    status: Mapped[str] = mapped_column(String(16), default="connected")
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)
+    # Fernet tokens (shared.crypto), never the plaintext.
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendar_sync_token: Mapped[str | None] = mapped_column(Text)
+    mail_history_id: Mapped[str | None] = mapped_column(String(64))
+    calendar_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mail_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    # Calendar push channel (events.watch): Google echoes the token, of which we keep a hash.
+    calendar_channel_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_channel_resource_id: Mapped[str | None] = mapped_column(String(255))
+    calendar_channel_token_hash: Mapped[str | None] = mapped_column(String(64))
+    calendar_channel_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GoogleWrite(Base):
+    """A write made at Google for one action, so a retried job finds it instead of writing twice."""
+
+    __tablename__ = "google_writes"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # calendar_event | gmail_draft
+    key: Mapped[str] = mapped_column(String(64))  # the action id (or the job id)
+    # Null while the write is in flight: a retry then looks for it at Google first.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -93,6 +93,19 @@ class Settings:
     mail_retention_days: int
     backup_keep_daily: int
     backup_keep_weekly: int
+    # Google (Calendar and Gmail)
+    google_client_id: str
+    google_client_secret: str
+    google_redirect_uri: str
+    google_auth_uri: str
+    google_token_uri: str
+    google_revoke_uri: str
+    google_api_root: str
+    google_http_timeout: float
+    google_api_retries: int
+    google_sync_interval_minutes: int
+    google_mail_sync_days: int
+    google_webhook_url: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -164,6 +177,18 @@ class Settings:
             mail_retention_days=int(_env("MAIL_RETENTION_DAYS", "90")),
             backup_keep_daily=int(_env("BACKUP_KEEP_DAILY", "7")),
             backup_keep_weekly=int(_env("BACKUP_KEEP_WEEKLY", "4")),
+            google_client_id=_env("GOOGLE_CLIENT_ID"),
+            google_client_secret=_env("GOOGLE_CLIENT_SECRET"),
+            google_redirect_uri=_env("GOOGLE_REDIRECT_URI"),
+            google_auth_uri=_env("GOOGLE_AUTH_URI") or "https://accounts.google.com/o/oauth2/auth",
+            google_token_uri=_env("GOOGLE_TOKEN_URI") or "https://oauth2.googleapis.com/token",
+            google_revoke_uri=_env("GOOGLE_REVOKE_URI") or "https://oauth2.googleapis.com/revoke",
+            google_api_root=_env("GOOGLE_API_ROOT"),
+            google_http_timeout=float(_env("GOOGLE_HTTP_TIMEOUT", "10")),
+            google_api_retries=int(_env("GOOGLE_API_RETRIES", "3")),
+            google_sync_interval_minutes=int(_env("GOOGLE_SYNC_INTERVAL_MINUTES", "15")),
+            google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
+            google_webhook_url=_env("GOOGLE_WEBHOOK_URL"),
         )
 
 

@@ -7,11 +7,12 @@ import uuid
 import pytest
 
 from shared.db import session_scope
-from shared.models import Job, Schedule, Task, User
+from shared.models import CalendarEvent, Job, MailMessage, Schedule, Task, User
 from tests.factories import at, make_task
 
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
-ROW_KINDS = {"task_id": "task", "job_id": "job", "schedule_id": "schedule"}
+ROW_KINDS = {"task_id": "task", "job_id": "job", "schedule_id": "schedule", "event_id": "event",
+             "message_id": "message"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -65,8 +66,12 @@ def theirs(other_user):
     with session_scope() as session:
         schedule = Schedule(user_id=other_user.id, cron="0 8 * * *", timezone="UTC", job_type="tasks.quick_add",
                             params={"text": "secret plans"})
-        session.add(schedule)
-    return {"task": str(task.id), "job": str(job.id), "schedule": str(schedule.id)}
+        event = CalendarEvent(user_id=other_user.id, external_id="e1", summary="secret meeting",
+                              start_at=DUE, end_at=DUE)
+        message = MailMessage(user_id=other_user.id, external_id="m1", subject="secret mail", date=DUE)
+        session.add_all([schedule, event, message])
+    return {"task": str(task.id), "job": str(job.id), "schedule": str(schedule.id), "event": str(event.id),
+            "message": str(message.id)}
 
 
 def test_there_are_id_routes_to_check(app):

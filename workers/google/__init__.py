@@ -1,0 +1,1 @@
+"""Google Calendar and Gmail: credentials, API clients and the sync services."""
