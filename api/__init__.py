@@ -7,7 +7,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from api import db, errors, limits
-from api.resources import auth, health, jobs, me, tasks
+from api.resources import actions, auth, health, jobs, me, tasks, threads
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
     api = Api(app)
-    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp):
+    for blueprint in (health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
     limits.init_app(app, settings)

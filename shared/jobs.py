@@ -125,7 +125,8 @@ def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = F
             errors={"type": ["Unknown job type."]},
         )
     if not job_type.available(settings):
-        raise Unavailable(f"{job_type.name.split('.')[0]}_not_configured", f"{job_type.name} is not configured on this server.")
+        code = job_type.unavailable_code or f"{job_type.name.split('.')[0]}_not_configured"
+        raise Unavailable(code, f"{job_type.name} is not configured on this server.")
     return job_type
 
 
@@ -157,6 +158,7 @@ def submit_job(
         if existing is not None:
             return _replay(existing, digest)
 
+    _admit(session, user, job_type, settings)
     _lock_user(session, user.id)
     active = session.scalar(
         select(func.count()).select_from(Job).where(Job.user_id == user.id, Job.status.in_(ACTIVE))
@@ -191,6 +193,15 @@ def submit_job(
             raise
         return _replay(existing, digest)
     return Submitted(job=job, created=True)
+
+
+def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:
+    """Checks of particular job types beyond the active-jobs cap (the AI token budget)."""
+    from shared import ai  # imported here: shared.ai builds on this module's errors
+
+    check = ai.ADMISSION_CHECKS.get(job_type.name)
+    if check is not None:
+        check(session=session, user=user, settings=settings)
 
 
 def _job_by_key(session: Session, user_id, key: str) -> Job | None:

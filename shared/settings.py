@@ -78,6 +78,14 @@ class Settings:
     openai_api_key: str
     openai_base_url: str
     openai_model: str
+    # -- AI agents
+    ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit
+    ai_timeout_seconds: float
+    ai_max_retries: int
+    ai_max_steps: int
+    ai_max_tokens_per_job: int
+    ai_price_prompt_per_mtok: float  # USD per million tokens, for the cost estimate
+    ai_price_completion_per_mtok: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -136,6 +144,13 @@ class Settings:
             openai_api_key=_env("OPENAI_API_KEY"),
             openai_base_url=_env("OPENAI_BASE_URL"),
             openai_model=_env("OPENAI_MODEL", "gpt-4o-mini"),
+            ai_daily_token_budget=int(_env("AI_DAILY_TOKEN_BUDGET") or "0"),
+            ai_timeout_seconds=float(_env("AI_TIMEOUT_SECONDS", "30")),
+            ai_max_retries=int(_env("AI_MAX_RETRIES", "3")),
+            ai_max_steps=int(_env("AI_MAX_STEPS", "8")),
+            ai_max_tokens_per_job=int(_env("AI_MAX_TOKENS_PER_JOB", "50000")),
+            ai_price_prompt_per_mtok=float(_env("AI_PRICE_PROMPT_PER_MTOK", "0.15")),
+            ai_price_completion_per_mtok=float(_env("AI_PRICE_COMPLETION_PER_MTOK", "0.60")),
         )
 
 

@@ -1,2 +1,2 @@
 """Celery tasks, one module per domain. Importing the package registers them all."""
-from workers import ops, todos  # noqa: F401
+from workers import agents, ops, todos  # noqa: F401
