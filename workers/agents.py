@@ -36,6 +36,9 @@ class AgentRun:
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
         self.settings = get_settings()
+        if not self.settings.openai_api_key:
+            # Queued while the api had a key and this worker has none: say so, do not crash.
+            raise JobFailed("ai_not_configured", "No AI provider is configured on the worker.")
         self.tc = ToolContext(session=ctx.session, user=ctx.user, job_id=ctx.job.id)
         self.toolbox = Toolbox(self.tc, TOOLSETS[ctx.job_type.name])
         self.usage = Usage()

@@ -95,13 +95,10 @@ class FakeOpenAI:
     # -- helpers for assertions ------------------------------------------------------
 
     def tool_results(self) -> list[str]:
-        """The content of every tool message the model was sent, in order, without repeats."""
-        seen = []
-        for body in self.requests:
-            for message in body.get("messages", []):
-                if message.get("role") == "tool" and message["content"] not in seen:
-                    seen.append(message["content"])
-        return seen
+        """The content of every tool message in the last request (which carries them all), in order."""
+        if not self.requests:
+            return []
+        return [m["content"] for m in self.requests[-1].get("messages", []) if m.get("role") == "tool"]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
