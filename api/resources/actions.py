@@ -72,8 +72,12 @@ class JobActions(MethodView):
     decorators = [auth_required()]
 
     @blp.response(200, ActionListSchema)
+    @blp.alt_response(404, description="No such job (or not yours).")
     def get(self, job_id):
         """The actions a job proposed, with their approval status (at most 100 per job)."""
+        job = get_db().get(Job, job_id)
+        if job is None or job.user_id != current_user().id:
+            raise ApiError(404, "not_found", "No such job.")
         rows = get_db().scalars(
             select(ProposedAction)
             .where(ProposedAction.job_id == job_id, ProposedAction.user_id == current_user().id)

@@ -7,11 +7,11 @@ import uuid
 import pytest
 
 from shared.db import session_scope
-from shared.models import Job, Task, User
+from shared.models import AgentThread, Job, ProposedAction, Task, User
 from tests.factories import at, make_task
 
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
-ROW_KINDS = {"task_id": "task", "job_id": "job"}
+ROW_KINDS = {"task_id": "task", "job_id": "job", "action_id": "action", "thread_id": "thread"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -62,7 +62,12 @@ def theirs(other_user):
     """One of each kind of row, all belonging to `other_user`."""
     task = make_task(other_user, title="secret task", notes="secret notes", tags=["secret"])
     job = make_job(other_user)
-    return {"task": str(task.id), "job": str(job.id)}
+    with session_scope() as session:
+        action = ProposedAction(user_id=other_user.id, job_id=job.id, kind="mail.create_draft", summary="secret",
+                                params={"to": ["a@example.com"], "subject": "secret", "body": "secret"})
+        thread = AgentThread(user_id=other_user.id, title="secret thread")
+        session.add_all([action, thread])
+    return {"task": str(task.id), "job": str(job.id), "action": str(action.id), "thread": str(thread.id)}
 
 
 def test_there_are_id_routes_to_check(app):
