@@ -57,9 +57,24 @@ class AgentRun:
             result = run_tool_loop(
                 llm=llm, messages=messages, toolbox=self.toolbox, usage=self.usage,
                 max_steps=self.settings.ai_max_steps, max_tokens=self.settings.ai_max_tokens_per_job,
-                on_reply=self._record_usage, on_progress=self.ctx.progress,
+                on_reply=self._record_usage, on_progress=self.ctx.progress, before_call=self.release_reads,
             )
         return result.content
+
+    def release_reads(self) -> None:
+        """End the session's transaction before a slow model call if it only read.
+
+        No connection then sits idle in a transaction while the model thinks, and on SQLite
+        no write lock is held (which would stall the api). Once a tool wrote, the
+        transaction stays open: those writes commit with the job's success or not at all.
+        """
+        session = self.ctx.session
+        if session.in_transaction() and not (self.tc.wrote or session.new or session.dirty or session.deleted):
+            session.commit()
+
+    def finish(self) -> None:
+        """Add the rows kept back during the run; they commit with the job's success."""
+        self.ctx.session.add_all(self.tc.pending)
 
     def _record_usage(self, reply: Reply) -> None:
         # Its own transaction: the tokens were spent even if this job fails later.
@@ -87,13 +102,10 @@ class AgentRun:
 
 
 def _thread(ctx: JobContext) -> AgentThread:
-    """The thread named in params (the owner's only), or a new one."""
+    """The thread named in params (the owner's only), or a new one (added at the end)."""
     thread_id = ctx.params.get("thread_id")
     if thread_id is None:
-        thread = AgentThread(id=uuid.uuid4(), user_id=ctx.user.id, title=ctx.params["message"][:80])
-        ctx.session.add(thread)
-        ctx.session.flush()
-        return thread
+        return AgentThread(id=uuid.uuid4(), user_id=ctx.user.id, title=ctx.params["message"][:80])
     thread = ctx.session.scalar(
         select(AgentThread).where(AgentThread.id == uuid.UUID(thread_id), AgentThread.user_id == ctx.user.id)
     )
@@ -124,8 +136,10 @@ def assistant(ctx: JobContext) -> dict:
         *_history(ctx, thread),
         {"role": "user", "content": message},
     ])
+    run.finish()
     now = utcnow()
     ctx.session.add_all([
+        thread,
         ThreadMessage(thread_id=thread.id, user_id=ctx.user.id, role="user", content=message,
                       job_id=ctx.job.id, created_at=now),
         # A distinct instant, so the reply sorts after the message it answers.
@@ -168,6 +182,7 @@ def plan_day(ctx: JobContext) -> dict:
             {"date": day.isoformat(), "timezone": ctx.user.timezone, "free_slots": slots, "open_tasks": open_tasks}
         )},
     ])
+    run.finish()
     return {"date": day.isoformat(), "timezone": ctx.user.timezone, "free_slots": slots,
             "summary": summary, **run.actions(), "usage": run.usage_dict()}
 
@@ -257,4 +272,5 @@ def draft_reply(ctx: JobContext) -> dict:
     params = {key: value for key, value in params.items() if value}
     ctx.progress(90, "drafting reply")
     propose(run.tc, "mail.create_draft", params, f"Reply to {address}: {subject}"[:500])
+    run.finish()
     return {"message_id": str(message.id), "draft": params, **run.actions(), "usage": run.usage_dict()}

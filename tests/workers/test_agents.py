@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from shared import db
 from shared.models import AiUsage, CalendarEvent, Job, MailMessage, ProposedAction, Task, utcnow
@@ -168,6 +168,12 @@ def test_progress_says_what_the_agent_is_doing(ai_client, headers, fake, ai_work
         ai_client.get(f"/v1/jobs/{job_id}", headers=headers).json), timeout=15, message="calendar progress")
 
     assert seen["status"] == "running" and 0 < seen["progress"] < 100
+    # While the model thinks, the job holds no transaction open (it only read so far).
+    with db.session_scope() as session:
+        idle = session.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle in transaction'")).scalar()
+    assert idle == 0
     assert wait_for_job(ai_client, job_id, headers)["result"]["reply"] == "You are free all day."
 
 

@@ -35,6 +35,7 @@ def run_tool_loop(
     max_tokens: int,
     on_reply: Callable[[Reply], None],
     on_progress: Callable[[int, str], None],
+    before_call: Callable[[], None] = lambda: None,
 ) -> LoopResult:
     """Run until the model answers without tool calls; `messages` grows with the exchange."""
     tools = toolbox.schemas() if toolbox else None
@@ -43,6 +44,7 @@ def run_tool_loop(
             # Later steps keep the last tool's message ("reading your calendar") while the
             # model reads what that tool found.
             on_progress(10, "thinking")
+        before_call()
         reply = llm.chat(messages, tools=tools)
         usage.calls += 1
         usage.prompt_tokens += reply.prompt_tokens

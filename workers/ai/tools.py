@@ -43,6 +43,10 @@ class ToolContext:
     job_id: uuid.UUID
     applied: list[dict] = field(default_factory=list)  # writes done in our database
     proposed: list[dict] = field(default_factory=list)  # actions awaiting approval
+    # Rows added to the session only when the run has finished (see AgentRun.finish), so
+    # a run that wrote nothing else holds no write transaction while the model thinks.
+    pending: list = field(default_factory=list)
+    wrote: bool = False  # a write was flushed: the transaction must stay open to the end
 
     @property
     def zone(self) -> ZoneInfo:
@@ -149,6 +153,7 @@ def create_task(tc: ToolContext, args: dict) -> dict:
     task = Task(user_id=tc.user.id, timezone=tc.user.timezone, **_task_fields(tc, args))
     tc.session.add(task)
     tc.session.flush()
+    tc.wrote = True
     tc.applied.append({"type": "task.created", "task_id": str(task.id), "title": task.title})
     return {"created": _task_brief(task)}
 
@@ -158,6 +163,7 @@ def update_task(tc: ToolContext, args: dict) -> dict:
     for name, value in _task_fields(tc, args).items():
         setattr(task, name, value)
     tc.session.flush()
+    tc.wrote = True
     tc.applied.append({"type": "task.updated", "task_id": str(task.id), "title": task.title})
     return {"updated": _task_brief(task)}
 
@@ -168,6 +174,7 @@ def complete_task(tc: ToolContext, args: dict) -> dict:
         task.done = True
         task.completed_at = utcnow()
         tc.session.flush()
+        tc.wrote = True
         tc.applied.append({"type": "task.completed", "task_id": str(task.id), "title": task.title})
     return {"completed": _task_brief(task)}
 
@@ -289,8 +296,7 @@ def propose(tc: ToolContext, kind: str, params: dict, summary: str) -> dict:
         raise ToolError(f"Invalid {kind} proposal: {json.dumps(exc.errors)}") from None
     action = ProposedAction(id=uuid.uuid4(), user_id=tc.user.id, job_id=tc.job_id, kind=kind,
                             params=params, summary=summary[:500])
-    tc.session.add(action)
-    tc.session.flush()
+    tc.pending.append(action)
     proposed = {"action_id": str(action.id), "type": kind, "summary": action.summary, "params": params}
     tc.proposed.append(proposed)
     return {"proposed": proposed, "note": "Not done yet: the user approves or rejects it."}
