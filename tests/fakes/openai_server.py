@@ -59,13 +59,15 @@ class FakeOpenAI:
 
     @staticmethod
     def tool_call(name: str, arguments: dict | str, *more: tuple[str, dict], prompt_tokens: int = 100,
-                  completion_tokens: int = 20, delay: float = 0) -> dict:
-        """A reply calling `name` (and any `more` (name, arguments) pairs) at once."""
+                  completion_tokens: int = 20, delay: float = 0, call_id: str | None = None) -> dict:
+        """A reply calling `name` (and any `more` (name, arguments) pairs) at once.
+
+        `call_id` fixes the first call's id (a model repeating a call it already made)."""
         calls = [(name, arguments), *more]
         message = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
+            {"id": (call_id if i == 0 and call_id else f"call_{uuid.uuid4().hex[:12]}"), "type": "function",
              "function": {"name": n, "arguments": a if isinstance(a, str) else json.dumps(a)}}
-            for n, a in calls
+            for i, (n, a) in enumerate(calls)
         ]}
         return {"status": 200, "delay": delay,
                 "body": _completion(message, "tool_calls", prompt_tokens, completion_tokens)}

@@ -199,6 +199,20 @@ def test_tasks_are_created_once_when_the_worker_dies_mid_run(ai_client, user, he
     assert count(Task, user_id=user.id) == 1
 
 
+def test_a_repeated_tool_call_id_is_applied_once(ai_client, user, headers, fake, ai_worker):
+    fake.script(
+        fake.tool_call("create_task", {"title": "Pay rent"}, call_id="call_same"),
+        fake.tool_call("create_task", {"title": "Pay rent"}, call_id="call_same"),
+        fake.reply("Done."),
+    )
+
+    job = wait_for_job(ai_client, submit(ai_client, headers, "agent.assistant", {"message": "rent"}), headers)
+
+    assert job["status"] == "succeeded"
+    assert len(job["result"]["applied_actions"]) == 1
+    assert count(Task, user_id=user.id) == 1
+
+
 def test_plan_day_proposes_blocks_that_run_only_once_approved(ai_client, headers, other_headers, fake, ai_worker):
     berlin = create_user(f"berlin-{uuid.uuid4().hex[:6]}@example.com", timezone="Europe/Berlin")
     headers = auth_headers(berlin)
