@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from shared.ai import estimated_cost
-from shared.db import session_scope
+from shared.db import is_postgres, session_scope
 from shared.job_runner import JobContext, JobFailed, job_task
 from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, utcnow
 from shared.settings import get_settings
@@ -77,11 +77,16 @@ class AgentRun:
         self.ctx.session.add_all(self.tc.pending)
 
     def _record_usage(self, reply: Reply) -> None:
+        usage = AiUsage(user_id=self.ctx.user.id, job_id=self.ctx.job.id, agent_type=self.ctx.job_type.name,
+                        prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+        if self.ctx.session.in_transaction() and not is_postgres(self.ctx.session):
+            # SQLite, after a tool wrote: the job's transaction holds the one write lock, so
+            # the row goes with it (and is lost if the job fails; the embedded default is lenient).
+            self.ctx.session.add(usage)
+            return
         # Its own transaction: the tokens were spent even if this job fails later.
         with session_scope() as session:
-            session.add(AiUsage(user_id=self.ctx.user.id, job_id=self.ctx.job.id,
-                                agent_type=self.ctx.job_type.name, prompt_tokens=reply.prompt_tokens,
-                                completion_tokens=reply.completion_tokens))
+            session.add(usage)
 
     def usage_dict(self) -> dict:
         return {
