@@ -19,6 +19,7 @@ from shared.settings import Settings
 
 class BudgetExceeded(JobError):
     status = 429
+    retry_after: int = 0  # seconds until the budget resets (the Retry-After header)
 
 
 def start_of_local_day(user: User, now: datetime | None = None) -> datetime:
@@ -46,11 +47,13 @@ def check_budget(*, session: Session, user: User, settings: Settings) -> None:
     used = tokens_used_today(session, user)
     if used >= budget:
         reset = start_of_local_day(user) + timedelta(days=1)
-        raise BudgetExceeded(
+        refusal = BudgetExceeded(
             "ai_budget_exceeded",
             f"You used {used} of your {budget} AI tokens today; the budget resets at "
             f"{reset.isoformat()}.",
         )
+        refusal.retry_after = max(1, int((reset - utcnow()).total_seconds()) + 1)
+        raise refusal
 
 
 def estimated_cost(prompt_tokens: int, completion_tokens: int, settings: Settings) -> float:

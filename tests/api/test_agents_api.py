@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shared import db
+from shared.ai import start_of_local_day
 from shared.models import AgentThread, AiUsage, Job, ProposedAction, ThreadMessage, utcnow
 from tests.factories import make_job
 
@@ -79,7 +80,9 @@ def test_the_budget_counts_only_today_in_the_users_timezone_and_only_their_token
 
     assert allowed.status_code == 202  # 400 of 500 used
     assert refused.status_code == 429 and refused.json["code"] == "ai_budget_exceeded"
-    assert refused.headers["Retry-After"]
+    # Retry-After points at the user's next local midnight, not a few seconds away.
+    midnight = start_of_local_day(other_user) + timedelta(days=1)
+    assert abs(int(refused.headers["Retry-After"]) - (midnight - utcnow()).total_seconds()) < 5
     assert jobs_of(other_user) == 0
 
 
@@ -149,3 +152,24 @@ def test_rejecting_twice_is_harmless_and_queues_nothing(client, user, headers):
     assert client.post(f"{url}/reject", headers=headers).status_code == 200
     assert client.post(f"{url}/approve", headers=headers).status_code == 409
     assert jobs_of(user) == 1  # only the agent's own job
+
+
+def test_the_budget_day_starts_at_the_users_local_midnight(ai_client, settings):
+    from tests.factories import at
+    from tests.support import create_user
+
+    tokyo = create_user("tokyo-budget@example.com", timezone="Asia/Tokyo")
+    now = at("2026-11-26T16:00:00")  # 01:00 on the 27th in Tokyo
+    with db.session_scope() as session:
+        session.add_all([
+            AiUsage(user_id=tokyo.id, agent_type="mail.triage", prompt_tokens=7, completion_tokens=0,
+                    created_at=at("2026-11-26T14:59:00")),  # 23:59 on the 26th there: yesterday
+            AiUsage(user_id=tokyo.id, agent_type="mail.triage", prompt_tokens=11, completion_tokens=2,
+                    created_at=at("2026-11-26T15:01:00")),
+        ])
+
+    assert start_of_local_day(tokyo, now) == at("2026-11-26T15:00:00")
+    with db.session_scope() as session:
+        from shared.ai import tokens_used_today
+
+        assert tokens_used_today(session, tokyo, now) == 13
