@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 

@@ -94,7 +94,7 @@ def _parse_date(value: str | None, zone: ZoneInfo) -> date:
         raise ToolError(f"date must be YYYY-MM-DD, got {value!r}") from None
 
 
-def _uuid(value, name: str) -> uuid.UUID | None:
+def _uuid(value) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -105,7 +105,7 @@ def _uuid(value, name: str) -> uuid.UUID | None:
 
 
 def _own_task(tc: ToolContext, task_id) -> Task:
-    row_id = _uuid(task_id, "task_id")
+    row_id = _uuid(task_id)
     task = tc.session.scalar(select(Task).where(Task.id == row_id, Task.user_id == tc.user.id)) if row_id else None
     if task is None:
         raise ToolError(f"No task with id {task_id!r}.")
@@ -248,7 +248,7 @@ def free_slots(tc: ToolContext, args: dict) -> dict:
 
 
 def _own_message(tc: ToolContext, message_id) -> MailMessage:
-    row_id = _uuid(message_id, "message_id")
+    row_id = _uuid(message_id)
     message = (tc.session.scalar(select(MailMessage).where(MailMessage.id == row_id, MailMessage.user_id == tc.user.id))
                if row_id else None)
     if message is None:
