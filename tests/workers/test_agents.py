@@ -169,6 +169,7 @@ def test_progress_says_what_the_agent_is_doing(ai_client, headers, fake, ai_work
 
     assert seen["status"] == "running" and 0 < seen["progress"] < 100
     # While the model thinks, the job holds no transaction open (it only read so far).
+    wait_until(lambda: len(fake.requests) >= 2, interval=0.02, message="the second model call")
     with db.session_scope() as session:
         idle = session.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
