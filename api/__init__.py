@@ -8,6 +8,7 @@ from flask_smorest import Api
 
 from api import db, errors, limits, observability
 from api.resources import (
+    actions,
     artifacts,
     auth,
     backups,
@@ -20,6 +21,7 @@ from api.resources import (
     me,
     schedules,
     tasks,
+    threads,
 )
 from shared.settings import Settings, get_settings
 
@@ -66,8 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     api = Api(app)
     for blueprint in (
-        health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, artifacts.blp, schedules.blp, backups.blp,
-        integrations.blp, calendar.blp, mail.blp, observability.blp,
+        health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
+        schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp,
     ):
         api.register_blueprint(blueprint)
     if settings.bench_endpoints:

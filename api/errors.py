@@ -133,7 +133,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
-        headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
+        # A refusal may know when it lifts (the AI budget: the user's next midnight).
+        retry_after = getattr(exc, "retry_after", None) or 5
+        headers = {"Retry-After": str(int(retry_after))} if exc.status in (429, 503) else None
         return error_response(exc.status, exc.code, exc.message, exc.errors, headers)
 
     app.register_error_handler(HTTPException, handle_http_exception)

@@ -82,14 +82,21 @@ class JobContext:
 
     def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress, visible at once to polling apps; raises JobCanceled if canceled."""
-        with new_session() as session:
-            _relaxed_commit(session)
-            result = session.execute(
-                update(Job)
-                .where(Job.id == self.job.id, Job.run_token == self.run_token, Job.status == RUNNING)
-                .values(progress=max(0, min(100, int(percent))), progress_message=message, updated_at=utcnow())
-            )
-            session.commit()
+        stmt = (
+            update(Job)
+            .where(Job.id == self.job.id, Job.run_token == self.run_token, Job.status == RUNNING)
+            .values(progress=max(0, min(100, int(percent))), progress_message=message, updated_at=utcnow())
+        )
+        if self.session.in_transaction() and not is_postgres(self.session):
+            # SQLite: the body's open transaction holds the one write lock, so a second
+            # session would wait out the busy timeout and fail. Write through the body's
+            # own: the progress shows when the job commits, but the job does not stall.
+            result = self.session.execute(stmt)
+        else:
+            with new_session() as session:
+                _relaxed_commit(session)
+                result = session.execute(stmt)
+                session.commit()
         if not result.rowcount:
             raise JobCanceled()
         notify.publish_job_change(self.job.id)

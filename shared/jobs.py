@@ -175,6 +175,7 @@ def submit_job(
         if existing is not None:
             return _replay(existing, digest)
 
+    _admit(session, user, job_type, settings)
     _lock_user(session, user.id)
     if job_type.coalesce:
         # Under the user lock, so two concurrent submits cannot both miss the active one.
@@ -222,6 +223,15 @@ def submit_job(
             raise
         return _replay(existing, digest)
     return Submitted(job=job, created=True, priority=priority)
+
+
+def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:
+    """Checks of particular job types beyond the active-jobs cap (the AI token budget)."""
+    from shared import ai  # imported here: shared.ai builds on this module's errors
+
+    check = ai.ADMISSION_CHECKS.get(job_type.name)
+    if check is not None:
+        check(session=session, user=user, settings=settings)
 
 
 def _job_by_key(session: Session, user_id, key: str) -> Job | None:

@@ -273,3 +273,60 @@ for _name, _summary in (
             coalesce=True,
         )
     )
+
+
+# -- AI agents (need OPENAI_API_KEY; any OpenAI-compatible server) ----------------------
+
+
+def _ai_configured(settings: Settings) -> bool:
+    return bool(settings.openai_api_key)
+
+
+def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] = ()) -> JobType:
+    return register(
+        JobType(
+            name=name,
+            queue="interactive",
+            summary=summary,
+            params_schema=_object(properties, required=required),
+            # Room for a few model round trips, each with the SDK's retries.
+            soft_time_limit=150,
+            time_limit=180,
+            max_attempts=3,
+            poll_after=2,
+            available=_ai_configured,
+            unavailable_code="ai_not_configured",
+        )
+    )
+
+
+AGENT_TYPES = (
+    _agent(
+        "agent.assistant",
+        "AI assistant with tools over your tasks, calendar and mail; thread_id continues a conversation.",
+        {
+            "message": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "thread_id": {"type": "string", "format": "uuid"},
+        },
+        required=("message",),
+    ).name,
+    _agent(
+        "agent.plan_day",
+        "AI: fits your open tasks into the free time of a day and proposes calendar blocks.",
+        {"date": {"type": "string", "format": "date"}},
+    ).name,
+    _agent(
+        "mail.triage",
+        "AI: labels recent mail needs-reply / FYI / low-priority, with a reason each and a summary.",
+        {"limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
+    ).name,
+    _agent(
+        "mail.draft_reply",
+        "AI: drafts a reply to one message and proposes saving it as a Gmail draft.",
+        {
+            "message_id": {"type": "string", "format": "uuid"},
+            "instructions": {"type": "string", "maxLength": 2000},
+        },
+        required=("message_id",),
+    ).name,
+)

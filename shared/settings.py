@@ -106,6 +106,14 @@ class Settings:
     google_sync_interval_minutes: int
     google_mail_sync_days: int
     google_webhook_url: str
+    # -- AI agents
+    ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit
+    ai_timeout_seconds: float
+    ai_max_retries: int
+    ai_max_steps: int
+    ai_max_tokens_per_job: int
+    ai_price_prompt_per_mtok: float  # USD per million tokens, for the cost estimate
+    ai_price_completion_per_mtok: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -189,6 +197,13 @@ class Settings:
             google_sync_interval_minutes=int(_env("GOOGLE_SYNC_INTERVAL_MINUTES", "15")),
             google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
             google_webhook_url=_env("GOOGLE_WEBHOOK_URL"),
+            ai_daily_token_budget=int(_env("AI_DAILY_TOKEN_BUDGET") or "0"),
+            ai_timeout_seconds=float(_env("AI_TIMEOUT_SECONDS", "30")),
+            ai_max_retries=int(_env("AI_MAX_RETRIES", "3")),
+            ai_max_steps=int(_env("AI_MAX_STEPS", "8")),
+            ai_max_tokens_per_job=int(_env("AI_MAX_TOKENS_PER_JOB", "50000")),
+            ai_price_prompt_per_mtok=float(_env("AI_PRICE_PROMPT_PER_MTOK", "0.15")),
+            ai_price_completion_per_mtok=float(_env("AI_PRICE_COMPLETION_PER_MTOK", "0.60")),
         )
 
 

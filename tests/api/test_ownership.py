@@ -7,12 +7,12 @@ import uuid
 import pytest
 
 from shared.db import session_scope
-from shared.models import CalendarEvent, Job, MailMessage, Schedule, Task, User
+from shared.models import AgentThread, CalendarEvent, Job, MailMessage, ProposedAction, Schedule, Task, User
 from tests.factories import at, make_task
 
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
 ROW_KINDS = {"task_id": "task", "job_id": "job", "schedule_id": "schedule", "event_id": "event",
-             "message_id": "message"}
+             "message_id": "message", "action_id": "action", "thread_id": "thread"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -69,9 +69,12 @@ def theirs(other_user):
         event = CalendarEvent(user_id=other_user.id, external_id="e1", summary="secret meeting",
                               start_at=DUE, end_at=DUE)
         message = MailMessage(user_id=other_user.id, external_id="m1", subject="secret mail", date=DUE)
-        session.add_all([schedule, event, message])
+        action = ProposedAction(user_id=other_user.id, job_id=job.id, kind="mail.create_draft", summary="secret",
+                                params={"to": ["a@example.com"], "subject": "secret", "body": "secret"})
+        thread = AgentThread(user_id=other_user.id, title="secret thread")
+        session.add_all([schedule, event, message, action, thread])
     return {"task": str(task.id), "job": str(job.id), "schedule": str(schedule.id), "event": str(event.id),
-            "message": str(message.id)}
+            "message": str(message.id), "action": str(action.id), "thread": str(thread.id)}
 
 
 def test_there_are_id_routes_to_check(app):

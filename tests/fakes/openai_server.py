@@ -1,0 +1,150 @@
+"""A fake OpenAI-compatible server on loopback, scripted per test.
+
+It speaks POST /v1/chat/completions (tool calls and usage; no streaming). Each request
+takes the next step of the script: a reply, an error status (429 with Retry-After, 500),
+or a slow answer. Every request body is kept in `requests` for assertions.
+
+    fake.script(
+        fake.tool_call("create_task", {"title": "buy milk"}),
+        fake.error(429, retry_after=1),
+        fake.reply("Added it."),
+    )
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeOpenAI:
+    def __init__(self):
+        self._steps: deque = deque()
+        self._lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.request_times: list[float] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- the script ------------------------------------------------------------------
+
+    def script(self, *steps) -> None:
+        """Replace the script; an exhausted script answers 500 "script exhausted"."""
+        with self._lock:
+            self._steps = deque(steps)
+            self.requests.clear()
+            self.request_times.clear()
+
+    @staticmethod
+    def reply(content: str = "", *, prompt_tokens: int = 100, completion_tokens: int = 20, delay: float = 0) -> dict:
+        return {"status": 200, "delay": delay, "body": _completion(
+            {"role": "assistant", "content": content}, "stop", prompt_tokens, completion_tokens)}
+
+    @staticmethod
+    def tool_call(name: str, arguments: dict | str, *more: tuple[str, dict], prompt_tokens: int = 100,
+                  completion_tokens: int = 20, delay: float = 0, call_id: str | None = None) -> dict:
+        """A reply calling `name` (and any `more` (name, arguments) pairs) at once.
+
+        `call_id` fixes the first call's id (a model repeating a call it already made)."""
+        calls = [(name, arguments), *more]
+        message = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": (call_id if i == 0 and call_id else f"call_{uuid.uuid4().hex[:12]}"), "type": "function",
+             "function": {"name": n, "arguments": a if isinstance(a, str) else json.dumps(a)}}
+            for i, (n, a) in enumerate(calls)
+        ]}
+        return {"status": 200, "delay": delay,
+                "body": _completion(message, "tool_calls", prompt_tokens, completion_tokens)}
+
+    @staticmethod
+    def error(status: int, *, retry_after: float | None = None) -> dict:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return {"status": status, "headers": headers, "delay": 0,
+                "body": {"error": {"message": f"fake error {status}", "type": "server_error", "code": None}}}
+
+    @staticmethod
+    def slow(seconds: float, then: dict | None = None) -> dict:
+        """Answer only after `seconds` (a client with a shorter timeout gives up first)."""
+        step = dict(then or FakeOpenAI.reply("late"))
+        step["delay"] = seconds
+        return step
+
+    def _next(self, body: dict) -> dict:
+        with self._lock:
+            self.requests.append(body)
+            self.request_times.append(time.monotonic())
+            step = self._steps.popleft() if self._steps else None
+        if callable(step):
+            step = step(body)
+        return step or self.error(500)
+
+    # -- helpers for assertions ------------------------------------------------------
+
+    def tool_results(self) -> list[str]:
+        """The content of every tool message in the last request (which carries them all), in order."""
+        if not self.requests:
+            return []
+        return [m["content"] for m in self.requests[-1].get("messages", []) if m.get("role") == "tool"]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": "not found"}}, {})
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    return self._send(401, {"error": {"message": "no key"}}, {})
+                step = fake._next(json.loads(raw or b"{}"))
+                if step.get("delay"):
+                    time.sleep(step["delay"])
+                self._send(step["status"], step["body"], step.get("headers", {}))
+
+            def _send(self, status: int, body: dict, headers: dict):
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timed out) first
+
+        return Handler
+
+
+def _completion(message: dict, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> dict:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }

@@ -1,0 +1,1 @@
+"""The AI side of the agents: the LLM client, the tools, and the bounded tool loop."""
