@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts, privacy
@@ -26,6 +27,32 @@ log = logging.getLogger(__name__)
 # one is connected. A hook must be idempotent (the job may run again after a worker
 # died) and may raise RetryableJobError when the provider is briefly unreachable.
 BEFORE_DELETE: list[Callable[[Session, User, Settings], None]] = []
+
+
+def revoke_google(session: Session, user: User, settings: Settings) -> None:
+    """Revoke the user's Google grant, if one is connected (our copy of the tokens goes with the user).
+
+    Best effort: a Google that does not answer must not keep an erasure from happening;
+    the grant then lapses at Google when its tokens stop being refreshed.
+    """
+    from shared import crypto, google, metrics
+    from shared.models import GoogleIntegration
+
+    integration = session.scalar(select(GoogleIntegration).where(GoogleIntegration.user_id == user.id))
+    if integration is None:
+        return
+    try:
+        token = crypto.decrypt(integration.refresh_token_encrypted, settings)
+    except (crypto.DecryptionFailed, crypto.EncryptionNotConfigured):
+        log.warning("account.delete: the Google token could not be decrypted; not revoked at Google")
+        return
+    revoked = google.revoke(settings=settings, token=token)
+    metrics.GOOGLE_API_CALLS.labels("oauth_revoke", "ok" if revoked else "error").inc()
+    if not revoked:
+        log.warning("account.delete: Google did not confirm the revocation")
+
+
+BEFORE_DELETE.append(revoke_google)
 
 
 def _json_value(value):

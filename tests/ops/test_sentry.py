@@ -82,13 +82,15 @@ def test_without_a_dsn_nothing_is_sent(settings, fake_sentry):
 
 @pytest.mark.worker
 def test_a_crashing_job_on_a_worker_reaches_sentry(settings, fake_sentry, user):
-    """A worker of its own, on a broker database of its own, so no other worker takes the job."""
+    """A worker of its own, on a broker of its own, so no other worker takes the job."""
     from shared.celery_app import make_celery
     from tests.factories import make_job
     from tests.support import WorkerProcess
 
-    base, number = settings.broker_url.rsplit("/", 1)
-    broker = f"{base}/{int(number) + 3}"
+    from bench.servers import ThrowawayRedis
+
+    server = ThrowawayRedis().start()
+    broker = server.url
     sender = make_celery(dataclasses.replace(settings, broker_url=broker))
 
     class SentryWorker(WorkerProcess):
@@ -109,4 +111,4 @@ def test_a_crashing_job_on_a_worker_reaches_sentry(settings, fake_sentry, user):
         assert "not-a-number" in body and str(job.id) in body
     finally:
         worker.stop()
-        sender.control.purge()
+        server.destroy()

@@ -376,3 +376,23 @@ def test_a_spent_daily_budget_refuses_new_agent_jobs(ai_client, user, headers, f
     ok = ai_client.post("/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "still works"}},
                         headers=headers)
     assert ok.status_code == 202
+
+
+def test_the_daily_digest_opens_with_an_ai_summary(user, headers, fake, ai_worker):
+    fake.script(fake.reply("A quiet day: nothing is overdue."))
+    # The digest runs on `reports`: a worker with AI configured takes that queue for this test.
+    digest_worker = WorkerProcess(
+        env={"OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_BASE_URL": fake.url, "OPENAI_MODEL": "fake-model"},
+        queues="reports",
+    ).start()
+    try:
+        from api import create_app
+
+        client = create_app().test_client()
+        job = wait_for_job(client, submit(client, headers, "report.daily_digest", {}), headers, timeout=60)
+    finally:
+        digest_worker.stop()
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["ai_summary"] == "A quiet day: nothing is overdue."
+    assert job["result"]["ai_summary_status"] == "ok"

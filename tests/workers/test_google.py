@@ -512,3 +512,24 @@ def test_key_rotation_keeps_every_secret_decryptable(client, headers, user, fake
     assert only_new.decrypt(rotated.refresh_token_encrypted.encode()).decode() == crypto.decrypt(old.refresh_token_encrypted)
     assert rotated.refresh_token_encrypted != old.refresh_token_encrypted
     get_settings.cache_clear()  # monkeypatch restores the old keys after the test
+
+
+def test_deleting_the_account_revokes_google_access(client, headers, user, fake):
+    connect(client, headers, fake)
+    wait_initial_syncs(client, headers)
+    # account.delete runs on `reports`: a worker that knows the fake takes that queue for this test.
+    others = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
+    if others:
+        celery_app.control.cancel_consumer("reports", destination=others, reply=True)
+    reports_worker = WorkerProcess(queues="reports").start()
+    try:
+        submitted = client.post("/v1/jobs", json={"type": "account.delete", "params": {}}, headers=headers)
+        assert submitted.status_code == 202, submitted.json
+        wait_until(lambda: integration_row(user) is None, timeout=60, message="the account to be erased")
+    finally:
+        reports_worker.stop()
+        if others:
+            celery_app.control.add_consumer("reports", destination=others, reply=True)
+
+    assert fake.refresh_tokens and all(fake.refresh_tokens.values())  # the grant was revoked at the fake
+    assert client.get("/v1/me", headers=headers).status_code == 401
