@@ -125,6 +125,6 @@ def test_a_periodic_task_run_moves_the_scheduler_tick(worker):
 
     def ticked():
         text = requests.get(url, timeout=5).text
-        return (value_of(text, "scheduler_last_tick_timestamp_seconds") or 0) >= started - 1
+        return (value_of(text, "scheduler_last_tick_timestamp_seconds", task="scheduler.sweep") or 0) >= started - 1
 
     wait_until(ticked, timeout=20, message="scheduler_last_tick_timestamp_seconds to move")

@@ -13,13 +13,19 @@ from sqlalchemy import select
 from api.security import issue_refresh_token
 from shared import artifacts, db, privacy
 from shared.models import (
+    AgentThread,
+    AiUsage,
     Artifact,
     AuditEvent,
     Base,
     CalendarEvent,
+    GoogleIntegration,
+    GoogleWrite,
     Job,
     MailMessage,
+    ProposedAction,
     Schedule,
+    ThreadMessage,
     User,
     utcnow,
 )
@@ -42,7 +48,17 @@ def fill(user, settings):
                         body_encrypted="gAAAA-ciphertext"),
             Schedule(user_id=user.id, cron="0 8 * * *", timezone="UTC", job_type="tasks.quick_add",
                      params={"text": "x"}, next_run_at=now + timedelta(hours=1)),
+            GoogleIntegration(user_id=user.id, refresh_token_encrypted="gAAAA-ciphertext"),
+            GoogleWrite(user_id=user.id, kind="gmail_draft", key=str(uuid.uuid4()), external_id="d1"),
+            AiUsage(user_id=user.id, job_id=job.id, agent_type="agent.assistant", prompt_tokens=10,
+                    completion_tokens=2),
+            ProposedAction(user_id=user.id, job_id=job.id, kind="mail.create_draft", summary="reply",
+                           params={"to": ["a@example.com"], "subject": "re", "body": "hi"}),
         ])
+        thread = AgentThread(user_id=user.id, title="chat")
+        session.add(thread)
+        session.flush()
+        session.add(ThreadMessage(thread_id=thread.id, user_id=user.id, role="user", content="hello"))
         issue_refresh_token(session, session.get(User, user.id), settings)
         artifacts.store(session=session, settings=settings, job=session.get(Job, job.id), name="old.html",
                         content_type="text/html", data=b"<p>old</p>")
