@@ -29,7 +29,7 @@ class ThreadPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class MessageSchema(Schema):
+class ThreadMessageSchema(Schema):
     id = fields.UUID()
     role = fields.String(metadata={"enum": ["user", "assistant"]})
     content = fields.String()
@@ -38,7 +38,7 @@ class MessageSchema(Schema):
 
 
 class ThreadWithMessagesSchema(ThreadSchema):
-    items = fields.List(fields.Nested(MessageSchema), metadata={"description": "Messages, newest first."})
+    items = fields.List(fields.Nested(ThreadMessageSchema), metadata={"description": "Messages, newest first."})
     next_cursor = fields.String(allow_none=True)
 
 
