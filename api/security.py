@@ -55,6 +55,23 @@ def decode_access_token(token: str, settings: Settings) -> dict:
     return claims
 
 
+def request_claims(token: str) -> dict:
+    """decode_access_token for this request, verified once however many hooks ask
+    (request logging, rate-limit keys and the view's auth each want the user id)."""
+    cached = g.get("_token_claims")
+    if cached is not None and cached[0] == token:
+        if isinstance(cached[1], Exception):
+            raise cached[1]
+        return cached[1]
+    try:
+        claims = decode_access_token(token, _settings())
+    except jwt.InvalidTokenError as exc:
+        g._token_claims = (token, exc)
+        raise
+    g._token_claims = (token, claims)
+    return claims
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -151,7 +168,7 @@ def auth_required(admin: bool = False):
                 raise ApiError(401, "unauthorized", "Send an access token: Authorization: Bearer <token>.",
                                headers={"WWW-Authenticate": "Bearer"})
             try:
-                claims = decode_access_token(token, _settings())
+                claims = request_claims(token)
                 user_id = uuid.UUID(claims["sub"])
             except jwt.ExpiredSignatureError:
                 raise ApiError(401, "token_expired", "The access token expired; refresh it.",
@@ -179,6 +196,6 @@ def user_id_from_token() -> str | None:
     if token is None:
         return None
     try:
-        return decode_access_token(token, _settings())["sub"]
+        return request_claims(token)["sub"]
     except jwt.InvalidTokenError:
         return None

@@ -193,8 +193,10 @@ class Bench:
         from tests.factories import make_job
         from tests.support import WorkerProcess
 
-        interactive = WorkerProcess(env=ENV, queues="interactive", concurrency=1).start()
-        bulk = WorkerProcess(env=ENV, queues="sync,reports,maintenance", concurrency=1).start()
+        # The production topology (docker-compose.yml, ops/k8s): a worker for interactive
+        # jobs and one for the bulk queues, each with WORKER_CONCURRENCY=2.
+        interactive = WorkerProcess(env=ENV, queues="interactive", concurrency=2).start()
+        bulk = WorkerProcess(env=ENV, queues="sync,reports,maintenance", concurrency=2).start()
         try:
             # A backlog on the bulk queues, then interactive jobs at a steady pace.
             backlog = [make_job(self.admin, type="ops.ping", params={"sleep_seconds": 0}) for _ in range(self.n_jobs)]
