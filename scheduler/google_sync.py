@@ -13,11 +13,10 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from shared import metrics
 from shared.celery_app import app
 from shared.db import session_scope
 from shared.google import configured
-from shared.jobs import JobError, send_job, submit_job
+from shared.jobs import JobError, dispatch, submit_job
 from shared.models import GoogleIntegration, User, utcnow
 from shared.settings import Settings, get_settings
 
@@ -47,8 +46,7 @@ def fan_out(*, session, settings: Settings, now=None, batch: int = 500) -> dict:
                 continue
             session.commit()
             if submitted.created:
-                send_job(session, submitted.job.id, submitted.job.run_token, countdown=random.uniform(0, jitter))
-                metrics.JOBS_SUBMITTED.labels(type_name).inc()
+                dispatch(session, submitted, countdown=random.uniform(0, jitter))
                 queued[type_name] = queued.get(type_name, 0) + 1
     return queued
 

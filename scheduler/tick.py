@@ -16,10 +16,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared import metrics
 from shared.celery_app import app
 from shared.db import is_postgres, session_scope
-from shared.jobs import JobError, send_job, submit_job
+from shared.jobs import JobError, dispatch, submit_job
 from shared.models import Job, Schedule, utcnow
 from shared.schedules import InvalidCron, next_run, start_run, sync_default_digests, system_user
 from shared.settings import Settings, get_settings
@@ -93,8 +92,7 @@ def _run_due(session: Session, settings: Settings, schedule_id, due_at: datetime
         log.warning("schedule %s: %s not queued: %s", schedule_id, schedule.job_type, outcome.error.code)
     elif outcome.created:
         report.queued += 1
-        metrics.JOBS_SUBMITTED.labels(outcome.job.type).inc()
-        send_job(session, outcome.job.id, outcome.job.run_token)
+        dispatch(session, outcome)
 
 
 def submit_platform_job(*, session: Session, settings: Settings, type_name: str, period_key: str) -> Job | None:
@@ -109,9 +107,7 @@ def submit_platform_job(*, session: Session, settings: Settings, type_name: str,
         session.rollback()
         return None
     session.commit()
-    if submitted.created:
-        metrics.JOBS_SUBMITTED.labels(type_name).inc()
-        send_job(session, submitted.job.id, submitted.job.run_token)
+    dispatch(session, submitted)
     return submitted.job
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import text, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared import metrics, notify

@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import notify
+from shared import metrics, notify
 from shared.db import is_postgres
 from shared.jobtypes import REGISTRY, JobType, get_job_type
 from shared.models import Job, User, utcnow
@@ -286,6 +286,19 @@ def send_job(session: Session, job_id, run_token: str, *, type_name: str | None 
         )
         session.commit()
         return False
+
+
+def dispatch(session: Session, submitted, *, countdown: float | None = None) -> None:
+    """After the commit that saved a submission: send a new job with its fair priority, and count it.
+
+    `submitted` is a Submitted, or shaped like one (`job`, `created`, `priority`), such as a
+    schedule's RunOutcome. A replayed or coalesced submission (created False) sends nothing.
+    """
+    if not submitted.created:
+        return
+    job = submitted.job
+    send_job(session, job.id, job.run_token, type_name=job.type, countdown=countdown, priority=submitted.priority)
+    metrics.JOBS_SUBMITTED.labels(job.type).inc()
 
 
 # -- canceling -------------------------------------------------------------------------

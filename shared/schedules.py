@@ -81,13 +81,14 @@ def _to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
 class RunOutcome:
     job: Job | None
     created: bool = False
+    priority: int | None = None  # the broker priority to send it with (shared.jobs.fair_priority)
     skipped: bool = False
     error: JobError | None = None
 
 
 def start_run(*, session: Session, settings: Settings, schedule: Schedule, idempotency_key: str | None = None,
               now: datetime | None = None) -> RunOutcome:
-    """Submit the schedule's job as its owner (not committed: commit, then send_job)."""
+    """Submit the schedule's job as its owner (not committed: commit, then shared.jobs.dispatch)."""
     if schedule.overlap == "skip" and schedule.last_job_id is not None:
         last = session.get(Job, schedule.last_job_id)
         if last is not None and last.status in ACTIVE:
@@ -100,7 +101,7 @@ def start_run(*, session: Session, settings: Settings, schedule: Schedule, idemp
         return RunOutcome(job=None, error=exc)
     schedule.last_job_id = submitted.job.id
     schedule.last_run_at = now or utcnow()
-    return RunOutcome(job=submitted.job, created=submitted.created)
+    return RunOutcome(job=submitted.job, created=submitted.created, priority=submitted.priority)
 
 
 # -- the default daily digest ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Actions an agent proposed: approve (queues the action as its own job) or reject."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, make_response
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -9,12 +9,11 @@ from sqlalchemy import select
 
 from api.db import get_db
 from api.errors import ApiError
+from api.resources.jobs import accepted_response
 from api.schemas import JobSchema
 from api.security import auth_required, current_user
-from shared import metrics
 from shared.db import is_postgres
-from shared.jobs import job_etag, job_to_dict, send_job, submit_job
-from shared.jobtypes import get_job_type
+from shared.jobs import dispatch, submit_job
 from shared.models import Job, ProposedAction, utcnow
 
 blp = Blueprint("actions", __name__, url_prefix="/v1/jobs",
@@ -115,15 +114,8 @@ class ActionApprove(MethodView):
             job, created = submitted.job, submitted.created
             action.status, action.action_job_id, action.decided_at = "approved", job.id, utcnow()
             session.commit()
-            if created:
-                send_job(session, job.id, job.run_token)  # after commit: the row exists first
-                metrics.JOBS_SUBMITTED.labels(job.type).inc()
-        body = job_to_dict(job)
-        response = make_response(jsonify(body), 202 if created else 200)
-        response.headers["ETag"] = job_etag(body)
-        response.headers["Location"] = f"/v1/jobs/{job.id}"
-        response.headers["Retry-After"] = str(get_job_type(job.type).poll_after)
-        return response
+            dispatch(session, submitted)  # after the commit: the row exists first
+        return accepted_response(job, created=created)
 
 
 @blp.route("/<uuid:job_id>/actions/<uuid:action_id>/reject")

@@ -29,7 +29,7 @@ from api.schemas import (
 )
 from api.security import auth_required, current_user
 from shared import crypto, google, metrics
-from shared.jobs import JobError, send_job, submit_job
+from shared.jobs import JobError, dispatch, submit_job
 from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow
 from shared.notify import cache_redis
 from shared.synced import integration_to_dict
@@ -167,9 +167,7 @@ class GoogleCallback(MethodView):
                 log.warning("initial %s not queued: %s", type_name, exc.code)
         session.commit()
         for submitted in jobs:
-            if submitted.created:
-                send_job(session, submitted.job.id, submitted.job.run_token)
-                metrics.JOBS_SUBMITTED.labels(submitted.job.type).inc()
+            dispatch(session, submitted)
         return integration_to_dict(integration, configured=True)
 
 
@@ -206,7 +204,5 @@ class GoogleCalendarPush(MethodView):
             log.info("push: calendar.sync not queued: %s", exc.code)
             return {"queued": False}
         session.commit()
-        if submitted.created:
-            send_job(session, submitted.job.id, submitted.job.run_token)
-            metrics.JOBS_SUBMITTED.labels("calendar.sync").inc()
+        dispatch(session, submitted)
         return {"queued": submitted.created}

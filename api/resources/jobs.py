@@ -23,13 +23,12 @@ from api.security import auth_required, current_user
 from shared.jobs import (
     TERMINAL,
     cancel_job,
+    dispatch,
     job_etag,
     job_to_dict,
     revoke_running,
-    send_job,
     submit_job,
 )
-from shared import metrics
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
 from shared.notify import JobWaiter, publish_job_change
@@ -58,6 +57,15 @@ def _job_response(job_dict: dict, status: int, headers: dict | None = None):
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def accepted_response(job: Job, *, created: bool):
+    """The answer to a submission: 202 for a new job, 200 for a replayed one; Location and a poll hint."""
+    return _job_response(
+        job_to_dict(job),
+        202 if created else 200,
+        {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(get_job_type(job.type).poll_after)},
+    )
 
 
 @blp.route("/jobs")
@@ -97,15 +105,8 @@ class Jobs(MethodView):
         job = submitted.job
         if submitted.created:
             session.commit()
-            # After the commit: the row exists before its message does.
-            send_job(session, job.id, job.run_token, type_name=job.type, priority=submitted.priority)
-            metrics.JOBS_SUBMITTED.labels(job.type).inc()
-        job_type = get_job_type(job.type)
-        return _job_response(
-            job_to_dict(job),
-            202 if submitted.created else 200,
-            {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(job_type.poll_after)},
-        )
+            dispatch(session, submitted)  # after the commit: the row exists before its message does
+        return accepted_response(job, created=submitted.created)
 
 
 @blp.route("/jobs/<uuid:job_id>")

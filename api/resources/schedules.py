@@ -16,8 +16,7 @@ from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobSchema, PageQuerySchema, validate_timezone
 from api.security import auth_required, current_user
-from shared import metrics
-from shared.jobs import job_to_dict, resolve_job_type, send_job, validate_params
+from shared.jobs import dispatch, job_to_dict, resolve_job_type, validate_params
 from shared.models import Schedule, utcnow
 from shared.schedules import (
     OVERLAP_POLICIES,
@@ -230,8 +229,7 @@ class ScheduleRun(MethodView):
             raise outcome.error
         session.commit()
         job = outcome.job
-        send_job(session, job.id, job.run_token)
-        metrics.JOBS_SUBMITTED.labels(job.type).inc()
+        dispatch(session, outcome)
         response = jsonify(job_to_dict(job))
         response.status_code = 202
         response.headers["Location"] = f"/v1/jobs/{job.id}"
