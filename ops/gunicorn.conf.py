@@ -9,6 +9,8 @@ bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# A pooled database connection for every thread, so no request opens one of its own.
+os.environ.setdefault("DB_POOL_SIZE", str(threads))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # above the longest long-poll
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "35"))
 keepalive = 5

@@ -17,7 +17,7 @@ _engine_pid: int | None = None
 _session_factory: sessionmaker[Session] | None = None
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, settings) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
@@ -25,8 +25,10 @@ def _make_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,  # survive a PostgreSQL restart without a 500 on the next request
-        pool_size=5,
-        max_overflow=10,
+        # Size the pool to the threads that use it: a checkout beyond it opens a new
+        # connection (a PostgreSQL backend fork), and closes it again on return.
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
@@ -63,7 +65,7 @@ def get_engine() -> Engine:
         settings = get_settings()
         if settings.embedded_database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _engine = _make_engine(settings.database_url)
+        _engine = _make_engine(settings.database_url, settings)
         _engine_pid = os.getpid()
         _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
     return _engine

@@ -44,6 +44,8 @@ class Settings:
     data_dir: Path
     database_url: str
     embedded_database: bool
+    db_pool_size: int  # connections kept open per process: one per thread that may hold one
+    db_max_overflow: int
     redis_url: str
     embedded_redis: bool
     embedded_redis_port: int
@@ -137,6 +139,8 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             embedded_database=embedded_database,
+            db_pool_size=int(_env("DB_POOL_SIZE", "5")),
+            db_max_overflow=int(_env("DB_MAX_OVERFLOW", "10")),
             redis_url=redis_url,
             embedded_redis=embedded_redis,
             embedded_redis_port=embedded_redis_port,
