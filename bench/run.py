@@ -59,6 +59,17 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")
 wrk.headers["Content-Type"] = "application/json"
 local etag = os.getenv("WRK_ETAG")
 if etag and etag ~= "" then wrk.headers["If-None-Match"] = etag end
+-- WRK_TOKENS: requests rotate over these users' tokens (many users, not one, at once).
+local tokens = {}
+for token in string.gmatch(os.getenv("WRK_TOKENS") or "", "[^,]+") do table.insert(tokens, token) end
+if #tokens > 0 then
+  local n = math.random(#tokens)
+  request = function()
+    n = n % #tokens + 1
+    wrk.headers["Authorization"] = "Bearer " .. tokens[n]
+    return wrk.format()
+  end
+end
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
   io.write(string.format('WRKJSON {"requests": %d, "seconds": %.3f, "errors": %d, "bad_status": %d, "p50_ms": %.3f, "p99_ms": %.3f}\\n',
@@ -75,12 +86,12 @@ def setup_environment() -> None:
 
 
 def wrk(url: str, token: str, *, seconds: int = 10, connections: int = 32, method: str = "GET",
-        body: dict | None = None, etag: str = "", until=None) -> dict:
+        body: dict | None = None, etag: str = "", until=None, tokens: list[str] | None = None) -> dict:
     """Run wrk against `url` for `seconds`, or until `until()` is true; requests/s, p50, p99."""
     script = Path(tempfile.mktemp(suffix=".lua"))
     script.write_text(WRK_SCRIPT)
     env = {**os.environ, "WRK_TOKEN": token, "WRK_METHOD": method, "WRK_BODY": json.dumps(body) if body else "",
-           "WRK_ETAG": etag}
+           "WRK_ETAG": etag, "WRK_TOKENS": ",".join(tokens or [])}
     duration = f"{seconds}s" if until is None else "900s"
     process = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--timeout", "10s", "-s", str(script),
                                 url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

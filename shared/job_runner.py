@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import text, update
+from sqlalchemy import String, case, cast, literal, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -141,12 +141,17 @@ def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]
 
 def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
     """Claim, run and finish one job; returns the status it ended in (or why it did not run)."""
-    claimed, job = _claim(job_id, run_token)
-    if claimed != RUNNING:
-        return claimed
-    metrics.JOBS_STARTED.labels(job_type.name).inc()
-    started = time.monotonic()
-    outcome = _run_claimed(body, job_type=job_type, claimed_job=job, run_token=run_token)
+    # One session, so one pooled connection (and one liveness ping) for the whole job.
+    session = new_session()
+    try:
+        claimed, job = _claim(session, job_id, run_token)
+        if claimed != RUNNING:
+            return claimed
+        metrics.JOBS_STARTED.labels(job_type.name).inc()
+        started = time.monotonic()
+        outcome = _run_claimed(body, session=session, job_type=job_type, job=job, run_token=run_token)
+    finally:
+        session.close()
     if outcome in (SUCCEEDED, "failed", QUEUED):
         metrics.JOB_RUN_SECONDS.labels(job_type.name).observe(time.monotonic() - started)
     if outcome in (SUCCEEDED, "failed"):
@@ -156,55 +161,53 @@ def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uu
     return outcome
 
 
-def _run_claimed(body: Callable[[JobContext], dict], *, job_type: JobType, claimed_job: Job, run_token: str) -> str:
-    session = new_session()
+def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_type: JobType, job: Job,
+                 run_token: str) -> str:
+    """Run the body of a claimed job in `session` and record how it ended."""
+    job_id = job.id
+    ctx = JobContext(session=session, job=job, job_type=job_type, run_token=run_token)
     try:
-        job = session.merge(claimed_job, load=False)  # as the claim left it: no second read
-        job_id = job.id
-        ctx = JobContext(session=session, job=job, job_type=job_type, run_token=run_token)
-        try:
-            result = body(ctx)
-        except JobCanceled:
-            session.rollback()
-            return "canceled"
-        except JobFailed as exc:
-            session.rollback()
-            fail_job(session=session, job_id=job_id, run_token=run_token, code=exc.code, message=exc.message)
-            return "failed"
-        except SoftTimeLimitExceeded:
-            session.rollback()
-            fail_job(session=session, job_id=job_id, run_token=run_token, code="timed_out",
-                     message=f"The job ran longer than its {job_type.soft_time_limit} s limit.")
-            return "failed"
-        except (RetryableJobError, *TRANSIENT) as exc:
-            session.rollback()
-            # (SQLAlchemy errors carry a .code of their own, a link id: not ours to show.)
-            code = exc.code if isinstance(exc, RetryableJobError) else "transient_error"
-            delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
-            return _retry_or_fail(session, job, run_token, code=code, message=str(exc), delay=delay)
-        except Exception:
-            session.rollback()
-            log.exception("job %s (%s) crashed", job_id, job_type.name)
-            fail_job(session=session, job_id=job_id, run_token=run_token, code="internal_error",
-                     message="The job failed unexpectedly; the operators have the details.")
-            return "failed"
+        result = body(ctx)
+    except JobCanceled:
+        session.rollback()
+        return "canceled"
+    except JobFailed as exc:
+        session.rollback()
+        fail_job(session=session, job_id=job_id, run_token=run_token, code=exc.code, message=exc.message)
+        return "failed"
+    except SoftTimeLimitExceeded:
+        session.rollback()
+        fail_job(session=session, job_id=job_id, run_token=run_token, code="timed_out",
+                 message=f"The job ran longer than its {job_type.soft_time_limit} s limit.")
+        return "failed"
+    except (RetryableJobError, *TRANSIENT) as exc:
+        session.rollback()
+        # (SQLAlchemy errors carry a .code of their own, a link id: not ours to show.)
+        code = exc.code if isinstance(exc, RetryableJobError) else "transient_error"
+        delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
+        return _retry_or_fail(session, job, run_token, code=code, message=str(exc), delay=delay)
+    except Exception:
+        session.rollback()
+        log.exception("job %s (%s) crashed", job_id, job_type.name)
+        fail_job(session=session, job_id=job_id, run_token=run_token, code="internal_error",
+                 message="The job failed unexpectedly; the operators have the details.")
+        return "failed"
 
-        now = utcnow()
-        finished = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
-            .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
-                    expires_at=_expiry(now), error_code=None, error_message=None)
-        )
-        if not finished.rowcount:
-            # Canceled or taken over meanwhile: the body's writes go with it.
-            session.rollback()
-            return "superseded"
-        session.commit()
-        notify.publish_job_change(job_id)
-        return SUCCEEDED
-    finally:
-        session.close()
+    now = utcnow()
+    finished = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
+        .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
+                expires_at=_expiry(now), error_code=None, error_message=None)
+        .execution_options(synchronize_session=False)
+    )
+    if not finished.rowcount:
+        # Canceled or taken over meanwhile: the body's writes go with it.
+        session.rollback()
+        return "superseded"
+    session.commit()
+    notify.publish_job_change(job_id)
+    return SUCCEEDED
 
 
 def _relaxed_commit(session: Session) -> None:
@@ -218,37 +221,63 @@ def _relaxed_commit(session: Session) -> None:
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
-def _claim(job_id: uuid.UUID, run_token: str) -> tuple[str, Job | None]:
+def _claim(session: Session, job_id: uuid.UUID, run_token: str) -> tuple[str, Job | None]:
     """Move the job to running for this message, or say why this message must not run it."""
-    with new_session() as session:
-        _relaxed_commit(session)
-        query = session.query(Job).filter(Job.id == job_id)
-        job = (query.with_for_update() if is_postgres(session) else query).one_or_none()
-        if job is None:
-            return "missing", None
-        if job.run_token != run_token:
-            return "stale", None  # the sweeper or a retry sent a newer message
-        if job.status in TERMINAL:
-            return job.status, None  # a duplicate delivery of a finished job
-        if job.status == RUNNING and job.attempts >= job.max_attempts:
-            # The same message came back after each worker that took it died: stop here.
-            session.rollback()
-            fail_job(session=session, job_id=job_id, run_token=run_token, code="worker_lost",
-                     message=f"The worker running this job died {job.attempts} times.")
-            return "failed", None
-        now = utcnow()
-        job.status = RUNNING
-        job.attempts += 1
-        job.started_at = now
-        job.updated_at = now
-        job.progress = 0
-        job.progress_message = None if job.attempts == 1 else f"Attempt {job.attempts} of {job.max_attempts}"
-        queue, enqueued_at = job.queue, job.enqueued_at
-        session.commit()
-    if enqueued_at is not None:
-        metrics.JOB_QUEUE_WAIT.labels(queue).observe(max(0.0, (now - enqueued_at).total_seconds()))
-    notify.publish_job_change(job_id)
+    _relaxed_commit(session)
+    now = utcnow()
+    # The usual case in one statement: the job is queued under this message's token.
+    job = session.scalars(
+        update(Job)
+        .where(Job.id == job_id, Job.run_token == run_token, Job.status == QUEUED)
+        .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now, progress=0,
+                progress_message=case((Job.attempts == 0, None),
+                                      else_=literal("Attempt ") + cast(Job.attempts + 1, String)
+                                      + " of " + cast(Job.max_attempts, String)))
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if job is None:
+        session.rollback()
+        return _claim_again(session, job_id, run_token, now)
+    session.commit()
+    _claimed(job, now)
     return RUNNING, job
+
+
+def _claim_again(session: Session, job_id: uuid.UUID, run_token: str, now) -> tuple[str, Job | None]:
+    """The rest: a message redelivered after its worker died, or one that must not run."""
+    _relaxed_commit(session)
+    query = session.query(Job).filter(Job.id == job_id)
+    job = (query.with_for_update() if is_postgres(session) else query).one_or_none()
+    if job is None:
+        session.rollback()
+        return "missing", None
+    if job.run_token != run_token:
+        session.rollback()
+        return "stale", None  # the sweeper or a retry sent a newer message
+    if job.status != RUNNING:
+        session.rollback()
+        return job.status, None  # a duplicate delivery of a finished job
+    if job.attempts >= job.max_attempts:
+        # The same message came back after each worker that took it died: stop here.
+        session.rollback()
+        fail_job(session=session, job_id=job_id, run_token=run_token, code="worker_lost",
+                 message=f"The worker running this job died {job.attempts} times.")
+        return "failed", None
+    job.attempts += 1
+    job.started_at = now
+    job.updated_at = now
+    job.progress = 0
+    job.progress_message = f"Attempt {job.attempts} of {job.max_attempts}"
+    session.commit()
+    _claimed(job, now)
+    return RUNNING, job
+
+
+def _claimed(job: Job, now) -> None:
+    if job.enqueued_at is not None:
+        metrics.JOB_QUEUE_WAIT.labels(job.queue).observe(max(0.0, (now - job.enqueued_at).total_seconds()))
+    notify.publish_job_change(job.id)
 
 
 def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, message: str, delay: float) -> str:
