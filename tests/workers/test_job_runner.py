@@ -141,3 +141,35 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(admin, 
 
     wait_until(lambda: load_job(job.id).status == "failed", timeout=15, message="the job to fail")
     assert load_job(job.id).error_code == "worker_lost"
+
+
+@pytest.mark.parametrize("status, attempts, expected", [
+    ("queued", 0, ("running", 1, None)),                        # a first delivery
+    ("queued", 1, ("running", 2, "Attempt 2 of 3")),            # a retry's message
+    ("running", 1, ("running", 2, "Attempt 2 of 3")),           # redelivered after its worker died
+    ("running", 3, ("failed", 3, None)),                         # ... once too often
+    ("canceled", 0, ("canceled", 0, None)),                      # canceled before it started
+])
+def test_the_claim_of_each_state(user, status, attempts, expected):
+    from shared.job_runner import _claim
+
+    job = make_job(user, status=status, attempts=attempts, max_attempts=3, enqueued_at=utcnow())
+    with db.new_session() as session:
+        outcome, claimed = _claim(session, job.id, job.run_token)
+
+    row = load_job(job.id)
+    assert (outcome, row.attempts, row.progress_message if outcome == "running" else None) == expected
+    assert row.status == expected[0]
+    if outcome == "running":
+        assert claimed.id == job.id and claimed.attempts == row.attempts and row.started_at is not None
+        assert claimed.params == job.params  # the body gets the whole row from the claim
+
+
+def test_a_message_with_an_old_token_claims_nothing(user):
+    from shared.job_runner import _claim
+
+    job = make_job(user, enqueued_at=utcnow())
+    with db.new_session() as session:
+        assert _claim(session, job.id, str(uuid.uuid4())) == ("stale", None)
+        assert _claim(session, uuid.uuid4(), job.run_token) == ("missing", None)
+    assert load_job(job.id).status == "queued"

@@ -1,0 +1,48 @@
+"""gunicorn's threads share pooled database connections instead of opening their own."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from sqlalchemy import text
+
+from shared import db
+from tests.support import ServerProcess, auth_headers
+
+CLIENTS = 32  # more than gunicorn's threads per process, so every thread is busy at once
+
+
+def sessions_opened() -> int:
+    """Connections ever opened to the test database (PostgreSQL 14+ counts them)."""
+    with db.session_scope() as session:
+        return session.execute(
+            text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        ).scalar_one()
+
+
+def burst(url: str, headers: dict) -> None:
+    def client(_):
+        with requests.Session() as http:
+            for _ in range(10):
+                assert http.get(f"{url}/v1/me", headers=headers, timeout=10).status_code == 200
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(client, range(CLIENTS)))
+
+
+def test_a_busy_api_reuses_its_connections(user):
+    headers = auth_headers(user)
+    server = ServerProcess(env={"GUNICORN_MAX_REQUESTS": "0"}).start()  # no worker restarts midway
+    try:
+        for _ in range(3):  # every thread has taken its connection
+            burst(server.url, headers)
+        before = sessions_opened()
+        for _ in range(3):
+            burst(server.url, headers)
+        opened = sessions_opened() - before
+    finally:
+        server.stop()
+
+    # A pool smaller than the threads closes what it cannot keep and opens it again on the
+    # next request: dozens of new PostgreSQL backends per burst.
+    assert opened <= 4, f"{opened} connections opened by requests that should have reused pooled ones"
