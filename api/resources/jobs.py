@@ -50,9 +50,9 @@ def _own_job(job_id) -> Job:
     return job
 
 
-def _job_response(job_dict: dict, status: int, headers: dict | None = None):
+def _job_response(job_dict: dict, status: int, headers: dict | None = None, *, etag: str | None = None):
     response = make_response(jsonify(job_dict), status)
-    response.headers["ETag"] = job_etag(job_dict)
+    response.headers["ETag"] = etag or job_etag(job_dict)
     response.headers["Cache-Control"] = "private, no-cache"
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -122,17 +122,18 @@ class JobsById(MethodView):
         session = get_db()
         job = _own_job(job_id)
         current = job_to_dict(job)
+        etag = job_etag(current)
         seen = request.headers.get("If-None-Match")
-        # Without If-None-Match, "a change" means a change from what the job is now.
-        baseline = seen or job_etag(current)
         wait = query["wait"]
-        if wait and job.status not in TERMINAL and job_etag(current) == baseline:
-            current = _wait_for_change(session, job, baseline, deadline=time.monotonic() + wait)
-        if seen and job_etag(current) in _etags(seen):
+        # Without If-None-Match, "a change" means a change from what the job is now.
+        if wait and job.status not in TERMINAL and etag == (seen or etag):
+            current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
+            etag = job_etag(current)
+        if seen and etag in _etags(seen):
             response = make_response("", 304)
-            response.headers["ETag"] = job_etag(current)
+            response.headers["ETag"] = etag
             return response
-        return _job_response(current, 200)
+        return _job_response(current, 200, etag=etag)
 
 
 def _etags(header: str) -> set[str]:
