@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import resource
@@ -50,6 +51,9 @@ ENV = {
     "BENCH_ENDPOINTS": "true",
     "LOG_LEVEL": "WARNING",
     "GUNICORN_ACCESSLOG": "",
+    # No recycling of api workers mid-run: a recycled worker starts cold (new database
+    # connections, statement caches) and that lands in whichever 4 s run it happens to.
+    "GUNICORN_MAX_REQUESTS": "0",
     "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
 }
 
@@ -167,6 +171,67 @@ class CpuMeter:
         return per
 
 
+PROFILES = RESULTS / "profiles"
+
+
+class Profiler:
+    """py-spy sampling every process of a tree while a figure is measured (`--profile`):
+    collapsed stacks in bench/results/profiles/, and the platform's own frames that took
+    the most samples, printed."""
+
+    def __init__(self, enabled: bool):
+        venv_spy = Path(sys.executable).parent / "py-spy"
+        self.py_spy = str(venv_spy) if venv_spy.exists() else shutil.which("py-spy")
+        self.enabled = enabled
+        if enabled and self.py_spy is None:
+            raise SystemExit("--profile needs py-spy: pip install -e '.[bench]'")
+        self.summaries: dict[str, list[tuple[str, float]]] = {}
+
+    @contextlib.contextmanager
+    def record(self, name: str, root_pid: int, seconds: float):
+        if not self.enabled:
+            yield
+            return
+        PROFILES.mkdir(parents=True, exist_ok=True)
+        root = psutil.Process(root_pid)
+        pids = [p.pid for p in [root, *root.children(recursive=True)]]
+        spies = [subprocess.Popen([self.py_spy, "record", "--idle", "--rate", "200", "--pid", str(pid), "--duration",
+                                   str(max(1, int(seconds))), "--format", "raw", "--output",
+                                   str(PROFILES / f"{name}-{pid}.txt")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
+        time.sleep(0.5)  # let py-spy attach before the measured run starts
+        try:
+            yield
+        finally:
+            for spy in spies:
+                try:
+                    spy.wait(timeout=seconds + 30)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+            self.summaries[name] = self.top_frames([PROFILES / f"{name}-{pid}.txt" for pid in pids])
+
+    @staticmethod
+    def top_frames(files: list[Path], count: int = 15) -> list[tuple[str, float]]:
+        """The frames of our own code (and the libraries they call into, one level down)
+        with the largest share of the samples that were not idle waits for work."""
+        inclusive: collections.Counter = collections.Counter()
+        total = 0
+        for path in files:
+            if not path.exists():
+                continue
+            for line in path.read_text().splitlines():
+                stack, _, samples = line.rpartition(" ")
+                frames = stack.split(";")
+                if any(idle in frames[-1] for idle in ("select (", "poll (", "epoll", "_recv_bytes", "accept (",
+                                                       "wait (threading", "sleep (")):
+                    continue
+                total += int(samples)
+                for frame in set(frames):
+                    if any(f"({package}/" in frame for package in ("api", "shared", "workers")):
+                        inclusive[frame.split(" (")[0] + " (" + frame.rsplit("/", 1)[-1]] += int(samples)
+        return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in inclusive.most_common(count)]
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -187,11 +252,12 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, n_jobs: int, seconds: int):
+    def __init__(self, n_jobs: int, seconds: int, rounds: int = 3, profile: bool = False):
         from shared import db
         from tests.support import ServerProcess, auth_headers, create_user, flush_redis, reset_schema
 
-        self.n_jobs, self.seconds = n_jobs, seconds
+        self.n_jobs, self.seconds, self.rounds = n_jobs, seconds, rounds
+        self.profiler = Profiler(profile)
         reset_schema()
         flush_redis()
         self.db = db
@@ -210,21 +276,52 @@ class Bench:
     # -- 1 and 2 -------------------------------------------------------------------------
 
     def http(self) -> None:
+        """Each endpoint against the bare one, in interleaved rounds: the machine's drift
+        (these runs move by a third from one minute to the next) falls on both sides of
+        each ratio, and the median round is the figure."""
         url = self.server.url
         wrk(f"{url}/bench/noop", self.token, seconds=3)  # warm up: every thread's connection, lazy imports
-        bare = wrk(f"{url}/bench/noop", self.token, seconds=self.seconds)
-        submit = wrk(f"{url}/v1/jobs", self.token, seconds=self.seconds, method="POST",
-                     body={"type": "ops.ping", "params": {}})
-        self._clear_jobs()
-        submit_crowd = wrk(f"{url}/v1/jobs", self.token, seconds=self.seconds, method="POST", tokens=self.crowd,
-                           body={"type": "tasks.quick_add", "params": {"text": "water the plants"}})
         job_id = requests.post(f"{url}/v1/jobs", json={"type": "ops.ping", "params": {}},
                                headers={"Authorization": f"Bearer {self.token}"}, timeout=10).json()["id"]
-        first = requests.get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
-        poll = wrk(f"{url}/v1/jobs/{job_id}", self.token, seconds=self.seconds)
-        poll_304 = wrk(f"{url}/v1/jobs/{job_id}", self.token, seconds=self.seconds, etag=first.headers["ETag"])
-        self.results["http"] = {"bare": bare, "submit": submit, "submit_32_users": submit_crowd, "poll": poll,
-                                "poll_304": poll_304}
+        etag = requests.get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {self.token}"},
+                            timeout=10).headers["ETag"]
+        runs = {
+            "bare": dict(url=f"{url}/bench/noop"),
+            "submit": dict(url=f"{url}/v1/jobs", method="POST", body={"type": "ops.ping", "params": {}}),
+            "submit_32_users": dict(url=f"{url}/v1/jobs", method="POST", tokens=self.crowd,
+                                    body={"type": "tasks.quick_add", "params": {"text": "water the plants"}}),
+            "poll": dict(url=f"{url}/v1/jobs/{job_id}"),
+            "poll_304": dict(url=f"{url}/v1/jobs/{job_id}", etag=etag),
+        }
+        # Bare runs between the others: each run's ratio is to the mean of the bare runs
+        # just before and just after it.
+        rounds: dict[str, list[dict]] = {name: [] for name in runs}
+        ratios: dict[str, list[float]] = {name: [] for name in runs}
+        previous = wrk(f"{url}/bench/noop", self.token, seconds=self.seconds)
+        for round_ in range(self.rounds):
+            for name, options in runs.items():
+                if name == "bare":
+                    continue
+                profiling = self.profiler.record(f"api-{name}", self.server.proc.pid, self.seconds) \
+                    if round_ == 0 else contextlib.nullcontext()
+                with profiling:
+                    measured = wrk(options["url"], self.token, seconds=self.seconds,
+                                   **{k: v for k, v in options.items() if k != "url"})
+                if name.startswith("submit"):
+                    self._clear_jobs(keep=job_id)
+                following = wrk(f"{url}/bench/noop", self.token, seconds=self.seconds)
+                measured["bare_rps"] = (previous["rps"] + following["rps"]) / 2
+                rounds[name].append(measured)
+                ratios[name].append(measured["rps"] / measured["bare_rps"])
+                rounds["bare"].append(following)
+                ratios["bare"].append(1.0)
+                previous = following
+        self.results["http"] = {}
+        for name, measured in rounds.items():
+            median = sorted(range(len(measured)), key=ratios[name].__getitem__)[len(measured) // 2]
+            self.results["http"][name] = {**measured[median], "ratio_to_bare": ratios[name][median],
+                                          "ratios_to_bare": [round(r, 3) for r in ratios[name]]}
+        self.results["http"]["bare"]["bare_rps"] = self.results["http"]["bare"]["rps"]
         self._clear_jobs()
 
     # -- 3 -------------------------------------------------------------------------------
@@ -252,8 +349,12 @@ class Bench:
 
             # The platform: the same number of jobs submitted over HTTP, finished by the worker.
             meter = CpuMeter().start()
-            submitted = wrk(f"{self.server.url}/v1/jobs", self.token, method="POST",
-                            body={"type": "ops.ping", "params": {}}, until=lambda: self._count_jobs() >= self.n_jobs)
+            profiling = contextlib.ExitStack()
+            profiling.enter_context(self.profiler.record("e2e-worker", worker.proc.pid, 10))
+            profiling.enter_context(self.profiler.record("e2e-api", self.server.proc.pid, 10))
+            with profiling:  # (py-spy samples the first 10 s)
+                submitted = wrk(f"{self.server.url}/v1/jobs", self.token, method="POST",
+                                body={"type": "ops.ping", "params": {}}, until=lambda: self._count_jobs() >= self.n_jobs)
             wait_until(lambda: self._count_active() == 0, timeout=900, interval=0.5, message="jobs to finish")
             first_created, last_finished, total = self._span()
             platform_cpu = meter.per_unit(total)
@@ -399,12 +500,17 @@ class Bench:
         with self.db.session_scope() as session:
             return session.query(func.min(Job.created_at), func.max(Job.finished_at), func.count()).one()
 
-    def _clear_jobs(self) -> None:
+    def _clear_jobs(self, keep: str | None = None) -> None:
         from shared.celery_app import app
+        from shared.models import Job
         from tests.support import truncate_jobs
 
         app.control.purge()
-        truncate_jobs()
+        if keep is None:
+            truncate_jobs()
+        else:
+            with self.db.session_scope() as session:
+                session.query(Job).filter(Job.id != uuid.UUID(keep)).delete(synchronize_session=False)
 
     def close(self) -> None:
         self.server.stop()
@@ -415,14 +521,14 @@ def summary(results: dict) -> tuple[str, list[str]]:
     rows = []
     if "http" in results:
         http = results["http"]
-        bare = http["bare"]["rps"]
         for key, name, target in (("submit", "submit rps vs bare endpoint (one user)", ">= 0.5"),
                                   ("submit_32_users", "submit rps vs bare endpoint (32 users)", "(reported)"),
                                   ("poll", "poll rps vs bare endpoint", "(reported)"),
                                   ("poll_304", "poll 304 rps vs bare endpoint", ">= 0.7")):
             run = http[key]
-            rows.append((name, run["rps"] / bare, target,
-                         f"{run['rps']:.0f} vs {bare:.0f} rps; p50/p99 {run['p50_ms']:.1f}/{run['p99_ms']:.1f} ms"))
+            rows.append((name, run["ratio_to_bare"], target,
+                         f"{run['rps']:.0f} vs {run['bare_rps']:.0f} rps; p50/p99 {run['p50_ms']:.1f}/{run['p99_ms']:.1f} ms; "
+                         f"rounds {', '.join(f'{r:.2f}' for r in run['ratios_to_bare'])}"))
     if "end_to_end" in results:
         e2e = results["end_to_end"]
         rows.append(("end-to-end jobs/s vs raw Celery", e2e["platform"]["per_second"] / e2e["raw_celery"]["per_second"],
@@ -489,7 +595,10 @@ STEPS = ("http", "end_to_end", "head_of_line", "long_poll")
 def main() -> int:
     parser = argparse.ArgumentParser(description="make bench")
     parser.add_argument("--jobs", type=int, default=5000, help="jobs for the end-to-end and backlog figures")
-    parser.add_argument("--seconds", type=int, default=10, help="seconds of each wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the HTTP runs")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the api and worker with py-spy while measuring (bench/results/profiles/)")
     parser.add_argument("--only", action="append", choices=STEPS,
                         help="run only this part (repeatable); the results file is then not replaced")
     args = parser.parse_args()
@@ -502,7 +611,7 @@ def main() -> int:
 
     if preflight():
         return 2
-    bench = Bench(args.jobs, args.seconds)
+    bench = Bench(args.jobs, args.seconds, args.rounds, profile=args.profile)
     try:
         for name in args.only or STEPS:
             print(f"[bench] {name} ...", flush=True)
@@ -516,6 +625,12 @@ def main() -> int:
     name = "latest.json" if not args.only else "partial.json"
     (RESULTS / name).write_text(json.dumps(bench.results, indent=2, default=str))
     print(table)
+    if bench.profiler.summaries:
+        print("\n(--profile: py-spy sampling slows what it samples; take the figures from a run without it)")
+    for name, frames in bench.profiler.summaries.items():
+        print(f"\nprofile {name} (share of busy samples):")
+        for frame, share in frames:
+            print(f"  {share:5.1f}%  {frame}")
     print("\nall targets met" if not missed else "\nmissed: " + "; ".join(missed))
     return 0
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from shared import metrics, notify
 from shared.db import is_postgres
@@ -176,53 +177,83 @@ def submit_job(
             return _replay(existing, digest)
 
     _admit(session, user, job_type, settings)
-    _lock_user(session, user.id)
     if job_type.coalesce:
         # Under the user lock, so two concurrent submits cannot both miss the active one.
+        _lock_user(session, user.id)
         active_job = session.scalar(
             select(Job).where(Job.user_id == user.id, Job.type == job_type.name, Job.status.in_(ACTIVE))
             .order_by(Job.created_at).limit(1)
         )
         if active_job is not None:
             return Submitted(job=active_job, created=False)
-    active = session.scalar(
-        select(func.count()).select_from(Job).where(Job.user_id == user.id, Job.status.in_(ACTIVE))
-    )
-    if active >= settings.max_active_jobs_per_user:
-        raise TooManyActiveJobs(
-            "too_many_active_jobs",
-            f"You have {active} jobs queued or running; the limit is "
-            f"{settings.max_active_jobs_per_user}. Wait for some to finish.",
-        )
 
-    job = Job(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        type=job_type.name,
-        queue=job_type.queue,
-        status=QUEUED,
-        params=params,
-        max_attempts=job_type.max_attempts,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
+    cap = settings.max_active_jobs_per_user
+    now = utcnow()
+    values = dict(
+        id=uuid.uuid4(), user_id=user.id, type=job_type.name, queue=job_type.queue, status=QUEUED, params=params,
+        progress=0, progress_message=None, result=None, error_code=None, error_message=None, attempts=0,
+        max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, request_hash=digest,
         run_token=str(uuid.uuid4()),
-        enqueued_at=utcnow(),  # sent right after the commit; see send_job
+        enqueued_at=now,  # sent right after the commit; see send_job
+        created_at=now, updated_at=now, started_at=None, finished_at=None, expires_at=None,
     )
+    for attempt in range(SLOT_ATTEMPTS):
+        # After a collision, read which slots are taken rather than guess again.
+        active, used = _active_slots(session, user.id, cap, read_slots=attempt > 0)
+        slot = _free_slot(used, cap) if active < cap else None
+        if slot is None:
+            raise TooManyActiveJobs(
+                "too_many_active_jobs",
+                f"You have {active} jobs queued or running; the limit is {cap}. Wait for some to finish.",
+            )
+        # Any unique conflict inserts nothing and raises nothing (no savepoint needed): the
+        # slot was taken meanwhile, or a concurrent request with this Idempotency-Key won.
+        inserted = session.execute(_insert_ignoring_conflicts(session), {**values, "slot": slot}).rowcount
+        if inserted:
+            break
+        if idempotency_key and (existing := _job_by_key(session, user.id, idempotency_key)) is not None:
+            return _replay(existing, digest)
+    else:
+        raise TooManyActiveJobs("too_many_active_jobs", "Too many submissions at once; retry in a moment.")
+    job = Job(slot=slot, **values)
+    make_transient_to_detached(job)  # the row exists: the session takes it as loaded, no INSERT
     session.add(job)
-    priority = fair_priority(queue=job_type.queue, active=active)
-    if not idempotency_key:
-        session.flush()
-        return Submitted(job=job, created=True, priority=priority)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key won the insert.
-        existing = _job_by_key(session, user.id, idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, digest)
-    return Submitted(job=job, created=True, priority=priority)
+    return Submitted(job=job, created=True, priority=fair_priority(queue=job_type.queue, active=active))
+
+
+SLOT_ATTEMPTS = 8  # picks of a free slot before a submission racing many others gives up
+
+
+def _active_slots(session: Session, user_id, cap: int, *, read_slots: bool) -> tuple[int, set[int]]:
+    """How many jobs the user has active, and (near the cap, or when asked) their slots."""
+    mine = (Job.user_id == user_id) & Job.status.in_(ACTIVE)
+    active = session.scalar(select(func.count()).select_from(Job).where(mine))
+    if not read_slots and active < cap // 2:
+        return active, set()  # far from the cap a random pick rarely collides
+    return active, set(session.scalars(select(Job.slot).where(mine, Job.slot.is_not(None))))
+
+
+def _free_slot(used: set, cap: int) -> int | None:
+    """A random slot below `cap` not known to be taken: concurrent submissions of one user
+    rarely pick the same, and a pick that collides is retried (see submit_job)."""
+    if len(used) < cap // 2:
+        while (slot := random.randrange(cap)) in used:
+            pass
+        return slot
+    free = [slot for slot in range(cap) if slot not in used]
+    return random.choice(free) if free else None
+
+
+# Built once, values bound at execution: a statement built per request spends more time in
+# SQLAlchemy (coercing each value, computing its cache key) than the insert takes.
+_INSERTS = {
+    "postgresql": postgresql.insert(Job.__table__).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(Job.__table__).on_conflict_do_nothing(),
+}
+
+
+def _insert_ignoring_conflicts(session: Session):
+    return _INSERTS["postgresql" if is_postgres(session) else "sqlite"]
 
 
 def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:

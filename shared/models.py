@@ -108,10 +108,13 @@ class Job(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_jobs_user_created", "user_id", "created_at", "id"),
         Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
-        # The per-user cap counts active jobs on every submit: only active rows are indexed,
-        # so the count stays small however many finished jobs a user has.
+        # The per-user cap on active jobs, kept by the database: each active job holds one
+        # of its user's slots (0 .. cap-1), and a job that finishes leaves this index and so
+        # frees its slot. Concurrent submissions of one user need no lock: two that pick the
+        # same slot conflict, and the later one picks another. Only active rows are indexed,
+        # so reading a user's slots stays cheap however many finished jobs they have.
         Index(
-            "ix_jobs_user_active", "user_id",
+            "ux_jobs_user_active_slot", "user_id", "slot", unique=True,
             postgresql_where=text("status IN ('queued', 'running')"),
             sqlite_where=text("status IN ('queued', 'running')"),
         ),
@@ -142,6 +145,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slot: Mapped[int | None] = mapped_column(Integer)  # while active: see ux_jobs_user_active_slot
 
 
 class Task(Base):

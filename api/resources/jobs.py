@@ -132,6 +132,7 @@ class JobsById(MethodView):
         if seen and etag in _etags(seen):
             response = make_response("", 304)
             response.headers["ETag"] = etag
+            response.headers["Cache-Control"] = "private, no-cache"  # as the 200 would say
             return response
         return _job_response(current, 200, etag=etag)
 

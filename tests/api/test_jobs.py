@@ -8,6 +8,9 @@ import uuid
 
 import pytest
 
+from sqlalchemy import select, update
+
+from api import create_app
 from shared import db
 from shared.jobs import send_job
 from shared.models import Job, Task
@@ -161,8 +164,6 @@ def test_overlong_idempotency_key_is_400(client, headers):
 
 
 def test_active_job_cap_is_429_with_a_clear_code(settings, user, headers):
-    from api import create_app
-
     client = create_app(dataclasses.replace(settings, max_active_jobs_per_user=2)).test_client()
     make_job(user)
     make_job(user, status="running")
@@ -376,3 +377,38 @@ def test_action_types_are_not_submittable_by_anyone(client, admin_headers):
     assert "calendar.create_event" not in listed and "mail.create_draft" not in listed
     assert response.status_code == 422
     assert response.json["code"] == "unknown_job_type"
+
+
+def test_concurrent_submissions_of_one_user_stop_exactly_at_the_cap(settings, user, headers):
+    """No lock serializes one user's submissions: the slots' unique index keeps the cap."""
+    app = create_app(dataclasses.replace(settings, max_active_jobs_per_user=5))
+    answers: list[int] = []
+    start = threading.Barrier(20)
+
+    def post():
+        client = app.test_client()
+        start.wait()
+        answers.append(client.post("/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "x"}},
+                                   headers=headers).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [202] * 5 + [429] * 15
+    with db.session_scope() as session:
+        slots = session.scalars(select(Job.slot).where(Job.user_id == user.id)).all()
+    assert sorted(slots) == sorted(set(slots)) and len(slots) == 5 and all(0 <= s < 5 for s in slots)
+
+
+def test_a_finished_job_frees_its_slot(settings, user, headers):
+    client = create_app(dataclasses.replace(settings, max_active_jobs_per_user=1)).test_client()
+    first = submit(client, headers)
+    assert submit(client, headers).status_code == 429
+
+    with db.session_scope() as session:
+        session.execute(update(Job).where(Job.id == uuid.UUID(first.json["id"])).values(status="succeeded"))
+
+    assert submit(client, headers).status_code == 202
