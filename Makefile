@@ -28,8 +28,12 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Speed, measured against raw Celery and a bare endpoint in the same run (needs wrk).
+## BENCH_ARGS: e.g. --profile (py-spy), --only http, --rounds 5.
 bench: install
-	$(BIN)/python -m bench.run
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 ## The full fault suite on throwaway PostgreSQL and Redis servers.
 chaos: install
