@@ -400,15 +400,14 @@ class Bench:
             guarded = ServerProcess(env={**ENV, "RATE_LIMIT_ENABLED": "true", "MAX_ACTIVE_JOBS_PER_USER": "20"}).start()
             try:
                 alone = self._interactive_waits(self.tokens[1], count=120, pace=0.05, base_url=guarded.url)
-                stop = threading.Event()
-                flood_answers: collections.Counter = collections.Counter()
-                flood = threading.Thread(target=self._flood, args=(self.tokens[2], stop, guarded.url, flood_answers),
-                                         daemon=True)
-                flood.start()
+                # The flooder stands for a client elsewhere: at nice 19 its own CPU yields to
+                # the platform's, which still does all the work its requests ask for.
+                flood = subprocess.Popen([sys.executable, "-m", "bench.flood", guarded.url, self.tokens[2]],
+                                         cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(19))
                 time.sleep(1)
                 beside_flood = self._interactive_waits(self.tokens[1], count=120, pace=0.05, base_url=guarded.url)
-                stop.set()
-                flood.join(30)
+                flood.terminate()
+                flood_answers = json.loads(flood.communicate(timeout=30)[0] or "{}")
             finally:
                 guarded.stop()
             self.results["head_of_line"] = {
@@ -416,7 +415,7 @@ class Bench:
                 "interactive_wait_p95_ms_with_backlog": percentile(waits_backlog, 95) * 1000,
                 "other_user_wait_p95_ms_alone": percentile(alone, 95) * 1000,
                 "other_user_wait_p95_ms_beside_flood": percentile(beside_flood, 95) * 1000,
-                "flood_answers": dict(flood_answers),
+                "flood_answers": flood_answers,
             }
         finally:
             interactive.stop()
@@ -442,13 +441,6 @@ class Bench:
 
         rows = wait_until(all_started, timeout=300, interval=0.5, message="interactive jobs to start")
         return [(r.started_at - r.enqueued_at).total_seconds() for r in rows]
-
-    def _flood(self, token: str, stop: threading.Event, base_url: str, answers: collections.Counter) -> None:
-        http = requests.Session()
-        while not stop.is_set():
-            response = http.post(f"{base_url}/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=10,
-                                 json={"type": "tasks.quick_add", "params": {"text": "flood tomorrow 9am"}})
-            answers[response.status_code] += 1
 
     # -- 5 -------------------------------------------------------------------------------
 
