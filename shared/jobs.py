@@ -279,7 +279,8 @@ def _replay(existing: Job, digest: str) -> Submitted:
 
 
 def _lock_user(session: Session, user_id) -> None:
-    """Serialize one user's submissions so the active-jobs cap cannot be raced past."""
+    """Serialize one user's submissions of a coalescing type, so that two at once cannot both
+    miss the active job they should join (the active-jobs cap needs no lock: see the slots)."""
     if is_postgres(session):
         session.execute(select(User.id).where(User.id == user_id).with_for_update())
     # SQLite: every transaction began IMMEDIATE, which already serializes writers.
