@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.settings import get_settings
 
 _engine: Engine | None = None
+_engine_lock = threading.Lock()  # a gunicorn worker's threads all reach their first request at once
 _engine_pid: int | None = None
 _session_factory: sessionmaker[Session] | None = None
 
@@ -60,15 +62,19 @@ def _configure_sqlite(engine: Engine) -> None:
 def get_engine() -> Engine:
     """The engine of this process; a forked child builds its own instead of sharing sockets."""
     global _engine, _engine_pid, _session_factory
-    dispose_after_fork()
-    if _engine is None:
-        settings = get_settings()
-        if settings.embedded_database:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _engine = _make_engine(settings.database_url, settings)
-        _engine_pid = os.getpid()
-        _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
-    return _engine
+    engine = _engine
+    if engine is not None and _engine_pid == os.getpid():
+        return engine
+    with _engine_lock:  # one engine (and one pool) per process, however many threads ask first
+        dispose_after_fork()
+        if _engine is None:
+            settings = get_settings()
+            if settings.embedded_database:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _engine = _make_engine(settings.database_url, settings)
+            _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
+            _engine_pid = os.getpid()
+        return _engine
 
 
 def dispose_after_fork() -> None:
