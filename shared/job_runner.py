@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from shared import metrics, notify
 from shared.celery_app import app
 from shared.db import is_postgres, new_session
-from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, TERMINAL, _expiry, fail_job, send_job
+from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, fail_job, send_job
 from shared.jobtypes import JobType, get_job_type
 from shared.models import Job, User, utcnow
 
