@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,24 +24,25 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import requests
 
 from bench.servers import ThrowawayPostgres, as_postgres, pg_bin
 from tests.ops.test_nginx import need, throwaway_certificate
-from tests.support import ROOT, ManagedProcess, free_port, wait_until
+from tests.support import PASSWORD, ROOT, ManagedProcess, free_port, wait_until
 
 OPS = ROOT / "ops" / "postgres"
 RUNBOOK = ROOT / "ops" / "RUNBOOK.md"
 STANZA = "assistant"
 BUCKET = "assistant-backups"
-PASSWORD = "correct horse battery"
 
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _tools():
+@pytest.fixture(scope="module")
+def servers():
+    """PostgreSQL's server binaries (the only reason to skip) and pgBackRest."""
     try:
         pg_bin("initdb")
     except RuntimeError as exc:
@@ -109,8 +111,6 @@ class MotoServer(ManagedProcess):
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
     def ready(self) -> bool:
-        import requests
-
         try:
             return requests.get(f"http://127.0.0.1:{self.port}/", timeout=1).ok
         except requests.RequestException:
@@ -148,7 +148,9 @@ http {{
       proxy_pass http://127.0.0.1:{upstream};
       proxy_set_header Host $http_host;
       proxy_http_version 1.1;
+      # Streamed both ways: nginx's workers could not write temporary files in this folder.
       proxy_request_buffering off;
+      proxy_buffering off;
     }}
   }}
 }}
@@ -159,8 +161,6 @@ http {{
         return [need("nginx"), "-c", str(self.conf), "-e", str(self.conf.parent / "nginx-error.log")]
 
     def ready(self) -> bool:
-        import socket
-
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
@@ -170,7 +170,6 @@ class Repository:
 
     def __init__(self, kind: str, folder: Path):
         self.kind = kind
-        self.folder = folder
         self.settings: dict[str, str] = {}  # the app's variables, as compose passes them to db
         self.pgbackrest: dict[str, str] = {}  # what the container fixes and the test cannot use
         self.processes: list[ManagedProcess] = []
@@ -204,7 +203,7 @@ class Repository:
         self.s3().create_bucket(Bucket=BUCKET)  # pgBackRest writes into a bucket, never creates one
 
     def s3(self):
-        import boto3
+        import boto3  # comes with moto[server], whose absence skips the S3 case instead
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="test-key", aws_secret_access_key="test-secret",
@@ -302,7 +301,7 @@ def query(port: int, sql: str) -> list[tuple]:
 # -- the tests ---------------------------------------------------------------------------
 
 
-def test_restore_to_a_point_in_time_keeps_what_came_before_and_drops_what_came_after(repository, workdir):
+def test_restore_to_a_point_in_time_keeps_what_came_before_and_drops_what_came_after(servers, repository, workdir):
     env = pgbackrest_env(repository, workdir)
     live = live_cluster(env)
     restored = ThrowawayPostgres()  # only its free port and directory: the runbook starts it
@@ -357,7 +356,7 @@ class BackupSchedule(ManagedProcess):
         return True
 
 
-def test_the_database_image_backs_itself_up_once_the_server_answers(workdir):
+def test_the_database_image_backs_itself_up_once_the_server_answers(servers, workdir):
     """The stanza and a full first backup, unattended, with the schedule left running."""
     env = pgbackrest_env(Repository("directory", workdir), workdir)
     shutil.copy(OPS / "pgbackrest-backups", workdir / "pgbackrest-backups")
