@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import redis
 from tests.support import free_port, wait_until
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if found:
         return found[-1]
@@ -29,7 +30,7 @@ def _pg_bin(name: str) -> str:
     return path
 
 
-def _as_postgres(args: list[str]) -> list[str]:
+def as_postgres(args: list[str]) -> list[str]:
     # initdb and postgres refuse to run as root; CI runs as root.
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *args]
@@ -37,13 +38,21 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 class ThrowawayPostgres:
-    """A PostgreSQL cluster in a temporary directory, trust auth, on 127.0.0.1:<free port>."""
+    """A PostgreSQL cluster in a temporary directory, trust auth, on 127.0.0.1:<free port>.
 
-    def __init__(self):
+    `settings` are the server settings of its command line (`-c name=value`); by default
+    those of a disposable load-test server. A cluster started as the database image starts
+    its server passes the image's CMD settings instead. `env` is the server's environment,
+    which the commands it runs (archive_command) inherit.
+    """
+
+    def __init__(self, settings: dict[str, str] | None = None, env: dict[str, str] | None = None):
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pa-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
+        self.settings = {"fsync": "off", "max_connections": "200"} if settings is None else settings
+        self.env = env
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
 
@@ -52,8 +61,8 @@ class ThrowawayPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/assistant"
 
     def init(self) -> "ThrowawayPostgres":
-        subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                                     "--no-sync", "-E", "UTF8"]), check=True, capture_output=True)
+        subprocess.run(as_postgres([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                                     "--no-sync", "-E", "UTF8"]), check=True, capture_output=True, timeout=120)
         self.start()
         connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
         connection.autocommit = True
@@ -62,13 +71,16 @@ class ThrowawayPostgres:
         return self
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
-                                     "-w", "start"]), check=True, capture_output=True)
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        for name, value in self.settings.items():
+            options += " " + shlex.join(["-c", f"{name}={value}"])  # pg_ctl hands -o to a shell
+        subprocess.run(as_postgres([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
+                                     "-w", "-t", "60", "start"]),
+                       check=True, capture_output=True, env=self.env, timeout=90)
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(as_postgres([pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+                       capture_output=True, timeout=90)
 
     def restart(self, down_seconds: float) -> None:
         self.stop("immediate")  # as a crash would: no clean shutdown of sessions
