@@ -354,7 +354,10 @@ def flower() -> None:
 @main.command("run")
 def run() -> None:
     """Start web, worker, beat and Flower from the Procfile (and Redis when embedded)."""
+    from shared.settings import refuse_to_start_on_problems
+
     settings = get_settings()
+    refuse_to_start_on_problems("assistant run", settings)
     processes = ["web", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")

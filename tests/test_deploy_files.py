@@ -19,6 +19,8 @@ from shared.jobtypes import QUEUES
 ROOT = Path(__file__).resolve().parent.parent
 CODE_DIRS = ("shared", "api", "workers", "scheduler", "ops")
 LATER = "used by a later feature"
+# Read by a library from the environment, not by our code: boto3's credential chain.
+READ_BY_LIBRARIES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -39,7 +41,7 @@ def _clean_tables():
 def _is_env_read(call: ast.Call) -> bool:
     func = call.func
     if isinstance(func, ast.Name):
-        return func.id == "_env"
+        return func.id in ("_env", "_int", "_float")  # shared/settings.py's readers
     if isinstance(func, ast.Attribute):
         owner = func.value
         if func.attr == "get" and isinstance(owner, ast.Attribute) and owner.attr == "environ":
@@ -66,6 +68,9 @@ def env_reads(path: Path) -> dict[str, str | None]:
                 else:
                     default = None
                 reads[name] = default
+                for keyword in node.keywords:  # _int("DB_POOL_SIZE", "5", problems, alias="DATABASE_POOL_SIZE")
+                    if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
+                        reads[keyword.value.value] = default
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
             if node.value.attr == "environ" and isinstance(node.slice, ast.Constant):
                 reads.setdefault(node.slice.value, "")
@@ -124,7 +129,7 @@ def test_env_example_lists_every_setting_with_its_default():
 
 
 def test_env_example_lists_only_variables_the_code_reads_or_will():
-    read = code_reads()
+    read = code_reads() | READ_BY_LIBRARIES
     unknown = sorted(
         name for name, (_value, comment) in env_example().items()
         if name not in read and LATER not in comment.lower()
