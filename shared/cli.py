@@ -251,7 +251,7 @@ def backup_verify(backup_id: uuid.UUID | None) -> None:
 @click.option("--yes", is_flag=True, help="confirm replacing the live database")
 def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> None:
     """Restore a backup into --target-url (or, with --yes, over the live database)."""
-    from shared.backups import BackupError, check_file, restore
+    from shared.backups import BackupError, fetched, restore
     from shared.models import Backup
     from shared.settings import _postgres_driver
 
@@ -263,17 +263,18 @@ def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> N
         target = session.get(Backup, backup_id)
         if target is None:
             raise click.ClickException("no such backup")
-        path, fmt, filename = check_file(settings, target), target.format, target.filename
+        session.expunge(target)
     if target_url is None:
         from shared.db import reset_engine
 
         reset_engine()  # no pooled connection of ours may hold the database being replaced
     url = _postgres_driver(target_url) if target_url else settings.database_url
     try:
-        restore(path, target_url=url, fmt=fmt)
+        with fetched(settings, target) as path:  # from the bucket, with OBJECT_STORAGE_URL
+            restore(path, target_url=url, fmt=target.format)
     except BackupError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"restored {filename} into {_safe_url(url)}")
+    click.echo(f"restored {target.filename} into {_safe_url(url)}")
 # -- keys ------------------------------------------------------------------------------
 
 
