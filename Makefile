@@ -53,11 +53,12 @@ lock: install
 	$(LOCK_ENV) $(PIP_COMPILE) --output-file requirements/main.txt setup.cfg
 	$(LOCK_ENV) $(PIP_COMPILE) --extra test --constraint requirements/main.txt --output-file requirements/test.txt setup.cfg
 
-## Known vulnerabilities in the locked versions (pip-audit; needs network). Not part of
-## `make test`: a vulnerability published tomorrow must not turn today's CI red.
+## Known vulnerabilities in the locked versions (pip-audit; needs PyPI's JSON API). Not part
+## of `make test`: a vulnerability published tomorrow must not turn today's CI red.
+## --strict: a package it could not look up fails the audit instead of passing unchecked.
 audit: install
 	$(BIN)/python -m pip install --quiet 'pip-audit>=2.7'
-	$(BIN)/pip-audit --disable-pip --require-hashes -r requirements/main.txt -r requirements/test.txt
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements/main.txt -r requirements/test.txt
 
 clean:
 	rm -rf $(VENV) var *.egg-info
