@@ -165,7 +165,8 @@ def test_make_run_on_postgres_and_redis_from_a_fresh_clone(tmp_path, database, r
     started = time.monotonic()
     run = MakeRun(clone, database, redis_url).start(timeout=180)
     try:
-        assert set(run.processes()) == set(PROCESSES), run.log_tail()
+        wait_until(lambda: set(run.processes()) == set(PROCESSES), timeout=60, interval=0.5,
+                   message=f"web, worker, beat and Flower to run\n{run.log_tail()}")
         tour(run.url)
 
         # Compression, as the curl asks for it.
