@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask_compress import Compress
 from flask_smorest import Api
 
 from api import db, errors, limits, observability
@@ -52,6 +53,19 @@ def create_app(settings: Settings | None = None) -> Flask:
             "info": {"description": "Submit jobs and poll them. Errors are JSON {code, message, errors}."},
         },
     )
+    # gzip for JSON and HTML of 1 KB or more, when the client accepts it (phones on mobile
+    # networks); zips, PNGs and other compressed bodies are sent as they are.
+    app.config.update(
+        COMPRESS_MIMETYPES=["application/json", "application/problem+json", "text/html", "text/css",
+                            "text/javascript", "application/javascript", "image/svg+xml"],
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_ALGORITHM=["gzip"],
+        COMPRESS_ALGORITHM_STREAMING=["gzip"],  # files sent from disk (an artifact's HTML)
+        COMPRESS_LEVEL=6,
+        # The job endpoints answer If-None-Match themselves (api.resources.jobs).
+        COMPRESS_EVALUATE_CONDITIONAL_REQUEST=False,
+    )
+    Compress(app)
     if settings.cors_origins:
         from flask_cors import CORS
 

@@ -31,7 +31,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     app.config.update(
         RATELIMIT_ENABLED=settings.rate_limit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2},
+        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2,
+                                   "max_connections": settings.redis_pool_size},
         RATELIMIT_STRATEGY="moving-window",
         # Off: the limiter would overwrite a 202's Retry-After (a poll hint) with its own
         # reset time. api.errors sets Retry-After on the 429 itself.

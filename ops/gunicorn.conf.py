@@ -10,7 +10,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # A pooled database connection for every thread, so no request opens one of its own.
-os.environ.setdefault("DB_POOL_SIZE", str(threads))
+if not (os.environ.get("DB_POOL_SIZE") or os.environ.get("DATABASE_POOL_SIZE")):
+    os.environ["DB_POOL_SIZE"] = str(threads)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # above the longest long-poll
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "35"))
 keepalive = 5
@@ -24,6 +25,12 @@ max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Before anything starts: a setting that cannot work stops the api here, naming its variable.
+# (Read afresh: the process's cached settings must see DB_POOL_SIZE as set above.)
+from shared.settings import Settings, refuse_to_start_on_problems  # noqa: E402
+
+refuse_to_start_on_problems("api", Settings.from_env())
 
 # Error and access logs as structured lines, the access line with the request's id.
 logger_class = "shared.logging.GunicornLogger"

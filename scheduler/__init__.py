@@ -4,5 +4,6 @@ from scheduler.schedule import beat_schedule
 from shared.celery_app import app
 
 app.conf.beat_schedule = beat_schedule()
+app.conf.beat_scheduler = "scheduler.schedule:PersistentScheduler"
 
 __all__ = ["app"]

@@ -1,6 +1,9 @@
-"""The beat schedule."""
+"""The beat schedule, and the scheduler that keeps its file."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from celery import beat
 from celery.schedules import crontab
 
 from shared.settings import get_settings
@@ -47,3 +50,15 @@ def beat_schedule() -> dict:
             "options": {"queue": "sync", "expires": 60},
         },
     }
+
+
+class PersistentScheduler(beat.PersistentScheduler):
+    """Celery's file-backed scheduler, which first makes its file's directory.
+
+    On a fresh clone `var/` exists only once something creates it: without this, beat died
+    at once on PostgreSQL + Redis (nothing else writes there) and honcho stopped the rest.
+    """
+
+    def setup_schedule(self):
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

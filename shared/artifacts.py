@@ -1,17 +1,15 @@
-"""Artifacts: large job results kept as files under ARTIFACTS_DIR, one row each.
+"""Artifacts: large job results kept as files, one row each, under ARTIFACTS_DIR or in
+object storage (shared.storage).
 
-A file lives at `<ARTIFACTS_DIR>/<user_id>/<job_id>/<name>`: a job that runs again after
-its worker died writes the same path again, and the (job_id, name) row is replaced, so
-a re-run never leaves two. Owners read them at GET /v1/jobs/{id}/artifact?name=; anyone
-holding a signed link (`artifact_url`) may read one until the link expires.
+A file's key is `<user_id>/<job_id>/<name>`: a job that runs again after its worker died
+writes the same key again, and the (job_id, name) row is replaced, so a re-run never
+leaves two. Owners read them at GET /v1/jobs/{id}/artifact?name=; anyone holding a signed
+link (`artifact_url`) may read one until the link expires.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,13 +19,10 @@ from sqlalchemy.orm import Session
 
 from shared.models import Artifact, Job, utcnow
 from shared.settings import Settings
+from shared.storage import artifact_storage
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _SALT = "artifact-link"
-
-
-def artifact_path(settings: Settings, artifact: Artifact) -> Path:
-    return settings.artifacts_dir / artifact.path
 
 
 def store(
@@ -41,25 +36,22 @@ def store(
     source: Path | None = None,
     now: datetime | None = None,
 ) -> Artifact:
-    """Write `data` (or move the file `source`) as the job's artifact `name`; the row joins the session."""
+    """Store `data` (or move the file `source`) as the job's artifact `name`; the row joins the session."""
     if not NAME.fullmatch(name):
         raise ValueError(f"artifact name {name!r} is not a plain file name")
-    relative = Path(str(job.user_id)) / str(job.id) / name
-    target = settings.artifacts_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.{uuid.uuid4().hex}.part")
+    key = f"{job.user_id}/{job.id}/{name}"
     if source is not None:
-        shutil.move(str(source), partial)
+        digest, size = file_digest(source)
     else:
-        partial.write_bytes(data or b"")
-    os.replace(partial, target)  # atomic: a reader never sees half a file
+        data = data or b""
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    artifact_storage(settings).put(key, source=source, data=data, content_type=content_type)
 
-    digest, size = file_digest(target)
     session.execute(delete(Artifact).where(Artifact.job_id == job.id, Artifact.name == name))
     now = now or utcnow()
     artifact = Artifact(
         job_id=job.id, user_id=job.user_id, name=name, content_type=content_type, size=size,
-        sha256=digest, path=str(relative), created_at=now,
+        sha256=digest, path=key, created_at=now,
         expires_at=now + timedelta(days=settings.artifact_ttl_days),
     )
     session.add(artifact)
@@ -79,20 +71,14 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 def remove_files(settings: Settings, artifacts) -> int:
-    """Delete the artifacts' files (missing ones are fine); returns how many were there."""
-    removed = 0
-    for artifact in artifacts:
-        try:
-            artifact_path(settings, artifact).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
+    """Delete the artifacts' files (missing ones are fine); returns how many were deleted."""
+    keys = [artifact.path for artifact in artifacts]
+    return artifact_storage(settings).delete(keys) if keys else 0
 
 
 def remove_user_files(settings: Settings, user_id) -> None:
     """Delete every artifact file of a user (an erased account)."""
-    shutil.rmtree(settings.artifacts_dir / str(user_id), ignore_errors=True)
+    artifact_storage(settings).delete_prefix(str(user_id))
 
 
 # -- signed links ----------------------------------------------------------------------

@@ -6,7 +6,9 @@ file describe exactly what the file holds. The embedded SQLite default uses SQLi
 online backup API instead. Verification restores the file into a scratch database and
 compares every table's fingerprint with the recorded one; any difference fails loudly.
 
-Shared by the maintenance jobs (workers.backups) and the operators' CLI (`assistant backup`).
+Backup files live in BACKUP_DIR or, with OBJECT_STORAGE_URL, in the bucket (shared.storage),
+so a backup outlives the host that made it. Shared by the maintenance jobs (workers.backups)
+and the operators' CLI (`assistant backup`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import sqlite3
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +36,7 @@ from sqlalchemy.pool import NullPool
 from shared.artifacts import file_digest
 from shared.models import Backup, utcnow
 from shared.settings import Settings
+from shared.storage import backup_storage
 
 log = logging.getLogger(__name__)
 
@@ -116,25 +121,24 @@ def _run(args: list[str], env: dict, what: str) -> None:
 
 
 def create_backup(*, session: Session, engine: Engine, settings: Settings, now: datetime | None = None) -> Backup:
-    """Dump the database into BACKUP_DIR and record it (the row joins `session`; the caller commits)."""
+    """Dump the database into the backup storage and record it (the row joins `session`; the caller commits)."""
     now = now or utcnow()
-    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    storage = backup_storage(settings)
     backup_id = uuid.uuid4()
     postgres = engine.dialect.name == "postgresql"
     filename = f"assistant-{now:%Y%m%dT%H%M%SZ}-{backup_id.hex[:8]}.{'dump' if postgres else 'sqlite3'}"
-    final = settings.backup_dir / filename
-    partial = settings.backup_dir / f".{filename}.part"
+    partial = storage.staging_dir() / f".{filename}.part"
     try:
         tables = _dump_postgres(engine, partial) if postgres else _dump_sqlite(engine, partial)
-        os.replace(partial, final)
+        digest, size = file_digest(partial)
+        storage.put(filename, source=partial)
     finally:
         partial.unlink(missing_ok=True)
-    digest, size = file_digest(final)
     backup = Backup(id=backup_id, filename=filename, format="pg_custom" if postgres else "sqlite", size=size,
                     sha256=digest, tables=tables, created_at=now)
     session.add(backup)
     session.flush()
-    log.info("backup %s written: %d bytes, %d tables", filename, size, len(tables))
+    log.info("backup %s written to %s: %d bytes, %d tables", filename, storage.where(filename), size, len(tables))
     return backup
 
 
@@ -190,36 +194,49 @@ class Verification:
     rows: int
 
 
-def backup_path(settings: Settings, backup: Backup) -> Path:
-    return settings.backup_dir / backup.filename
+@contextmanager
+def fetched(settings: Settings, backup: Backup) -> Iterator[Path]:
+    """The backup's file on local disk, checked against its recorded sha256 and size.
 
-
-def check_file(settings: Settings, backup: Backup) -> Path:
-    path = backup_path(settings, backup)
-    if not path.is_file():
-        raise VerificationFailed(f"backup file {backup.filename} is missing from {settings.backup_dir}")
-    digest, size = file_digest(path)
-    if digest != backup.sha256 or size != backup.size:
-        raise VerificationFailed(f"backup file {backup.filename} is corrupted: sha256 {digest[:12]} "
-                                 f"({size} bytes), recorded {backup.sha256[:12]} ({backup.size} bytes)")
-    return path
+    From object storage it is downloaded to a temporary file, removed afterwards.
+    """
+    storage = backup_storage(settings)
+    path = storage.local_path(backup.filename)
+    scratch = None
+    if path is None:
+        scratch = tempfile.TemporaryDirectory(prefix="assistant-backup-")
+        path = Path(scratch.name) / backup.filename
+        if not storage.fetch(backup.filename, path):
+            scratch.cleanup()
+            raise VerificationFailed(f"backup file {backup.filename} is missing from {storage.where()}")
+    elif not path.is_file():
+        raise VerificationFailed(f"backup file {backup.filename} is missing from {storage.where()}")
+    try:
+        digest, size = file_digest(path)
+        if digest != backup.sha256 or size != backup.size:
+            raise VerificationFailed(f"backup file {backup.filename} is corrupted: sha256 {digest[:12]} "
+                                     f"({size} bytes), recorded {backup.sha256[:12]} ({backup.size} bytes)")
+        yield path
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def verify_backup(*, engine: Engine, settings: Settings, backup: Backup) -> Verification:
     """Restore `backup` into a scratch database and compare it with what was recorded."""
     from sqlalchemy.exc import DBAPIError
 
-    path = check_file(settings, backup)
-    if backup.format == "pg_custom":
-        actual = _restore_into_scratch_postgres(engine, path)
-    else:
-        with tempfile.TemporaryDirectory() as scratch_dir:
-            scratch = Path(scratch_dir) / "verify.sqlite3"
-            shutil.copyfile(path, scratch)
-            try:
-                actual = _sqlite_fingerprints(scratch)
-            except DBAPIError as exc:
-                raise VerificationFailed(f"the restored copy cannot be read: {exc}") from None
+    with fetched(settings, backup) as path:
+        if backup.format == "pg_custom":
+            actual = _restore_into_scratch_postgres(engine, path)
+        else:
+            with tempfile.TemporaryDirectory() as scratch_dir:
+                scratch = Path(scratch_dir) / "verify.sqlite3"
+                shutil.copyfile(path, scratch)
+                try:
+                    actual = _sqlite_fingerprints(scratch)
+                except DBAPIError as exc:
+                    raise VerificationFailed(f"the restored copy cannot be read: {exc}") from None
     problems = compare(backup.tables, actual)
     if problems:
         raise VerificationFailed(f"backup {backup.filename} does not restore to what was recorded: "
@@ -288,14 +305,11 @@ def prune(*, session: Session, settings: Settings) -> list[str]:
     rows = session.execute(select(Backup.id, Backup.created_at, Backup.filename)).all()
     keep = backups_to_keep([(r.id, r.created_at) for r in rows], daily=settings.backup_keep_daily,
                            weekly=settings.backup_keep_weekly)
-    removed = []
-    for row in rows:
-        if row.id in keep:
-            continue
-        (settings.backup_dir / row.filename).unlink(missing_ok=True)
-        session.execute(Backup.__table__.delete().where(Backup.id == row.id))
-        removed.append(row.filename)
-    return removed
+    removed = [row for row in rows if row.id not in keep]
+    if removed:
+        backup_storage(settings).delete([row.filename for row in removed])
+        session.execute(Backup.__table__.delete().where(Backup.id.in_([row.id for row in removed])))
+    return [row.filename for row in removed]
 
 
 def newest(session: Session) -> Backup | None:

@@ -251,7 +251,7 @@ def backup_verify(backup_id: uuid.UUID | None) -> None:
 @click.option("--yes", is_flag=True, help="confirm replacing the live database")
 def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> None:
     """Restore a backup into --target-url (or, with --yes, over the live database)."""
-    from shared.backups import BackupError, check_file, restore
+    from shared.backups import BackupError, fetched, restore
     from shared.models import Backup
     from shared.settings import _postgres_driver
 
@@ -263,17 +263,18 @@ def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> N
         target = session.get(Backup, backup_id)
         if target is None:
             raise click.ClickException("no such backup")
-        path, fmt, filename = check_file(settings, target), target.format, target.filename
+        session.expunge(target)
     if target_url is None:
         from shared.db import reset_engine
 
         reset_engine()  # no pooled connection of ours may hold the database being replaced
     url = _postgres_driver(target_url) if target_url else settings.database_url
     try:
-        restore(path, target_url=url, fmt=fmt)
+        with fetched(settings, target) as path:  # from the bucket, with OBJECT_STORAGE_URL
+            restore(path, target_url=url, fmt=target.format)
     except BackupError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"restored {filename} into {_safe_url(url)}")
+    click.echo(f"restored {target.filename} into {_safe_url(url)}")
 # -- keys ------------------------------------------------------------------------------
 
 
@@ -354,7 +355,10 @@ def flower() -> None:
 @main.command("run")
 def run() -> None:
     """Start web, worker, beat and Flower from the Procfile (and Redis when embedded)."""
+    from shared.settings import refuse_to_start_on_problems
+
     settings = get_settings()
+    refuse_to_start_on_problems("assistant run", settings)
     processes = ["web", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")
@@ -373,6 +377,34 @@ def run() -> None:
     honcho = shutil.which("honcho", path=bin_dir) or "honcho"
     # Honcho hands PORT to each process as base + 100 * position: web is first, so it gets PORT.
     os.execv(honcho, [honcho, "start", "-p", str(settings.port), *processes])
+
+
+# -- post-deploy smoke test ------------------------------------------------------------
+
+
+@main.command("smoke")
+@click.option("--api", "api_url", required=True, help="the api's base URL, e.g. http://127.0.0.1:8000")
+@click.option("--timeout", default=30.0, show_default=True, help="seconds the quick add may take to finish")
+def smoke(api_url: str, timeout: float) -> None:
+    """Post-deploy smoke test: health, readiness, sign-in, a quick-add round trip; exits 1 on any failure."""
+    import time
+
+    from shared.smoke import Smoke, SmokeFailed
+
+    settings = get_settings()
+    if not settings.smoke_password:
+        raise click.ClickException("SMOKE_PASSWORD is not set: the smoke test signs in as SMOKE_EMAIL with it")
+    started = time.perf_counter()
+
+    def report(step) -> None:
+        click.echo(f"ok    {step.name:<17} {step.seconds * 1000:7.0f} ms  {step.detail}")
+
+    try:
+        Smoke(api_url, settings, timeout=timeout, report=report).run()
+    except SmokeFailed as exc:
+        click.echo(f"FAIL  {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"smoke test passed in {time.perf_counter() - started:.1f} s")
 
 
 def _safe_url(url: str) -> str:

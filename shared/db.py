@@ -24,7 +24,7 @@ def _make_engine(url: str, settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,  # survive a PostgreSQL restart without a 500 on the next request
         # Size the pool to the threads that use it: a checkout beyond it opens a new
@@ -34,6 +34,29 @@ def _make_engine(url: str, settings) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+    _count_pool(engine, settings)
+    return engine
+
+
+def _count_pool(engine: Engine, settings) -> None:
+    """Keep the pool gauges (in use, overflow) as connections go out and come back."""
+    from shared import metrics  # here, not at import: a worker chooses its metrics directory first
+
+    database = engine.url.database or ""
+    in_use, overflow = metrics.DB_POOL_IN_USE.labels(database), metrics.DB_POOL_OVERFLOW.labels(database)
+    size = settings.db_pool_size
+    metrics.DB_POOL_SIZE.labels(database).set(size)
+
+    # checkedout() counts the connection being handed out, and still the one coming back.
+    @event.listens_for(engine, "checkout")
+    def _out(*_args):
+        in_use.inc()
+        overflow.set(max(0, engine.pool.checkedout() - size))
+
+    @event.listens_for(engine, "checkin")
+    def _back(*_args):
+        in_use.dec()
+        overflow.set(max(0, engine.pool.checkedout() - 1 - size))
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -56,6 +56,27 @@ SCHEDULER_LAST_TICK = Gauge(
     "Unix time a periodic task sent by beat last started on a worker", ["task"], multiprocess_mode="max",
 )
 
+# -- added for operators' alerts: the database pool, backups, who is using it ----------------
+
+# Kept by every process on its own pool's events; summed over the live processes.
+DB_POOL_IN_USE = Gauge("db_pool_connections_in_use", "Database connections checked out of the pool",
+                       ["database"], multiprocess_mode="livesum")
+DB_POOL_OVERFLOW = Gauge("db_pool_overflow_connections", "Connections in use beyond the pool's size (each opened "
+                         "for the request and closed again)", ["database"], multiprocess_mode="livesum")
+DB_POOL_SIZE = Gauge("db_pool_size", "Connections the pools keep open (DB_POOL_SIZE per process)", ["database"],
+                     multiprocess_mode="livesum")
+# Read from the database and Redis by the api at scrape time (0: never).
+BACKUP_LAST_SUCCESS = Gauge("backup_last_success_timestamp_seconds", "Unix time of the newest backup",
+                            ["storage"], multiprocess_mode="mostrecent")
+BACKUP_LAST_VERIFIED = Gauge("backup_last_verified_timestamp_seconds",
+                             "Unix time of the last verification that passed", ["storage"],
+                             multiprocess_mode="mostrecent")
+BACKUP_VERIFICATION_FAILED = Gauge("backup_last_verification_failed",
+                                   "1 when the most recent backup verification failed", ["storage"],
+                                   multiprocess_mode="mostrecent")
+ACTIVE_USERS = Gauge("active_users", "Distinct users who made an authenticated request in the last 15 minutes",
+                     ["window"], multiprocess_mode="mostrecent")
+
 
 # -- exposition ----------------------------------------------------------------------------
 

@@ -19,12 +19,18 @@ def cache_redis() -> redis.Redis:
     """The cache/notification Redis client of this process."""
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
-        _client = redis.Redis.from_url(
-            get_settings().cache_redis_url,
+        settings = get_settings()
+        # Bounded (REDIS_POOL_SIZE): past it a caller waits briefly for a connection, and a
+        # long-poll that gets none falls back to polling, instead of opening without limit.
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.cache_redis_url,
+            max_connections=settings.redis_pool_size,
+            timeout=2,
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=30,
         )
+        _client = redis.Redis(connection_pool=pool)
         _client_pid = os.getpid()
     return _client
 

@@ -124,6 +124,7 @@ class ManagedProcess:
     """A child process with its output in a log file, stopped on teardown."""
 
     name = "process"
+    cwd: Path = ROOT
 
     def __init__(self, env: dict | None = None):
         self.env = {**os.environ, **(env or {})}
@@ -139,7 +140,7 @@ class ManagedProcess:
     def start(self, timeout: float = 60.0):
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            self.command(), cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.command(), cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

@@ -19,6 +19,8 @@ from shared.jobtypes import QUEUES
 ROOT = Path(__file__).resolve().parent.parent
 CODE_DIRS = ("shared", "api", "workers", "scheduler", "ops")
 LATER = "used by a later feature"
+# Read by a library from the environment, not by our code: boto3's credential chain.
+READ_BY_LIBRARIES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -39,7 +41,7 @@ def _clean_tables():
 def _is_env_read(call: ast.Call) -> bool:
     func = call.func
     if isinstance(func, ast.Name):
-        return func.id == "_env"
+        return func.id in ("_env", "_int", "_float")  # shared/settings.py's readers
     if isinstance(func, ast.Attribute):
         owner = func.value
         if func.attr == "get" and isinstance(owner, ast.Attribute) and owner.attr == "environ":
@@ -66,6 +68,9 @@ def env_reads(path: Path) -> dict[str, str | None]:
                 else:
                     default = None
                 reads[name] = default
+                for keyword in node.keywords:  # _int("DB_POOL_SIZE", "5", problems, alias="DATABASE_POOL_SIZE")
+                    if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
+                        reads[keyword.value.value] = default
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
             if node.value.attr == "environ" and isinstance(node.slice, ast.Constant):
                 reads.setdefault(node.slice.value, "")
@@ -124,7 +129,7 @@ def test_env_example_lists_every_setting_with_its_default():
 
 
 def test_env_example_lists_only_variables_the_code_reads_or_will():
-    read = code_reads()
+    read = code_reads() | READ_BY_LIBRARIES
     unknown = sorted(
         name for name, (_value, comment) in env_example().items()
         if name not in read and LATER not in comment.lower()
@@ -192,7 +197,8 @@ def test_compose_interpolates_only_documented_variables():
     assert not missing, f"docker-compose.yml reads {missing}; list them in .env.example"
 
 
-def _compose(tmp_path: Path, *args: str, secret_key: str | None) -> subprocess.CompletedProcess:
+def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedProcess:
+    """docker-compose on the repository's compose file, with `env_text` as the project's .env."""
     binary = shutil.which("docker-compose")
     if binary is None:
         message = (
@@ -202,31 +208,144 @@ def _compose(tmp_path: Path, *args: str, secret_key: str | None) -> subprocess.C
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(message)
         pytest.skip(message)
-    # Only PATH and HOME, and an empty env file: neither this process's settings nor a
-    # developer's .env may decide the outcome.
+    # Only PATH and HOME, and a project directory of the test's own with its own .env: neither
+    # this process's settings nor a developer's .env may decide the outcome.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-    if secret_key is not None:
-        env["SECRET_KEY"] = secret_key
-    env_file = tmp_path / "empty.env"
-    env_file.touch()
+    (tmp_path / ".env").write_text(env_text)
     return subprocess.run(
-        [binary, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
-         "--env-file", str(env_file), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [binary, "--project-directory", str(tmp_path), "-f", str(ROOT / "docker-compose.yml"), *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
 
 
+REQUIRED = "SECRET_KEY=test-only-secret\nAWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
+APP_SERVICES = {"migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower"}
+# What docker-compose.yml sets for a container whatever .env says, by service, because the
+# value describes the container rather than the deployment: the image's volumes, the
+# addresses a process listens on inside its container, the proxy in front of the api.
+PINNED = {
+    "*": {"DATA_DIR": "/data", "ARTIFACTS_DIR": "/artifacts", "BACKUP_DIR": "/data/backups"},
+    "api": {"BIND": "0.0.0.0:8000", "PORT": "8000", "TRUSTED_PROXIES": "1"},
+    "worker-interactive": {"WORKER_METRICS_ADDRESS": "0.0.0.0"},
+    "worker-bulk": {"WORKER_METRICS_ADDRESS": "0.0.0.0"},
+    "flower": {"FLOWER_PORT": "5555", "FLOWER_ADDRESS": "0.0.0.0", "FLOWER_URL_PREFIX": "flower"},
+}
+
+
 def test_docker_compose_config_is_valid(tmp_path):
-    result = _compose(tmp_path, "config", "-q", secret_key="test-only-secret")
+    result = _compose(tmp_path, "config", "-q", env_text=REQUIRED)
     assert result.returncode == 0, result.stderr
-    services = _compose(tmp_path, "config", "--services", secret_key="test-only-secret")
+    services = _compose(tmp_path, "config", "--services", env_text=REQUIRED)
     assert services.returncode == 0, services.stderr
-    assert set(services.stdout.split()) == {
-        "db", "redis", "migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower", "nginx",
+    assert set(services.stdout.split()) == APP_SERVICES | {
+        "db", "redis", "minio", "bucket", "nginx", "postgres-exporter", "redis-exporter",
     }
 
 
-def test_docker_compose_requires_a_secret_key(tmp_path):
-    result = _compose(tmp_path, "config", "-q", secret_key=None)
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "AWS_SECRET_ACCESS_KEY"])
+def test_docker_compose_requires_its_secrets(tmp_path, missing):
+    text = "".join(line + "\n" for line in REQUIRED.splitlines() if not line.startswith(missing))
+    result = _compose(tmp_path, "config", "-q", env_text=text)
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    assert missing in result.stderr
+
+
+def test_every_setting_in_env_reaches_every_app_container(tmp_path):
+    """An operator's .env, every variable of .env.example set: each app service gets each one."""
+    import yaml
+
+    values = {name: f"from-env-{name.lower()}" for name in env_example()}
+    text = "".join(f"{name}={value}\n" for name, value in values.items())
+    result = _compose(tmp_path, "config", env_text=text)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        pinned = PINNED["*"] | PINNED.get(name, {})
+        for variable, value in values.items():
+            expected = pinned.get(variable, value)
+            assert environment.get(variable) == expected, f"{name}: {variable}={environment.get(variable)!r}"
+    assert services["minio"]["environment"]["MINIO_ROOT_PASSWORD"] == values["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_compose_leaves_the_images_production_mode_alone(tmp_path):
+    """.env.example copied as it is must not switch the containers to development."""
+    import yaml
+
+    text = (ROOT / ".env.example").read_text() + REQUIRED
+    result = _compose(tmp_path, "config", env_text=text)
+    assert result.returncode == 0, result.stderr
+    for name in APP_SERVICES:
+        assert "APP_ENV" not in yaml.safe_load(result.stdout)["services"][name]["environment"]
+    assert re.search(r"^ENV APP_ENV=production", (ROOT / "ops" / "Dockerfile").read_text(), re.M)
+
+
+# -- the image ---------------------------------------------------------------------------
+
+
+def pg_client_problems(dockerfile: str, compose: str) -> list[str]:
+    """Why the image's pg_dump/pg_restore could not back up a PostgreSQL server compose runs."""
+    import yaml
+
+    problems = []
+    arg = re.search(r"^ARG PG_MAJOR=(\d+)\s*$", dockerfile, re.M)
+    if not arg or not re.search(r'postgresql-client-\$\{PG_MAJOR\}', dockerfile):
+        return ["ops/Dockerfile installs no postgresql-client-${PG_MAJOR}"]
+    client = int(arg.group(1))
+    for name, service in yaml.safe_load(compose)["services"].items():
+        image = re.fullmatch(r"(?:docker\.io/)?(?:library/)?postgres:(\d+)(?:[.\-].*)?", service.get("image", ""))
+        if image and int(image.group(1)) > client:
+            problems.append(f"compose's {name} runs PostgreSQL {image.group(1)}; the image's client is {client}")
+    return problems
+
+
+def test_the_image_can_dump_and_restore_the_database_compose_runs():
+    dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "postgres:16" in compose
+    assert pg_client_problems(dockerfile, compose) == []
+    # The check itself: a newer server, or no client at all, is caught.
+    assert pg_client_problems(dockerfile, compose.replace("postgres:16", "postgres:17")) == [
+        "compose's db runs PostgreSQL 17; the image's client is 16"]
+    assert pg_client_problems(dockerfile.replace("postgresql-client-", "postgresql-contrib-"), compose)
+
+
+def locked(path: Path) -> dict[str, str]:
+    """name -> the pin and its hashes, as one string, of each requirement in a lock file."""
+    text = path.read_text().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==(\S+)(.*)$", line.strip())
+        if match:
+            hashes = sorted(re.findall(r"--hash=\S+", line))
+            found[match.group(1).lower()] = " ".join([match.group(2), *hashes])
+    return found
+
+
+def test_the_image_installs_the_lock_and_make_install_tests_the_same_versions():
+    from packaging.requirements import Requirement
+
+    main, test = locked(ROOT / "requirements" / "main.txt"), locked(ROOT / "requirements" / "test.txt")
+    assert main and all("--hash=sha256:" in pin for pin in main.values())
+    different = {name: (pin, test.get(name)) for name, pin in main.items() if test.get(name) != pin}
+    assert not different, f"requirements/test.txt differs from main.txt (what the image ships): {different}"
+    config = (ROOT / "setup.cfg").read_text()
+    runtime = re.search(r"install_requires =\n((?:    .+\n)+)", config).group(1).split()
+    missing = [r for r in runtime if Requirement(r).name.lower().replace("_", "-") not in main]
+    assert not missing, f"setup.cfg requires {missing} but the lock does not pin them: run `make lock`"
+    dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
+    assert "pip install --require-hashes --no-deps -r requirements/main.txt" in dockerfile
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements/test.txt" in makefile
+    assert not any(line.strip() in ("requirements", "requirements/", "*.txt")
+                   for line in (ROOT / ".dockerignore").read_text().splitlines())
+
+
+def test_dependabot_updates_the_python_lock_and_the_images():
+    import yaml
+
+    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
+    ecosystems = {(u["package-ecosystem"], u["directory"]) for u in updates}
+    assert ecosystems == {("pip", "/"), ("docker", "/ops"), ("docker-compose", "/")}
+    assert (ROOT / "ops" / "Dockerfile").exists() and (ROOT / "docker-compose.yml").exists()

@@ -83,8 +83,8 @@ def write_export(*, session: Session, user: User, path: Path) -> dict:
 def export_account(ctx: JobContext) -> dict:
     """Everything we hold about the user, as a zip artifact."""
     settings = get_settings()
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=settings.artifacts_dir, prefix=".export-", suffix=".zip", delete=False) as tmp:
+    staging = artifacts.artifact_storage(settings).staging_dir()
+    with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", suffix=".zip", delete=False) as tmp:
         path = Path(tmp.name)
     try:
         manifest = write_export(session=ctx.session, user=ctx.user, path=path)

@@ -1,7 +1,7 @@
 """Job artifacts: large results (report HTML, charts, export archives) as file downloads."""
 from __future__ import annotations
 
-from flask import current_app, send_file
+from flask import current_app, redirect, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -12,6 +12,7 @@ from api.errors import ApiError
 from api.security import auth_required, current_user
 from shared import artifacts
 from shared.models import Artifact, Job, utcnow
+from shared.storage import artifact_storage
 
 blp = Blueprint("artifacts", __name__, url_prefix="/v1", description="Download a job's large results.")
 
@@ -38,10 +39,20 @@ def _artifact(job_id, name: str | None) -> Artifact:
 
 
 def _send(artifact: Artifact):
-    path = artifacts.artifact_path(current_app.config["SETTINGS"], artifact)
+    storage = artifact_storage(current_app.config["SETTINGS"])
+    inline = artifact.content_type.startswith(("text/html", "image/", "application/json"))
+    path = storage.local_path(artifact.path)
+    if path is None:
+        # Object storage: the client fetches it from the store with a short-lived presigned
+        # URL, so no api process streams (or buffers) the file.
+        if not storage.exists(artifact.path):
+            raise _not_found()  # purged (retention) or never finished uploading
+        response = redirect(storage.download_url(artifact.path, filename=artifact.name,
+                                                 content_type=artifact.content_type, inline=inline), 302)
+        response.headers["Cache-Control"] = "private, no-store"  # the URL itself is a credential
+        return response
     if not path.is_file():
         raise _not_found()  # purged from disk (retention) or lost with a volume
-    inline = artifact.content_type.startswith(("text/html", "image/", "application/json"))
     response = send_file(path, mimetype=artifact.content_type, as_attachment=not inline,
                          download_name=artifact.name, etag=artifact.sha256, max_age=0)
     response.headers["Cache-Control"] = "private, no-cache"
@@ -62,7 +73,8 @@ def _send_own(job_id, name: str | None):
 @blp.route("/jobs/<uuid:job_id>/artifact")
 class JobArtifact(MethodView):
     @blp.arguments(ArtifactQuerySchema, location="query")
-    @blp.response(200, description="The file, with its content type.")
+    @blp.response(200, description="The file, with its content type (local storage).")
+    @blp.alt_response(302, description="Object storage: a short-lived presigned URL to fetch the file from.")
     @blp.alt_response(404, description="No such artifact, not yours, expired, or a bad or expired link.")
     def get(self, query, job_id):
         """Download a job's artifact (`?name=`), with a bearer token or a signed link's `token`."""

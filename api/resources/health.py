@@ -1,6 +1,7 @@
 """Liveness and readiness probes."""
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
@@ -22,10 +23,11 @@ class Health(MethodView):
 @blp.route("/ready")
 class Ready(MethodView):
     def get(self):
-        """The database and the broker answer; 503 names the one that does not."""
+        """The database, the broker and the rate-limit store answer; 503 names the one that does not."""
         checks = {"database": _check_database(), "broker": _check_broker()}
-        down = [name for name, ok in checks.items() if not ok]
         states = {name: "ok" if ok else "down" for name, ok in checks.items()}
+        states["rate_limits"] = _rate_limit_store()
+        down = [name for name, state in states.items() if state == "down"]
         if down:
             return error_response(503, "not_ready", f"Unavailable: {', '.join(down)}.",
                                   errors={"checks": states}, headers={"Retry-After": "5"})
@@ -47,3 +49,14 @@ def _check_broker() -> bool:
         return True
     except Exception:
         return False
+
+
+def _rate_limit_store() -> str:
+    """"ok" (Redis answers), "down", "memory" (counted per process: one machine only) or "off"."""
+    settings = current_app.config["SETTINGS"]
+    if not settings.rate_limit_enabled:
+        return "off"
+    if not settings.ratelimit_storage_url.startswith(("redis", "unix")):
+        return "memory"
+    # Without it limits would silently be counted in each process's memory meanwhile.
+    return "ok" if current_app.extensions["assistant_limiter"].storage.check() else "down"

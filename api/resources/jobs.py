@@ -1,6 +1,7 @@
 """Jobs: submit, poll (ETag, long-poll), list, cancel; and the job types one may submit."""
 from __future__ import annotations
 
+import re
 import time
 
 from flask import current_app, jsonify, make_response, request
@@ -126,7 +127,7 @@ class JobsById(MethodView):
         seen = request.headers.get("If-None-Match")
         wait = query["wait"]
         # Without If-None-Match, "a change" means a change from what the job is now.
-        if wait and job.status not in TERMINAL and etag == (seen or etag):
+        if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
             current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
             etag = job_etag(current)
         if seen and etag in _etags(seen):
@@ -138,7 +139,12 @@ class JobsById(MethodView):
 
 
 def _etags(header: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    """The tags of an If-None-Match, as we made them: a gzipped answer's tag came back as `"<tag>:gzip"`."""
+    tags = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/")
+        tags.add(re.sub(r':(gzip|br|deflate|zstd)"$', '"', tag))
+    return tags
 
 
 def _wait_for_change(session, job: Job, baseline: str, *, deadline: float) -> dict:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from shared import artifacts, db
 from shared.models import Artifact, Job, utcnow
+from shared.storage import artifact_storage
 from tests.factories import make_job
 
 
@@ -91,4 +92,4 @@ def test_a_rerun_replaces_the_artifact_and_records_its_checksum(settings, user):
         rows = session.query(Artifact).filter_by(job_id=job.id).all()
         assert len(rows) == 1
         assert rows[0].sha256 == hashlib.sha256(b"second").hexdigest() and rows[0].size == 6
-        assert artifacts.artifact_path(settings, rows[0]).read_bytes() == b"second"
+        assert artifact_storage(settings).local_path(rows[0].path).read_bytes() == b"second"

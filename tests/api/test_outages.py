@@ -21,7 +21,11 @@ NOWHERE_REDIS = f"redis://127.0.0.1:{free_port()}/0"
 @pytest.fixture
 def server_without(request):
     """gunicorn whose database or Redis (the parameter) points at a closed port."""
-    env = {"DATABASE_URL": NOWHERE_DB} if request.param == "database" else {"REDIS_URL": NOWHERE_REDIS}
+    env = {
+        "database": {"DATABASE_URL": NOWHERE_DB},
+        "redis": {"REDIS_URL": NOWHERE_REDIS},
+        "rate_limits": {"RATELIMIT_STORAGE_URL": NOWHERE_REDIS, "RATE_LIMIT_ENABLED": "true"},
+    }[request.param]
     server = ServerProcess(env=env).start()
     yield server
     server.stop()
@@ -35,7 +39,7 @@ def test_database_down(server_without, user):
 
     assert ready.status_code == 503
     assert ready.json()["code"] == "not_ready"
-    assert ready.json()["errors"]["checks"] == {"database": "down", "broker": "ok"}
+    assert ready.json()["errors"]["checks"] == {"database": "down", "broker": "ok", "rate_limits": "off"}
     assert submit.status_code == 503
     assert submit.json()["code"] == "unavailable"
     assert submit.headers["Retry-After"]
@@ -48,7 +52,7 @@ def test_broker_down_the_job_is_accepted_durably_and_sent_later(server_without, 
                            json={"type": "tasks.quick_add", "params": {"text": "buy milk"}})
 
     assert ready.status_code == 503
-    assert ready.json()["errors"]["checks"] == {"database": "ok", "broker": "down"}
+    assert ready.json()["errors"]["checks"] == {"database": "ok", "broker": "down", "rate_limits": "off"}
     assert submit.status_code == 202, submit.text
     job_id = uuid.UUID(submit.json()["id"])
     assert load_job(job_id).enqueued_at is None  # committed, not sent
@@ -57,3 +61,23 @@ def test_broker_down_the_job_is_accepted_durably_and_sent_later(server_without, 
     with db.session_scope() as session:
         assert sweep(session=session, settings=settings, now=utcnow() + timedelta(minutes=1)).resent == 1
     wait_until(lambda: load_job(job_id).status == "succeeded", message="the job to run")
+
+
+@pytest.mark.parametrize("server_without", ["rate_limits"], indirect=True)
+def test_an_unreachable_rate_limit_store_is_not_ready(server_without):
+    # Limits would otherwise be counted in each process's memory, silently.
+    ready = requests.get(f"{server_without.url}/ready", timeout=15)
+
+    assert ready.status_code == 503
+    assert ready.json()["errors"]["checks"] == {"database": "ok", "broker": "ok", "rate_limits": "down"}
+
+
+def test_ready_reports_the_rate_limit_store(monkeypatch):
+    from api import create_app
+    from shared.settings import Settings
+
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "true")
+    assert create_app(Settings.from_env()).test_client().get("/ready").json["checks"] == {
+        "database": "ok", "broker": "ok", "rate_limits": "ok"}
+    monkeypatch.setenv("RATELIMIT_STORAGE_URL", "memory://")
+    assert create_app(Settings.from_env()).test_client().get("/ready").json["checks"]["rate_limits"] == "memory"

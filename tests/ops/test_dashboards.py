@@ -11,6 +11,7 @@ followed by `(`), PromQL keywords and numbers. What is left are the metric names
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from tests.support import ROOT, wait_for_job
+from tests.support import ROOT, ManagedProcess, free_port, wait_for_job
 
 PROMETHEUS = ROOT / "ops" / "prometheus"
 DASHBOARDS = ROOT / "ops" / "grafana"
@@ -31,6 +32,11 @@ SYNTHETIC = {"up"}
 # from a scrape until the first call, which no test of this module makes. Remove a name
 # here once a test here drives a call that counts it.
 COUNTED_BY_CALLS = {"ai_agent_calls_total", "ai_tokens_total", "google_api_calls_total"}
+# Exported by postgres_exporter and redis_exporter, not by our code: test_the_exporters_export_
+# what_the_rules_name runs both against the test PostgreSQL and Redis to hold these to them.
+EXPORTER_METRICS = {"pg_stat_database_numbackends", "pg_settings_max_connections", "redis_memory_used_bytes",
+                    "redis_memory_max_bytes"}
+ALERTMANAGER = ROOT / "ops" / "alertmanager" / "alertmanager.yml"
 
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
@@ -76,7 +82,11 @@ def test_the_rules_parse_and_are_complete():
         assert (PROMETHEUS / rule_file).exists()
     assert {job["job_name"] for job in config["scrape_configs"]} >= {"assistant-api", "assistant-worker", "flower"}
     names = {rule["alert"] for rule in rules()}
-    assert {"QueueBacklogGrowing", "JobFailureRateHigh", "SchedulerStalled", "WorkerDown"} <= names
+    assert {"QueueBacklogGrowing", "JobFailureRateHigh", "SchedulerStalled", "WorkerDown", "BackupTooOld",
+            "BackupVerificationTooOld", "BackupVerificationFailed", "PostgresConnectionsNearLimit",
+            "RedisMemoryHigh"} <= names
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert {job["job_name"] for job in config["scrape_configs"]} >= {"postgres", "redis"}
     for rule in rules():
         assert rule["expr"].strip() and rule["labels"]["severity"] and rule["annotations"]["summary"]
         assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
@@ -104,7 +114,9 @@ def test_the_dashboard_shows_api_queues_jobs_and_ai():
     used = set().union(*(metric_names(expr) for expr in dashboard_exprs()))
     assert {"http_request_duration_seconds_bucket", "http_requests_total", "queue_depth",
             "job_queue_wait_seconds_bucket", "jobs_finished_total", "ai_agent_calls_total",
-            "ai_tokens_total"} <= used
+            "ai_tokens_total", "db_pool_connections_in_use", "db_pool_overflow_connections",
+            "backup_last_success_timestamp_seconds", "backup_last_verified_timestamp_seconds",
+            "active_users"} <= used
 
 
 def exported(text: str) -> set[str]:
@@ -128,7 +140,7 @@ def test_rules_and_dashboard_name_only_metrics_the_code_exports(live_server, wor
 
     declared = set(REGISTRY._names_to_collectors)
     assert COUNTED_BY_CALLS <= declared, "shared/metrics.py no longer declares these"
-    known = api_names | worker_names | SYNTHETIC | COUNTED_BY_CALLS
+    known = api_names | worker_names | SYNTHETIC | COUNTED_BY_CALLS | EXPORTER_METRICS
 
     used = {}
     for rule in rules():
@@ -139,3 +151,70 @@ def test_rules_and_dashboard_name_only_metrics_the_code_exports(live_server, wor
             used.setdefault(name, "the Grafana dashboard")
     unknown = {name: where for name, where in used.items() if name not in known}
     assert not unknown, f"named but not exported: {unknown}"
+
+
+def test_the_alertmanager_config_routes_every_severity_to_a_receiver():
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    receivers = {receiver["name"] for receiver in config["receivers"]}
+    routes = [config["route"], *config["route"].get("routes", [])]
+    assert all(route["receiver"] in receivers for route in routes)
+    severities = {rule["labels"]["severity"] for rule in rules()}
+    routed = {m.split("=")[1].strip('"') for route in routes for m in route.get("matchers", [])}
+    assert routed <= severities and "critical" in routed
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        message = "amtool is not installed; on Debian/Ubuntu: apt-get install prometheus-alertmanager"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run([amtool, "check-config", str(ALERTMANAGER)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class Exporter(ManagedProcess):
+    def __init__(self, name: str, args: list[str], env: dict):
+        self.name = name
+        self.port = free_port()
+        self.args = args
+        super().__init__(env)
+
+    def command(self) -> list[str]:
+        return [need(self.name), f"--web.listen-address=127.0.0.1:{self.port}", *self.args]
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def scrape(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30).text
+
+
+def need(tool: str) -> str:
+    found = shutil.which(tool)
+    if found:
+        return found
+    message = f"{tool} is not installed; on Debian/Ubuntu: apt-get install {tool}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def test_the_exporters_export_what_the_rules_name():
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+
+    dsn = make_url(TEST_DATABASE_URL).set(query={"sslmode": "disable"}).render_as_string(hide_password=False)
+    postgres = Exporter("prometheus-postgres-exporter", [], {"DATA_SOURCE_NAME": dsn}).start()
+    redis_exporter = Exporter("prometheus-redis-exporter", [f"--redis.addr={TEST_REDIS_URL}"], {}).start()
+    try:
+        pg_text, redis_text = postgres.scrape(), redis_exporter.scrape()
+    finally:
+        postgres.stop()
+        redis_exporter.stop()
+    assert re.search(r"^pg_up 1$", pg_text, re.M), postgres.log_tail()  # it reached the server
+    assert re.search(r"^redis_up 1$", redis_text, re.M), redis_exporter.log_tail()
+    names = exported(pg_text) | exported(redis_text)
+    assert EXPORTER_METRICS <= names, f"not exported: {EXPORTER_METRICS - names}"

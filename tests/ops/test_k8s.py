@@ -19,7 +19,9 @@ from tests.support import ROOT
 K8S = ROOT / "ops" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 SECRET_NAMES = {"SECRET_KEY", "JWT_SECRET", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY",
-                "GOOGLE_CLIENT_SECRET", "FLOWER_BASIC_AUTH", "SENTRY_DSN"}
+                "GOOGLE_CLIENT_SECRET", "FLOWER_BASIC_AUTH", "SENTRY_DSN", "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY", "SMOKE_PASSWORD", "DATA_SOURCE_NAME", "REDIS_ADDR"}
+APP_IMAGE = "personal-assistant"
 
 
 # This module needs no database and no Redis.
@@ -55,6 +57,14 @@ def manifests() -> list[tuple[Path, dict]]:
             if document:
                 found.append((path, document))
     return found
+
+
+def pod_spec(document: dict) -> dict:
+    """The pod template's spec of a Deployment, Job or CronJob ({} for other kinds)."""
+    spec = document.get("spec", {})
+    if "jobTemplate" in spec:
+        spec = spec["jobTemplate"]["spec"]
+    return spec.get("template", {}).get("spec", {})
 
 
 def by_kind(kind: str) -> dict[str, dict]:
@@ -154,11 +164,10 @@ def test_secrets_are_referenced_never_written_down():
     for name, config in by_kind("ConfigMap").items():
         assert not SECRET_NAMES & set(config.get("data", {})), f"ConfigMap {name} holds a secret"
     for path, document in manifests():
-        spec = document.get("spec", {})
-        pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {})
-        for container in pod.get("containers", []) if pod else []:
-            assert {"secretRef": {"name": "assistant-secrets"}} in container.get("envFrom", []), (
-                f"{path.name}: {container['name']} does not read the Secret")
+        for container in pod_spec(document).get("containers", []):
+            if container["image"] == APP_IMAGE:
+                assert {"secretRef": {"name": "assistant-secrets"}} in container.get("envFrom", []), (
+                    f"{path.name}: {container['name']} does not read the Secret")
             for variable in container.get("env", []):
                 assert variable["name"] not in SECRET_NAMES or "valueFrom" in variable, (
                     f"{path.name}: {variable['name']} written inline")
@@ -167,3 +176,34 @@ def test_secrets_are_referenced_never_written_down():
 def test_the_migration_job_runs_the_upgrade():
     job = by_kind("Job")["assistant-migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["assistant", "db", "upgrade"]
+
+
+def test_artifacts_and_backups_live_in_object_storage_not_in_a_pod():
+    config = by_kind("ConfigMap")["assistant-config"]["data"]
+    assert config["OBJECT_STORAGE_URL"].startswith("s3://")
+    assert not by_kind("PersistentVolumeClaim"), "object storage replaces the shared artifacts volume"
+    for name, deployment in by_kind("Deployment").items():
+        if name == "beat":
+            continue  # its schedule file only remembers last run times: an emptyDir is enough
+        mounts = {m["mountPath"] for c in pod_spec(deployment)["containers"] for m in c.get("volumeMounts", [])}
+        assert not mounts & {"/data", "/artifacts"}, f"{name} keeps files that die with its pod: {mounts}"
+
+
+def test_the_exporters_are_scraped_and_read_their_urls_from_the_secret():
+    deployments = by_kind("Deployment")
+    for name, port, variable, key in (("postgres-exporter", "9187", "DATA_SOURCE_NAME", "DATABASE_URL"),
+                                      ("redis-exporter", "9121", "REDIS_ADDR", "REDIS_URL")):
+        template = deployments[name]["spec"]["template"]
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == port
+        [env] = template["spec"]["containers"][0]["env"]
+        assert env == {"name": variable, "valueFrom": {"secretKeyRef": {"name": "assistant-secrets", "key": key}}}
+
+
+def test_the_smoke_test_is_a_suspended_cronjob_to_run_after_each_rollout():
+    cronjob = by_kind("CronJob")["assistant-smoke"]
+    assert cronjob["spec"]["suspend"] is True
+    [container] = pod_spec(cronjob)["containers"]
+    assert container["command"][:3] == ["assistant", "smoke", "--api"]
+    assert container["command"][3] == "http://api:8000"  # the api Service
+    readme = (ROOT / "ops" / "README.md").read_text()
+    assert "create job --from=cronjob/assistant-smoke" in readme

@@ -128,3 +128,73 @@ def test_a_periodic_task_run_moves_the_scheduler_tick(worker):
         return (value_of(text, "scheduler_last_tick_timestamp_seconds", task="scheduler.sweep") or 0) >= started - 1
 
     wait_until(ticked, timeout=20, message="scheduler_last_tick_timestamp_seconds to move")
+
+
+def test_pool_gauges_follow_connections_in_use_and_beyond_the_pool(client, settings):
+    from shared import db
+
+    database = db.get_engine().url.database
+
+    def gauges():
+        text = client.get("/metrics").get_data(as_text=True)
+        return (value_of(text, "db_pool_connections_in_use", database=database),
+                value_of(text, "db_pool_overflow_connections", database=database),
+                value_of(text, "db_pool_size", database=database))
+
+    idle_in_use, _, size = gauges()
+    held = [db.get_engine().connect() for _ in range(settings.db_pool_size + 2)]
+    try:
+        in_use, overflow, _ = gauges()
+    finally:
+        for connection in held:
+            connection.close()
+    assert size == settings.db_pool_size
+    assert in_use == idle_in_use + settings.db_pool_size + 2
+    assert overflow >= 2
+    assert gauges()[:2] == (idle_in_use, max(0, idle_in_use - settings.db_pool_size))
+
+
+def test_backup_gauges_say_when_the_last_backup_and_verification_were(client, settings):
+    from datetime import timedelta
+
+    from shared import db
+    from shared.models import Backup, utcnow
+
+    def gauge(name):
+        return value_of(client.get("/metrics").get_data(as_text=True), name)
+
+    assert gauge("backup_last_success_timestamp_seconds") == 0  # never: the alert fires
+    made = utcnow() - timedelta(hours=3)
+    with db.session_scope() as session:
+        session.add(Backup(filename="a.dump", format="pg_custom", size=1, sha256="0" * 64, tables={},
+                           created_at=made, verified_at=made + timedelta(hours=1), verify_status="ok"))
+    assert gauge("backup_last_success_timestamp_seconds") == pytest.approx(made.timestamp())
+    assert gauge("backup_last_verified_timestamp_seconds") == pytest.approx((made + timedelta(hours=1)).timestamp())
+    assert gauge("backup_last_verification_failed") == 0
+
+    with db.session_scope() as session:
+        session.add(Backup(filename="b.dump", format="pg_custom", size=1, sha256="0" * 64, tables={},
+                           created_at=made + timedelta(hours=2), verified_at=utcnow(), verify_status="failed"))
+    assert gauge("backup_last_verification_failed") == 1
+    assert gauge("backup_last_verified_timestamp_seconds") == pytest.approx((made + timedelta(hours=1)).timestamp())
+
+
+def test_active_users_counts_distinct_users_of_the_last_15_minutes(client, user, other_user, headers, other_headers):
+    import time
+
+    from api.observability import ACTIVE_USERS_KEY, _noted
+    from shared import notify
+
+    notify.cache_redis().delete(ACTIVE_USERS_KEY)
+    _noted.clear()
+    for _ in range(3):
+        client.get("/v1/me", headers=headers)
+    client.get("/v1/me", headers=other_headers)
+    client.get("/health")  # anonymous: not a user
+    text = client.get("/metrics").get_data(as_text=True)
+    assert value_of(text, "active_users", window="15m") == 2
+
+    # Someone last seen 16 minutes ago no longer counts.
+    notify.cache_redis().zadd(ACTIVE_USERS_KEY, {str(user.id): time.time() - 16 * 60})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert value_of(text, "active_users", window="15m") == 1

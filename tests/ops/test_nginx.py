@@ -177,3 +177,63 @@ def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server, worker, use
     finally:
         nginx.stop()
         flower.stop()
+
+
+class PlainUpstream:
+    """An upstream that never compresses: 2 KB of JSON, HTML, a zip, and 300 bytes of JSON."""
+
+    BODIES = {
+        "/big.json": ("application/json", b'{"items": [' + b'"abcdefgh",' * 200 + b'"z"]}'),
+        "/page.html": ("text/html; charset=utf-8", b"<p>agenda</p>" * 200),
+        "/export.zip": ("application/zip", b"PK\x03\x04" + b"\x00" * 2048),
+        "/small.json": ("application/json", b'{"status": "' + b"x" * 300 + b'"}'),
+    }
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.BODIES
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                content_type, body = bodies[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_nginx_gzips_json_and_html_and_leaves_compressed_formats_alone(tmp_path):
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    need("nginx")
+    upstream = PlainUpstream()
+    https_port = free_port()
+    conf = config_copy(tmp_path, api=f"127.0.0.1:{upstream.port}", http_port=free_port(), https_port=https_port)
+    nginx = NginxProcess(conf, https_port).start()
+    try:
+        def get(path):
+            return requests.get(f"https://127.0.0.1:{https_port}{path}", headers={"Accept-Encoding": "gzip"},
+                                verify=False, timeout=10)
+
+        for path in ("/big.json", "/page.html"):
+            response = get(path)
+            assert response.headers.get("Content-Encoding") == "gzip", path
+            assert response.content == PlainUpstream.BODIES[path][1]  # requests undid the gzip
+        for path in ("/export.zip", "/small.json"):
+            response = get(path)
+            assert "Content-Encoding" not in response.headers, path
+    finally:
+        nginx.stop()
+        upstream.close()

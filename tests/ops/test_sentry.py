@@ -6,6 +6,7 @@ import gzip
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import brotli
 import pytest
 import sentry_sdk
 
@@ -22,8 +23,12 @@ class FakeSentry:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # sentry-sdk compresses with brotli when the package is there (flask-compress
+                # brings it), else with gzip; Sentry accepts both.
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
+                elif self.headers.get("Content-Encoding") == "br":
+                    body = brotli.decompress(body)
                 received.append((self.path, body.decode(errors="replace")))
                 self.send_response(200)
                 self.end_headers()

@@ -52,3 +52,82 @@ def test_per_use_urls_can_be_set_apart(monkeypatch):
 
     assert settings.broker_url == "redis://broker:6379/5"
     assert settings.cache_redis_url == "redis://r:6379/1"
+
+
+# -- checked at start -------------------------------------------------------------------
+
+
+def problems_with(monkeypatch, **env) -> list[str]:
+    from shared.settings import configuration_problems
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return configuration_problems(Settings.from_env())
+
+
+def test_the_test_settings_have_no_problem():
+    from shared.settings import configuration_problems, get_settings
+
+    assert configuration_problems(get_settings()) == []
+
+
+def test_a_derived_redis_database_out_of_range_names_redis_url(monkeypatch):
+    # The case: /14 made the rate-limit database 16, and limits fell back to memory.
+    [problem] = problems_with(monkeypatch, REDIS_URL="redis://:hunter2@cache:6379/14")
+    assert problem.startswith("REDIS_URL") and "RATELIMIT_STORAGE_URL" in problem and "16" in problem
+    assert "hunter2" not in problem
+    assert problems_with(monkeypatch, REDIS_URL="redis://cache:6379/13") == []
+
+
+def test_explicit_redis_urls_are_checked_by_their_own_name(monkeypatch):
+    problems = problems_with(monkeypatch, CACHE_REDIS_URL="redis://cache:6379/16", BROKER_URL="http://broker/0")
+    assert any(p.startswith("CACHE_REDIS_URL=") and "not 16" in p for p in problems)
+    assert any(p.startswith("BROKER_URL=") and "redis://" in p for p in problems)
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("RATE_LIMIT_PER_MINUTE", "lots", "is not a whole number"),
+    ("MAX_ACTIVE_JOBS_PER_USER", "0", "must be positive"),
+    ("JWT_ACCESS_MINUTES", "-5", "must be positive"),
+    ("DB_MAX_OVERFLOW", "-1", "must be 0 or more"),
+    ("PORT", "70000", "not a port number"),
+    ("AI_TIMEOUT_SECONDS", "soon", "is not a number"),
+    ("SENTRY_TRACES_SAMPLE_RATE", "1.5", "between 0 and 1"),
+    ("DATABASE_URL", "mysql://db/x", "must start with"),
+    ("REDIS_URL", "redis://cache:notaport/0", "is not a URL"),
+    ("OPENAI_BASE_URL", "localhost:11434/v1", "must start with http:// or https://"),
+    ("S3_ENDPOINT_URL", "http://", "names no host"),
+    ("OBJECT_STORAGE_URL", "s3://Not_A_Bucket/x", "must be s3://<bucket>/<prefix>"),
+    ("APP_ENV", "staging", "must be one of development, production"),
+])
+def test_each_bad_value_is_named(monkeypatch, name, value, says):
+    [problem] = problems_with(monkeypatch, **{name: value})
+    assert problem.startswith(f"{name}=") and says in problem
+
+
+def test_zero_means_off_where_it_can(monkeypatch):
+    assert problems_with(monkeypatch, AI_DAILY_TOKEN_BUDGET="0", MAIL_RETENTION_DAYS="0", TRUSTED_PROXIES="0",
+                         WORKER_METRICS_PORT="0") == []
+
+
+def test_the_first_sketchs_pool_names_are_aliases(monkeypatch):
+    monkeypatch.delenv("DB_POOL_SIZE", raising=False)
+    monkeypatch.delenv("DB_MAX_OVERFLOW", raising=False)
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "7")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "3")
+    settings = Settings.from_env()
+    assert (settings.db_pool_size, settings.db_max_overflow) == (7, 3)
+    [problem] = problems_with(monkeypatch, DB_POOL_SIZE="9")
+    assert "DB_POOL_SIZE=9 and DATABASE_POOL_SIZE=7 disagree" in problem
+
+
+def test_production_counts_rate_limits_in_redis_only(monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "true")
+    [problem] = problems_with(monkeypatch, APP_ENV="production", RATELIMIT_STORAGE_URL="memory://")
+    assert problem.startswith("APP_ENV=production") and "RATELIMIT_STORAGE_URL" in problem
+    assert problems_with(monkeypatch, APP_ENV="development") == []  # memory:// is fine on one machine
+    monkeypatch.delenv("RATELIMIT_STORAGE_URL")
+    monkeypatch.delenv("REDIS_URL")
+    [problem] = problems_with(monkeypatch, APP_ENV="production")
+    assert "set REDIS_URL" in problem
+    assert problems_with(monkeypatch, APP_ENV="production", REDIS_URL="redis://cache:6379/0") == []

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from scheduler.tick import submit_platform_job
 from shared import artifacts, db
 from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
+from shared.storage import artifact_storage
 from tests.factories import make_job
 from tests.support import wait_for_job, wait_until
 from workers.maintenance import purge_expired
@@ -28,7 +29,7 @@ def add_artifact(settings, job, name, expires_at=None):
                               content_type="text/plain", data=b"x")
         if expires_at:
             row.expires_at = expires_at
-        return artifacts.artifact_path(settings, row)
+        return artifact_storage(settings).local_path(row.path)
 
 
 def add_token(user, **fields):
