@@ -6,7 +6,7 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from api import db, errors, limits, observability
+from api import db, errors, inputs, limits, observability
 from api.resources import (
     actions,
     artifacts,
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
+    inputs.init_app(app)  # after the body's size and type are checked, before any view parses it
     limits.init_app(app, settings)
     observability.init_app(app, settings)  # last: its request hook must run first
     return app
