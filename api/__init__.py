@@ -23,7 +23,7 @@ from api.resources import (
     tasks,
     threads,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, check_startup, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings` (default: the environment)."""
     settings = settings or get_settings()
+    check_startup(settings, "api")
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

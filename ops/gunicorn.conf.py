@@ -35,6 +35,14 @@ from shared.metrics_dir import prepare_multiprocess_dir, remove_own_multiprocess
 prepare_multiprocess_dir("assistant-api-metrics-")
 
 
+def on_starting(server):
+    # In the master, before any worker: the app itself checks too, but built in a worker
+    # (GUNICORN_PRELOAD=false) a refusal would only make gunicorn respawn it.
+    from shared.settings import check_startup, get_settings
+
+    check_startup(get_settings(), "api")
+
+
 def child_exit(server, worker):
     from shared.metrics import mark_process_dead
 

@@ -6,12 +6,12 @@ api and beat only ever send tasks by name.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import beat_init, celeryd_init, worker_process_init
 from kombu import Exchange, Queue
 
 from shared import db
 from shared.jobtypes import QUEUES, REGISTRY, longest_time_limit
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, check_startup, get_settings
 
 
 def _routes() -> dict:
@@ -80,6 +80,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 
 app = make_celery()
+
+
+@celeryd_init.connect
+def _worker_refuses_unsafe_settings(**_kwargs) -> None:
+    check_startup(get_settings(), "worker")
+
+
+@beat_init.connect
+def _beat_refuses_unsafe_settings(**_kwargs) -> None:
+    check_startup(get_settings(), "beat")
 
 
 @worker_process_init.connect

@@ -7,6 +7,7 @@ process (`assistant embedded-redis`) on `EMBEDDED_REDIS_PORT`.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +38,17 @@ def _postgres_driver(url: str) -> str:
     return url
 
 
+DEVELOPMENT, PRODUCTION = "development", "production"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+MIN_SECRET_BYTES = 32
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting the api, workers and scheduler read."""
 
+    app_env: str  # development | production (anything else is refused at start)
+    app_env_set: bool  # False: APP_ENV was unset, so development, and each process says so loudly
     data_dir: Path
     database_url: str
     embedded_database: bool
@@ -134,8 +142,10 @@ class Settings:
         if embedded_redis:
             redis_url = f"redis://127.0.0.1:{embedded_redis_port}/0"
 
-        secret_key = _env("SECRET_KEY", "dev-insecure-secret-key-change-me-in-production")
+        secret_key = _env("SECRET_KEY", DEV_SECRET_KEY)
         return cls(
+            app_env=_env("APP_ENV", DEVELOPMENT).lower(),
+            app_env_set=bool(_env("APP_ENV")),
             data_dir=data_dir,
             database_url=database_url,
             embedded_database=embedded_database,
@@ -209,6 +219,46 @@ class Settings:
             ai_price_prompt_per_mtok=float(_env("AI_PRICE_PROMPT_PER_MTOK", "0.15")),
             ai_price_completion_per_mtok=float(_env("AI_PRICE_COMPLETION_PER_MTOK", "0.60")),
         )
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """Why these settings must not start the api, a worker or beat; each names its variable."""
+    if settings.app_env not in (DEVELOPMENT, PRODUCTION):
+        return [f"APP_ENV is {settings.app_env!r}: use {DEVELOPMENT} or {PRODUCTION}."]
+    problems = []
+    if settings.app_env == PRODUCTION:
+        keys = [("SECRET_KEY", settings.secret_key)]
+        if settings.jwt_secret != settings.secret_key:  # unset, it is SECRET_KEY and said once
+            keys.append(("JWT_SECRET", settings.jwt_secret))
+        for name, value in keys:
+            if value == DEV_SECRET_KEY:
+                problems.append(f"{name} is the development default; set a random value of at least "
+                                f"{MIN_SECRET_BYTES} bytes (python -c 'import secrets; print(secrets.token_urlsafe(48))').")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{name} is {len(value.encode())} bytes long; production needs at least {MIN_SECRET_BYTES}.")
+        from shared import crypto  # imported here: crypto reads these settings
+
+        if settings.google_client_id and not crypto.configured(settings):
+            problems.append("ENCRYPTION_KEYS is unset or holds an invalid key, and Google is configured "
+                            "(GOOGLE_CLIENT_ID): OAuth tokens would have nowhere safe to go.")
+    return problems
+
+
+_warned: set[str] = set()
+
+
+def check_startup(settings: Settings, process: str) -> None:
+    """At a process start: warn when APP_ENV is unset, and exit 1 naming each problem there is."""
+    if not settings.app_env_set and process not in _warned:
+        _warned.add(process)  # once per process, however many apps it builds (tests, gunicorn's hooks)
+        print(f"WARNING ({process}): APP_ENV is not set, so this runs as {DEVELOPMENT}: insecure defaults such "
+              f"as the development SECRET_KEY are accepted. Set APP_ENV={PRODUCTION} in production.",
+              file=sys.stderr, flush=True)
+    problems = startup_problems(settings)
+    if problems:
+        print(f"{process}: refusing to start (APP_ENV={settings.app_env}):", *problems, sep="\n  ",
+              file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 @lru_cache(maxsize=1)
