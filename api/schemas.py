@@ -227,6 +227,22 @@ class IntegrationListSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class AuthorizeRequestSchema(Schema):
+    return_to = fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "description": "where the browser goes after consent, with ?link_code=: one of OAUTH_RETURN_URLS "
+                       "exactly (default: this API's /v1/integrations/google/linked page)"})
+
+
+class LinkCompleteSchema(Schema):
+    link_code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                              metadata={"description": "the link_code the callback added to return_to"})
+
+
+class LinkedPageQuerySchema(Schema):
+    link_code = fields.String(validate=validate.Length(max=128))
+    error = fields.String(validate=validate.Length(max=64))
+
+
 class AuthorizeSchema(Schema):
     url = fields.String(metadata={"description": "open it in a browser; Google redirects to the callback"})
     expires_in = fields.Integer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 from shared.settings import Settings
 
 QUEUES = ("interactive", "sync", "reports", "maintenance")
@@ -32,6 +33,8 @@ class JobType:
     unavailable_code: str | None = None  # default: "<prefix>_not_configured"
     # True: a submit while the user has one of this type queued or running returns that job.
     coalesce: bool = False
+    # Google scopes the job needs; one the user did not grant fails it with google_scope_missing.
+    google_scopes: tuple[str, ...] = ()
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
@@ -126,6 +129,7 @@ register(
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
+        google_scopes=(CALENDAR_EVENTS,),
     )
 )
 
@@ -150,6 +154,7 @@ register(
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
+        google_scopes=(GMAIL_COMPOSE,),
     )
 )
 
@@ -254,9 +259,10 @@ def _google_configured(settings: Settings) -> bool:
     return configured(settings)
 
 
-for _name, _summary in (
-    ("calendar.sync", "Google Calendar sync: incremental with sync tokens; a 410 triggers a full resync."),
-    ("mail.sync", "Gmail sync: incremental from the history id; a 404 triggers a full resync."),
+for _name, _summary, _scope in (
+    ("calendar.sync", "Google Calendar sync: incremental with sync tokens; a 410 triggers a full resync.",
+     CALENDAR_EVENTS),
+    ("mail.sync", "Gmail sync: incremental from the history id; a 404 triggers a full resync.", GMAIL_READONLY),
 ):
     register(
         JobType(
@@ -271,6 +277,7 @@ for _name, _summary in (
             available=_google_configured,
             unavailable_code="google_not_configured",
             coalesce=True,
+            google_scopes=(_scope,),
         )
     )
 

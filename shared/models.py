@@ -358,6 +358,23 @@ class GoogleIntegration(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class GooglePendingLink(Base):
+    """Tokens from a Google consent, waiting (encrypted, 10 minutes) for the app of the user
+    who asked to complete the link with its one-time code (shared.google)."""
+
+    __tablename__ = "google_pending_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the link code
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)  # as granted, perhaps fewer than asked
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class GoogleWrite(Base):
     """A write made at Google for one action, so a retried job finds it instead of writing twice."""
 

@@ -116,6 +116,7 @@ class Settings:
     google_sync_interval_minutes: int
     google_mail_sync_days: int
     google_webhook_url: str
+    oauth_return_urls: tuple[str, ...]  # where the Google connect flow may send the browser back, matched exactly
     # -- AI agents
     ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit
     ai_timeout_seconds: float
@@ -211,6 +212,7 @@ class Settings:
             google_sync_interval_minutes=int(_env("GOOGLE_SYNC_INTERVAL_MINUTES", "15")),
             google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
             google_webhook_url=_env("GOOGLE_WEBHOOK_URL"),
+            oauth_return_urls=tuple(u.strip() for u in _env("OAUTH_RETURN_URLS").split(",") if u.strip()),
             ai_daily_token_budget=int(_env("AI_DAILY_TOKEN_BUDGET") or "0"),
             ai_timeout_seconds=float(_env("AI_TIMEOUT_SECONDS", "30")),
             ai_max_retries=int(_env("AI_MAX_RETRIES", "3")),

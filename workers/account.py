@@ -36,8 +36,10 @@ def revoke_google(session: Session, user: User, settings: Settings) -> None:
     the grant then lapses at Google when its tokens stop being refreshed.
     """
     from shared import crypto, google, metrics
-    from shared.models import GoogleIntegration
+    from shared.models import GoogleIntegration, GooglePendingLink
 
+    for link in session.scalars(select(GooglePendingLink).where(GooglePendingLink.user_id == user.id)):
+        google.drop_link(settings=settings, link=link)  # a consent the user's app never completed
     integration = session.scalar(select(GoogleIntegration).where(GoogleIntegration.user_id == user.id))
     if integration is None:
         return
