@@ -68,6 +68,34 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     raise InvalidCron(f"{cron!r} never runs on any date.")
 
 
+def shortest_interval(cron: str) -> timedelta:
+    """The shortest wall-clock time between two runs of `cron`.
+
+    Every day it runs, it runs at the same times, so the gaps are those between one day's
+    times and, when it runs on two days in a row, from the last of one to the first of the next.
+    """
+    minutes, hours, *_ = croniter(cron).expanded
+    times = sorted(h * 60 + m for h in (range(24) if hours == ["*"] else hours)
+                   for m in (range(60) if minutes == ["*"] else minutes))
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    overnight = 24 * 60 - times[-1] + times[0]
+    if overnight < 24 * 60 and (not gaps or overnight < min(gaps)) and _runs_two_days_in_a_row(cron):
+        gaps.append(overnight)
+    return timedelta(minutes=min(gaps)) if gaps else timedelta(days=1)
+
+
+def _runs_two_days_in_a_row(cron: str) -> bool:
+    day_fields = " ".join(cron.split()[2:])
+    days = croniter(f"0 0 {day_fields}", datetime(2000, 1, 1))
+    previous = None
+    for _ in range(800):  # more than two years of days: every month length and weekday meet
+        day = days.get_next(datetime)
+        if previous is not None and day - previous == timedelta(days=1):
+            return True
+        previous = day
+    return False
+
+
 def _to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     # fold=0: a repeated wall time is its first occurrence; a skipped one is read with the
     # offset before the jump, which lands just past the jump (02:30 -> 03:30 local).

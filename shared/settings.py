@@ -41,6 +41,10 @@ def _postgres_driver(url: str) -> str:
 DEVELOPMENT, PRODUCTION = "development", "production"
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 MIN_SECRET_BYTES = 32
+# Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
+# (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
+# Finite by default, so a leaked account or a runaway schedule costs a bounded amount.
+DEFAULT_AI_DAILY_TOKEN_BUDGET = 200000
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class Settings:
     google_webhook_url: str
     oauth_return_urls: tuple[str, ...]  # where the Google connect flow may send the browser back, matched exactly
     # -- AI agents
-    ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit
+    ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit (say so explicitly)
     ai_timeout_seconds: float
     ai_max_retries: int
     ai_max_steps: int
@@ -213,7 +217,7 @@ class Settings:
             google_mail_sync_days=int(_env("GOOGLE_MAIL_SYNC_DAYS", "30")),
             google_webhook_url=_env("GOOGLE_WEBHOOK_URL"),
             oauth_return_urls=tuple(u.strip() for u in _env("OAUTH_RETURN_URLS").split(",") if u.strip()),
-            ai_daily_token_budget=int(_env("AI_DAILY_TOKEN_BUDGET") or "0"),
+            ai_daily_token_budget=int(_env("AI_DAILY_TOKEN_BUDGET", str(DEFAULT_AI_DAILY_TOKEN_BUDGET))),
             ai_timeout_seconds=float(_env("AI_TIMEOUT_SECONDS", "30")),
             ai_max_retries=int(_env("AI_MAX_RETRIES", "3")),
             ai_max_steps=int(_env("AI_MAX_STEPS", "8")),
