@@ -79,6 +79,7 @@ class Settings:
     rate_limit_burst: int
     auth_rate_limit_per_minute: int
     max_active_jobs_per_user: int
+    max_long_polls_per_user: int  # concurrent ?wait= polls; past it a poll answers at once (0: no cap)
     max_request_bytes: int
     job_result_ttl_days: int
     sweep_interval_seconds: int
@@ -178,6 +179,7 @@ class Settings:
             rate_limit_burst=int(_env("RATE_LIMIT_BURST", "50")),
             auth_rate_limit_per_minute=int(_env("AUTH_RATE_LIMIT_PER_MINUTE", "20")),
             max_active_jobs_per_user=int(_env("MAX_ACTIVE_JOBS_PER_USER", "20")),
+            max_long_polls_per_user=int(_env("MAX_LONG_POLLS_PER_USER", "4")),
             max_request_bytes=int(_env("MAX_REQUEST_BYTES", str(1024 * 1024))),
             job_result_ttl_days=int(_env("JOB_RESULT_TTL_DAYS", "7")),
             sweep_interval_seconds=int(_env("SWEEP_INTERVAL_SECONDS", "30")),
