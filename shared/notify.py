@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 import redis
@@ -13,20 +14,29 @@ log = logging.getLogger(__name__)
 
 _client: redis.Redis | None = None
 _client_pid: int | None = None
+# Every authenticated request asks for the client, so a gunicorn worker's threads all ask
+# at once on its first burst. Two clients made side by side would leave one unreferenced
+# as soon as its caller's pipeline had it, and a dropped client disconnects its pool,
+# under the pipeline still using it ("I/O operation on closed file": a 500).
+_client_lock = threading.Lock()
 
 
 def cache_redis() -> redis.Redis:
-    """The cache/notification Redis client of this process."""
+    """The cache/notification Redis client of this process (one, however many threads ask first)."""
     global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        _client = redis.Redis.from_url(
-            get_settings().cache_redis_url,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=30,
-        )
-        _client_pid = os.getpid()
-    return _client
+    client = _client
+    if client is not None and _client_pid == os.getpid():
+        return client
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = redis.Redis.from_url(
+                get_settings().cache_redis_url,
+                socket_timeout=5,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+            _client_pid = os.getpid()
+        return _client
 
 
 def reset() -> None:
