@@ -1,5 +1,5 @@
 """Hostile input refused before anything parses it: NUL and unpaired surrogates in any
-string, NaN and Infinity, and JSON nested deeper than MAX_JSON_DEPTH.
+string (body, query, headers), NaN and Infinity, and JSON nested deeper than MAX_JSON_DEPTH.
 
 Each of these used to reach the database or the parser and answer 500: PostgreSQL stores
 neither NUL nor a lone UTF-16 surrogate in text or JSON, Python's json module reads NaN
@@ -101,11 +101,20 @@ def _check_query() -> None:
                        dict(list(problems.items())[:MAX_REPORTED]))
 
 
+def _check_headers() -> None:
+    # gunicorn refuses a NUL in a header itself; another server may not, and Idempotency-Key is stored.
+    problems = {name: [problem] for name, value in request.headers.items() if (problem := unstorable(value))}
+    if problems:
+        raise _Refused("invalid_characters", "A header holds characters that cannot be stored; see errors.",
+                       dict(list(problems.items())[:MAX_REPORTED]))
+
+
 def check_request():
     """before_request: refuse what no view could store or parse (400 naming the problem)."""
     if request.routing_exception is not None:
         return None  # a 404 or 405 answers without reading anything
     try:
+        _check_headers()
         _check_query()
         if request.is_json and (request.content_length or request.headers.get("Transfer-Encoding")):
             load_strict_json(request.get_data(cache=True))

@@ -68,6 +68,13 @@ def test_a_bad_character_in_a_key_is_refused_too(client, headers):
     assert_refused(post_raw(client, "/v1/jobs", body, headers), "invalid_characters")
 
 
+@pytest.mark.parametrize("key", ["a\x00b", "x\ud800"])
+def test_bad_characters_in_the_idempotency_key(client, headers, key):
+    response = client.post("/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "hi"}},
+                           headers={**headers, "Idempotency-Key": key})
+    assert_refused(response, "invalid_characters", "Idempotency-Key")
+
+
 def test_raw_surrogate_bytes_are_not_utf8(client):
     data = b'{"email": "\xed\xa0\x80@example.com", "password": "x"}'
     response = client.post("/v1/auth/login", data=data, content_type="application/json")
