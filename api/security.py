@@ -33,7 +33,7 @@ def _settings() -> Settings:
 
 
 def issue_access_token(user: User, settings: Settings, family_id: uuid.UUID | None = None) -> str:
-    """An access token of the login `family_id` (default: one of its own, revoked by nothing but its user's version)."""
+    """An access token of the login `family_id` (none given: a family of its own, which nothing revokes)."""
     now = utcnow()
     claims = {
         "sub": str(user.id),
@@ -146,8 +146,7 @@ def revoke_family(session: Session, family_id: uuid.UUID, settings: Settings) ->
 
 
 def logout(session: Session, token: str, settings: Settings, *, everywhere: bool = False) -> None:
-    """Revoke the family of `token`, or with `everywhere` every login of its user (unknown tokens
-    are ignored: logout always succeeds)."""
+    """Revoke the login of `token`, or with `everywhere` every login of its user (an unknown token: nothing)."""
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)))
     if row is None:
         return

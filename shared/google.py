@@ -224,17 +224,20 @@ def park_grant(*, session: Session, settings: Settings, user_id: uuid.UUID, gran
 
 
 def take_link(*, session: Session, link_code: str) -> GooglePendingLink | None:
-    """The pending link of `link_code`, removed (one use); None when unknown, used or expired."""
+    """The pending link of `link_code`, removed (one use); None when unknown, used or expired.
+
+    An expired link stays for drop_expired_links, which revokes its grant at Google first.
+    """
     if not link_code or len(link_code) > 128:
         return None
     link = session.scalar(
-        select(GooglePendingLink).where(GooglePendingLink.code_hash == link_hash(link_code)).with_for_update()
+        select(GooglePendingLink).where(GooglePendingLink.code_hash == link_hash(link_code),
+                                        GooglePendingLink.expires_at > utcnow()).with_for_update()
     )
-    if link is None:
-        return None
-    session.delete(link)
-    session.flush()
-    return link if link.expires_at > utcnow() else None
+    if link is not None:
+        session.delete(link)
+        session.flush()
+    return link
 
 
 def drop_link(*, settings: Settings, link: GooglePendingLink) -> bool:

@@ -199,7 +199,6 @@ class GoogleComplete(MethodView):
         user = current_user()
         link = google.take_link(session=session, link_code=data["link_code"])
         if link is None:
-            session.commit()  # an expired link found on the way is gone either way
             raise ApiError(400, "invalid_link_code", "This link code is unknown, used or expired; connect again.")
         if link.user_id != user.id:
             # Someone else's consent URL was opened in this user's browser: the Google account
@@ -237,7 +236,7 @@ class GoogleComplete(MethodView):
         return integration_to_dict(integration, configured=True)
 
 
-LINKED_PAGE = """<!doctype html>
+LINKED_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:34em;margin:3em auto;padding:0 1em;color:#222}}</style>
@@ -269,7 +268,7 @@ class GoogleLinkedPage(MethodView):
         else:
             key = "google_consent_denied" if query.get("error") == "google_consent_denied" else "failed"
         title, body = LINKED_MESSAGES[key]
-        response = make_response(LINKED_PAGE.format(title=title, body=body), 200)
+        response = make_response(LINKED_HTML.format(title=title, body=body), 200)
         response.mimetype = "text/html"
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
