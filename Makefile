@@ -31,13 +31,10 @@ run: install migrate
 	$(BIN)/assistant run
 
 ## The whole suite, on PostgreSQL + Redis and on the embedded default.
-## pgBackRest (Debian's package) is installed when missing and we are root with apt-get;
-## elsewhere the point-in-time recovery test fails, saying how to install it.
+## Debian packages the checks need (docker-compose, nginx, chromium, pgbackrest, exporters) are
+## installed first when missing and we are root (.ci/system-packages).
 test: install
-	@command -v pgbackrest >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
-		|| { echo "installing pgbackrest (apt-get)"; apt-get update -qq >/dev/null \
-		     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbackrest >/dev/null; } \
-		|| echo "could not install pgbackrest: tests/ops/test_pitr.py will fail"
+	bash .ci/system-packages
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

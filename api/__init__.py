@@ -7,7 +7,7 @@ from flask import Flask
 from flask_compress import Compress
 from flask_smorest import Api
 
-from api import db, errors, limits, observability
+from api import db, docs, errors, inputs, limits, observability
 from api.resources import (
     actions,
     artifacts,
@@ -42,9 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         API_VERSION="v1",
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_JSON_PATH="openapi.json",  # Swagger UI at /docs is api.docs, not flask-smorest's CDN page
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -88,7 +86,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
+    app.register_blueprint(docs.blp)  # a page, not an operation: outside the OpenAPI document
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
+    inputs.init_app(app)  # after the body's size and type are checked, before any view parses it
     limits.init_app(app, settings)
     observability.init_app(app, settings)  # last: its request hook must run first
     return app

@@ -1,13 +1,23 @@
 """Rate limits (flask-limiter): per user when a valid token is sent, per IP always, and a
-stricter per-IP limit on the credential endpoints."""
+stricter per-IP limit on the credential endpoints; and the cap on a user's long-polls."""
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+import redis
 from flask import Flask, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
 from api.security import user_id_from_token
+from shared.notify import cache_redis
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CREDENTIAL_PATHS = ("/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh")
 UNLIMITED_PATHS = ("/health", "/ready", "/metrics")
@@ -63,3 +73,50 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     )
     app.extensions["assistant_limiter"] = limiter
     return limiter
+
+
+# -- long-polls ------------------------------------------------------------------------------
+
+# Each ?wait= poll holds a gunicorn thread for up to 30 s: without a cap one user's polls
+# could hold every thread of every worker. The user's polls in flight are members of a
+# sorted set in the cache Redis, scored by when they must be over, so the cap holds across
+# gunicorn workers and hosts, and a poll whose process died stops counting at its score.
+LONG_POLL_GRACE_SECONDS = 30
+_CLAIM_POLL = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def long_poll_key(user_id) -> str:
+    return f"longpoll:{user_id}"
+
+
+@contextlib.contextmanager
+def long_poll_slot(user_id, seconds: float, settings: Settings) -> Iterator[bool]:
+    """Yield whether the user may hold a thread for a `seconds` long-poll now (MAX_LONG_POLLS_PER_USER)."""
+    cap = settings.max_long_polls_per_user
+    if cap <= 0:
+        yield True
+        return
+    key, member, now = long_poll_key(user_id), uuid.uuid4().hex, time.time()
+    lifetime = seconds + LONG_POLL_GRACE_SECONDS
+    try:
+        granted = bool(cache_redis().eval(_CLAIM_POLL, 1, key, now, now + lifetime, member, cap, int(lifetime) + 1))
+    except redis.RedisError as exc:
+        # Without Redis the polls fall back to polling the database anyway (shared.notify);
+        # refusing them all would turn every app's poll loop into a tight one.
+        log.warning("long-poll cap not checked: %s", exc)
+        yield True
+        return
+    try:
+        yield granted
+    finally:
+        if granted:
+            try:
+                cache_redis().zrem(key, member)
+            except redis.RedisError:
+                pass  # it stops counting at its score

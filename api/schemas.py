@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.jobs import STATUSES
+from shared.models import RESERVED_EMAIL_DOMAIN, is_reserved_email
 from shared.todos import PRIORITIES
 
 def validate_timezone(value: str) -> None:
@@ -35,6 +36,11 @@ class RegisterSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=256))
     timezone = fields.String(load_default="UTC", validate=validate_timezone)
 
+    @validates("email")
+    def _not_reserved(self, value: str, **_kwargs) -> None:
+        if is_reserved_email(value):
+            raise ValidationError(f"Addresses at {RESERVED_EMAIL_DOMAIN} are reserved for the platform.")
+
 
 class LoginSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=1, max=320))
@@ -47,6 +53,8 @@ class RefreshSchema(Schema):
 
 class LogoutSchema(Schema):
     refresh_token = fields.String(load_default=None, validate=validate.Length(max=512))
+    everywhere = fields.Boolean(load_default=False,
+                                metadata={"description": "true: sign out every device of this account"})
 
 
 class TokenSchema(Schema):
@@ -217,6 +225,22 @@ class IntegrationSchema(Schema):
 class IntegrationListSchema(Schema):
     items = fields.List(fields.Nested(IntegrationSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class AuthorizeRequestSchema(Schema):
+    return_to = fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "description": "where the browser goes after consent, with ?link_code=: one of OAUTH_RETURN_URLS "
+                       "exactly (default: this API's /v1/integrations/google/linked page)"})
+
+
+class LinkCompleteSchema(Schema):
+    link_code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                              metadata={"description": "the link_code the callback added to return_to"})
+
+
+class LinkedPageQuerySchema(Schema):
+    link_code = fields.String(validate=validate.Length(max=128))
+    error = fields.String(validate=validate.Length(max=64))
 
 
 class AuthorizeSchema(Schema):

@@ -2,7 +2,9 @@
 
 Refresh tokens are random strings stored as SHA-256 hashes. Each use rotates the token
 within its family; presenting a rotated token again means it was stolen or replayed,
-so the whole family is revoked and its holder must log in again.
+so the whole family is revoked and its holder must log in again. An access token names
+its family and its user's token version, so a revoked family or a "log out everywhere"
+ends the access tokens too, at once (shared.revocation).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from shared.models import RefreshToken, User, utcnow
+from shared import revocation
+from shared.models import SYSTEM_ROLE, RefreshToken, User, utcnow
 from shared.settings import Settings
 
 ALGORITHM = "HS256"
@@ -29,7 +32,8 @@ def _settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
-def issue_access_token(user: User, settings: Settings) -> str:
+def issue_access_token(user: User, settings: Settings, family_id: uuid.UUID | None = None) -> str:
+    """An access token of the login `family_id` (none given: a family of its own, which nothing revokes)."""
     now = utcnow()
     claims = {
         "sub": str(user.id),
@@ -39,6 +43,8 @@ def issue_access_token(user: User, settings: Settings) -> str:
         "iat": now,
         "exp": now + timedelta(minutes=settings.jwt_access_minutes),
         "jti": uuid.uuid4().hex,
+        "fam": str(family_id or uuid.uuid4()),
+        "ver": user.token_version,
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
@@ -91,8 +97,9 @@ def issue_refresh_token(session: Session, user: User, settings: Settings, family
 
 def token_pair(session: Session, user: User, settings: Settings, family_id: uuid.UUID | None = None) -> dict:
     """The login/refresh answer (the caller commits)."""
+    family_id = family_id or uuid.uuid4()
     return {
-        "access_token": issue_access_token(user, settings),
+        "access_token": issue_access_token(user, settings, family_id),
         "refresh_token": issue_refresh_token(session, user, settings, family_id),
         "token_type": "Bearer",
         "expires_in": settings.jwt_access_minutes * 60,
@@ -106,8 +113,7 @@ def rotate_refresh_token(session: Session, token: str, settings: Settings) -> di
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise ApiError(401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked.")
     if row.rotated_at is not None:
-        revoke_family(session, row.family_id)
-        session.commit()
+        revoke_family(session, row.family_id, settings)
         raise ApiError(401, "refresh_token_reused",
                        "This refresh token was already used; every session of this login is now revoked.")
     # Compare-and-set, so two concurrent refreshes with one token cannot both succeed.
@@ -117,29 +123,50 @@ def rotate_refresh_token(session: Session, token: str, settings: Settings) -> di
         .values(rotated_at=now)
     )
     if not result.rowcount:
-        revoke_family(session, row.family_id)
-        session.commit()
+        revoke_family(session, row.family_id, settings)
         raise ApiError(401, "refresh_token_reused", "This refresh token was already used.")
     user = session.get(User, row.user_id)
+    if not can_sign_in(user):
+        session.rollback()
+        raise ApiError(401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked.")
     pair = token_pair(session, user, settings, family_id=row.family_id)
     session.commit()
     return pair
 
 
-def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+def revoke_family(session: Session, family_id: uuid.UUID, settings: Settings) -> None:
+    """Revoke a login's refresh tokens and, at once, its access tokens (commits)."""
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-
-
-def logout(session: Session, token: str) -> None:
-    """Revoke the family of `token` (unknown tokens are ignored: logout always succeeds)."""
-    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)))
-    if row is not None:
-        revoke_family(session, row.family_id)
     session.commit()
+    revocation.remember_revoked_families([family_id], settings)
+
+
+def logout(session: Session, token: str, settings: Settings, *, everywhere: bool = False) -> None:
+    """Revoke the login of `token`, or with `everywhere` every login of its user (an unknown token: nothing)."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)))
+    if row is None:
+        return
+    if not everywhere:
+        revoke_family(session, row.family_id, settings)
+        return
+    if row.revoked_at is not None:
+        return  # a revoked token speaks for no one
+    session.execute(
+        update(RefreshToken).where(RefreshToken.user_id == row.user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    version = revocation.bump_version(session, row.user_id)
+    session.commit()
+    revocation.publish_version(row.user_id, version, settings)
+
+
+def can_sign_in(user: User | None) -> bool:
+    """A person's account that is not disabled (the system account never signs in)."""
+    return user is not None and user.role != SYSTEM_ROLE and user.disabled_at is None
 
 
 def bearer_token() -> str | None:
@@ -176,9 +203,13 @@ def auth_required(admin: bool = False):
             except (jwt.InvalidTokenError, ValueError):
                 raise ApiError(401, "invalid_token", "The access token is invalid.",
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            user = get_db().get(User, user_id)
+            session = get_db()
+            user = session.get(User, user_id)
             if user is None:  # deleted since the token was issued
                 raise ApiError(401, "invalid_token", "The access token's user no longer exists.",
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            if not can_sign_in(user) or revocation.is_revoked(claims, session=session, settings=_settings()):
+                raise ApiError(401, "token_revoked", "This sign-in has ended (logged out); sign in again.",
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             if admin and not user.is_admin:
                 raise ApiError(403, "forbidden", "This needs an admin.")

@@ -44,6 +44,12 @@ def beat_schedule() -> dict:
             "args": ("ops.verify_backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        # Consents exchanged but never completed by their app: revoked at Google, then dropped.
+        "google-expired-links": {
+            "task": "scheduler.google_expired_links",
+            "schedule": float(settings.sweep_interval_seconds),
+            "options": {"queue": "sync", "expires": settings.sweep_interval_seconds},
+        },
         "google-sync-fan-out": {
             "task": "scheduler.google_sync",
             "schedule": 60.0,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from shared import migrate
 from shared.db import session_scope
 from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job, sweep
-from shared.models import Job, User, utcnow
+from shared.models import RESERVED_EMAIL_DOMAIN, Job, User, is_reserved_email, utcnow
 from shared.passwords import hash_password
 from shared.settings import get_settings
 
@@ -73,11 +73,21 @@ def users() -> None:
 
 @users.command("create-admin")
 @click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def users_create_admin(email: str, password: str) -> None:
+@click.option("--password", help="the password (it then shows in the process list; prefer the prompt or stdin)")
+@click.option("--password-stdin", is_flag=True, help="read the password from the first line of standard input")
+def users_create_admin(email: str, password: str | None, password_stdin: bool) -> None:
     """Create an admin, or make an existing user an admin (and set the password)."""
+    if password_stdin:
+        if password is not None:
+            raise click.UsageError("give --password or --password-stdin, not both")
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 8:
         raise click.BadParameter("at least 8 characters", param_hint="--password")
+    if is_reserved_email(email):
+        raise click.BadParameter(f"addresses at {RESERVED_EMAIL_DOMAIN} are reserved for the platform",
+                                 param_hint="EMAIL")
     email = email.strip().lower()
     with session_scope() as session:
         user = session.scalar(select(User).where(User.email == email))
@@ -287,11 +297,12 @@ def keys() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every stored secret with the newest key (the first of ENCRYPTION_KEYS)."""
     from shared import crypto
-    from shared.models import GoogleIntegration, MailMessage
+    from shared.models import GoogleIntegration, GooglePendingLink, MailMessage
 
     settings = get_settings()
     columns = (
         (GoogleIntegration, ("refresh_token_encrypted", "access_token_encrypted")),
+        (GooglePendingLink, ("refresh_token_encrypted", "access_token_encrypted")),
         (MailMessage, ("body_encrypted",)),
     )
     counts = {}

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.logging import redact_value
 from shared.settings import get_settings
 
 _engine: Engine | None = None
@@ -23,7 +24,22 @@ def _make_engine(url: str, settings) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
-        return engine
+    else:
+        engine = _postgres_engine(url, settings)
+    event.listen(engine, "handle_error", _redact_parameters)
+    return engine
+
+
+def _redact_parameters(context) -> None:
+    """Redact a database error's parameters where the error is made."""
+    # The error carries its statement's parameters into its text, and so into a log line's
+    # traceback, a `%s` of the exception or Sentry: the same redaction as any log line.
+    error = context.sqlalchemy_exception
+    if error is not None and error.params:
+        error.params = redact_value(error.params)
+
+
+def _postgres_engine(url: str, settings) -> Engine:
     engine = create_engine(
         url,
         pool_pre_ping=True,  # survive a PostgreSQL restart without a 500 on the next request

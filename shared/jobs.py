@@ -92,7 +92,10 @@ def validate_params(job_type: JobType, params) -> dict:
             # These describe a property, not the object: name the property itself.
             key = _property_named(error) or path or "params"
             path = f"{path}.{key}" if path and key != path else key
-        errors.setdefault(path or "params", []).append(error.message)
+        # A schema may say what it wants in words ("errorMessage", as ajv-errors spells it)
+        # where a bare pattern would only be quoted back.
+        message = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+        errors.setdefault(path or "params", []).append(message or error.message)
     if errors:
         raise InvalidParams("invalid_params", "The params do not match the job type's schema.", errors=errors)
     return params

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 from shared.settings import Settings
 
 QUEUES = ("interactive", "sync", "reports", "maintenance")
@@ -32,6 +33,11 @@ class JobType:
     unavailable_code: str | None = None  # default: "<prefix>_not_configured"
     # True: a submit while the user has one of this type queued or running returns that job.
     coalesce: bool = False
+    # Google scopes the job needs; one the user did not grant fails it with google_scope_missing.
+    google_scopes: tuple[str, ...] = ()
+    # Minutes a schedule must leave between two runs at least (0: any cron). Agents spend
+    # money on every run, and a schedule runs with nobody watching.
+    min_schedule_minutes: int = 0
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
@@ -50,6 +56,15 @@ def _object(properties: dict, required: tuple[str, ...] = ()) -> dict:
         "required": list(required),
         "additionalProperties": False,
     }
+
+
+# Dates the workers can step a week or a day past and still be in range, and a person
+# means: 9999-12-31 is a 422 when submitted, not an internal_error in the worker.
+_YEARS = "^(20[0-9]{2}|2100)-"
+_DATE = {"type": "string", "format": "date", "pattern": _YEARS,
+         "errorMessage": "Use a date between 2000-01-01 and 2100-12-31 (YYYY-MM-DD)."}
+_DATE_TIME = {"type": "string", "format": "date-time", "pattern": _YEARS,
+              "errorMessage": "Use an ISO 8601 date-time in the years 2000 to 2100."}
 
 
 REGISTRY: dict[str, JobType] = {}
@@ -112,8 +127,8 @@ register(
         params_schema=_object(
             {
                 "summary": {"type": "string", "minLength": 1, "maxLength": 1024},
-                "start": {"type": "string", "format": "date-time"},
-                "end": {"type": "string", "format": "date-time"},
+                "start": _DATE_TIME,
+                "end": _DATE_TIME,
                 "description": {"type": "string", "maxLength": 8192},
                 "location": {"type": "string", "maxLength": 1024},
                 "attendees": {"type": "array", "items": {"type": "string", "format": "email"}, "maxItems": 100},
@@ -126,6 +141,7 @@ register(
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
+        google_scopes=(CALENDAR_EVENTS,),
     )
 )
 
@@ -150,12 +166,11 @@ register(
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
+        google_scopes=(GMAIL_COMPOSE,),
     )
 )
 
 # -- reports, account and backups (schedules, reports, backups and privacy) ----------------
-
-_DATE = {"type": "string", "format": "date"}
 
 register(
     JobType(
@@ -254,9 +269,10 @@ def _google_configured(settings: Settings) -> bool:
     return configured(settings)
 
 
-for _name, _summary in (
-    ("calendar.sync", "Google Calendar sync: incremental with sync tokens; a 410 triggers a full resync."),
-    ("mail.sync", "Gmail sync: incremental from the history id; a 404 triggers a full resync."),
+for _name, _summary, _scope in (
+    ("calendar.sync", "Google Calendar sync: incremental with sync tokens; a 410 triggers a full resync.",
+     CALENDAR_EVENTS),
+    ("mail.sync", "Gmail sync: incremental from the history id; a 404 triggers a full resync.", GMAIL_READONLY),
 ):
     register(
         JobType(
@@ -271,6 +287,7 @@ for _name, _summary in (
             available=_google_configured,
             unavailable_code="google_not_configured",
             coalesce=True,
+            google_scopes=(_scope,),
         )
     )
 
@@ -296,6 +313,7 @@ def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] 
             poll_after=2,
             available=_ai_configured,
             unavailable_code="ai_not_configured",
+            min_schedule_minutes=15,
         )
     )
 
@@ -313,7 +331,7 @@ AGENT_TYPES = (
     _agent(
         "agent.plan_day",
         "AI: fits your open tasks into the free time of a day and proposes calendar blocks.",
-        {"date": {"type": "string", "format": "date"}},
+        {"date": _DATE},
     ).name,
     _agent(
         "mail.triage",

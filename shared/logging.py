@@ -48,8 +48,17 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# Names that end like these are secrets too: columns and SQL parameters are named after
+# them (password_hash, refresh_token_encrypted, and token_hash_1 for a bound comparison).
+_SECRET_SUFFIXES = ("password", "password_hash", "secret", "token", "token_hash", "_encrypted", "_key")
+_BIND_NUMBER = re.compile(r"_\d+$")
+
+
 def _is_secret_key(key) -> bool:
-    return isinstance(key, str) and key.lower().replace("-", "_") in SECRET_KEYS
+    if not isinstance(key, str):
+        return False
+    name = _BIND_NUMBER.sub("", key.lower().replace("-", "_"))
+    return name in SECRET_KEYS or name.endswith(_SECRET_SUFFIXES)
 
 
 def redact_text(text: str) -> str:

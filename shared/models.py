@@ -67,21 +67,42 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+SYSTEM_ROLE = "system"
+# Addresses of this domain belong to the platform (the system account's among them): nobody
+# registers one. ".invalid" is reserved by RFC 2606, so no mailbox there is anybody's.
+RESERVED_EMAIL_DOMAIN = "assistant.invalid"
+
+
+def is_reserved_email(email: str) -> bool:
+    domain = email.strip().lower().rpartition("@")[2].rstrip(".")
+    return domain == RESERVED_EMAIL_DOMAIN or domain.endswith("." + RESERVED_EMAIL_DOMAIN)
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # The platform's own account (shared.schedules.system_user) exists once.
+        Index("ux_users_system", "role", unique=True,
+              postgresql_where=text("role = 'system'"), sqlite_where=text("role = 'system'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="user")
+    role: Mapped[str] = mapped_column(String(16), default="user")  # user | admin | system
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     digest_time: Mapped[str] = mapped_column(String(5), default="07:00")
+    # Moved on by "log out everywhere": every access token carries the version it was issued under.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Set: the account can neither sign in nor use a token (a squatter of a reserved address).
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        # The system account owns the platform's admin-only jobs (backups, retention).
+        return self.role in ("admin", SYSTEM_ROLE)
 
 
 class RefreshToken(Base):
@@ -335,6 +356,23 @@ class GoogleIntegration(Base):
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GooglePendingLink(Base):
+    """Tokens from a Google consent, waiting (encrypted, 10 minutes) for the app of the user
+    who asked to complete the link with its one-time code (shared.google)."""
+
+    __tablename__ = "google_pending_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the link code
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)  # as granted, perhaps fewer than asked
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class GoogleWrite(Base):

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.jobs import ACTIVE, JobError, submit_job
-from shared.models import Job, Schedule, User, utcnow
+from shared.models import RESERVED_EMAIL_DOMAIN, SYSTEM_ROLE, Job, Schedule, User, utcnow
 from shared.settings import Settings
 
 DIGEST_KIND = "daily_digest"
@@ -66,6 +66,34 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     except CroniterBadDateError:
         pass
     raise InvalidCron(f"{cron!r} never runs on any date.")
+
+
+def shortest_interval(cron: str) -> timedelta:
+    """The shortest wall-clock time between two runs of `cron`.
+
+    Every day it runs, it runs at the same times, so the gaps are those between one day's
+    times and, when it runs on two days in a row, from the last of one to the first of the next.
+    """
+    minutes, hours, *_ = croniter(cron).expanded
+    times = sorted(h * 60 + m for h in (range(24) if hours == ["*"] else hours)
+                   for m in (range(60) if minutes == ["*"] else minutes))
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    overnight = 24 * 60 - times[-1] + times[0]
+    if overnight < 24 * 60 and (not gaps or overnight < min(gaps)) and _runs_two_days_in_a_row(cron):
+        gaps.append(overnight)
+    return timedelta(minutes=min(gaps)) if gaps else timedelta(days=1)
+
+
+def _runs_two_days_in_a_row(cron: str) -> bool:
+    day_fields = " ".join(cron.split()[2:])
+    days = croniter(f"0 0 {day_fields}", datetime(2000, 1, 1))
+    previous = None
+    for _ in range(800):  # more than two years of days: every month length and weekday meet
+        day = days.get_next(datetime)
+        if previous is not None and day - previous == timedelta(days=1):
+            return True
+        previous = day
+    return False
 
 
 def _to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -121,7 +149,7 @@ def sync_default_digests(*, session: Session, now: datetime, user_id=None, batch
     missing = (
         select(User.id, User.digest_time, User.timezone)
         .outerjoin(Schedule, and_(Schedule.user_id == User.id, Schedule.system_kind == DIGEST_KIND))
-        .where(Schedule.id.is_(None), User.email != SYSTEM_EMAIL)
+        .where(Schedule.id.is_(None), User.role != SYSTEM_ROLE, User.disabled_at.is_(None))
         .limit(batch)
     )
     if user_id is not None:
@@ -160,21 +188,24 @@ def sync_default_digests(*, session: Session, now: datetime, user_id=None, batch
 
 # -- the platform's own user -------------------------------------------------------------
 
-# Owns the jobs beat submits itself (nightly backups, retention). It cannot sign in: its
-# password hash is not a hash at all, so no password ever verifies against it.
-SYSTEM_EMAIL = "system@assistant.invalid"
+# Owns the jobs beat submits itself (nightly backups, retention). Its identity is its role,
+# not an address anyone could register first. It cannot sign in: its password hash is not a
+# hash at all, so no password ever verifies against it (and sign-in refuses the role).
+SYSTEM_EMAIL = f"system@{RESERVED_EMAIL_DOMAIN}"
 
 
 def system_user(session: Session) -> User:
-    """The platform's own admin user, made on first use."""
-    user = session.scalar(select(User).where(User.email == SYSTEM_EMAIL))
+    """The platform's own admin account (made by migration 0007; made again should it be gone)."""
+    user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
     if user is None:
+        taken = session.scalar(select(User.id).where(User.email == SYSTEM_EMAIL)) is not None
+        email = f"system-{uuid.uuid4().hex[:12]}@{RESERVED_EMAIL_DOMAIN}" if taken else SYSTEM_EMAIL
         try:
             with session.begin_nested():
-                user = User(email=SYSTEM_EMAIL, password_hash="!", role="admin")
+                user = User(email=email, password_hash="!", role=SYSTEM_ROLE)
                 session.add(user)
-        except IntegrityError:  # a concurrent beat made it first
-            user = session.scalar(select(User).where(User.email == SYSTEM_EMAIL))
+        except IntegrityError:  # a concurrent beat made it first (ux_users_system)
+            user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
     return user
 
 

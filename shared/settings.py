@@ -19,14 +19,21 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-APP_ENVS = ("development", "production")
+DEVELOPMENT, PRODUCTION = "development", "production"
+APP_ENVS = (DEVELOPMENT, PRODUCTION)
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+MIN_SECRET_BYTES = 32
+# Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
+# (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
+# Finite by default, so a leaked account or a runaway schedule costs a bounded amount.
+DEFAULT_AI_DAILY_TOKEN_BUDGET = 200000
 REDIS_DATABASES = 16  # a stock Redis server's `databases`: numbers 0-15
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 # Zero means "off" or "none" for these; every other number must be positive.
 ZERO_ALLOWED = {
     "TRUSTED_PROXIES", "DB_MAX_OVERFLOW", "WORKER_METRICS_PORT", "SENTRY_TRACES_SAMPLE_RATE", "MAIL_RETENTION_DAYS",
     "GOOGLE_API_RETRIES", "AI_MAX_RETRIES", "AI_DAILY_TOKEN_BUDGET", "AI_PRICE_PROMPT_PER_MTOK",
-    "AI_PRICE_COMPLETION_PER_MTOK", "ORPHAN_GRACE_SECONDS", "BACKUP_KEEP_WEEKLY",
+    "AI_PRICE_COMPLETION_PER_MTOK", "ORPHAN_GRACE_SECONDS", "BACKUP_KEEP_WEEKLY", "MAX_LONG_POLLS_PER_USER",
 }
 PORTS = {"PORT", "FLOWER_PORT", "EMBEDDED_REDIS_PORT", "WORKER_METRICS_PORT"}
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -125,6 +132,7 @@ class Settings:
     """Every setting the api, workers and scheduler read."""
 
     app_env: str  # development | production
+    app_env_set: bool  # False: APP_ENV was unset, so development, and each process says so loudly
     data_dir: Path
     database_url: str
     embedded_database: bool
@@ -152,6 +160,7 @@ class Settings:
     rate_limit_burst: int
     auth_rate_limit_per_minute: int
     max_active_jobs_per_user: int
+    max_long_polls_per_user: int  # concurrent ?wait= polls; past it a poll answers at once (0: no cap)
     max_request_bytes: int
     job_result_ttl_days: int
     sweep_interval_seconds: int
@@ -200,6 +209,7 @@ class Settings:
     google_sync_interval_minutes: int
     google_mail_sync_days: int
     google_webhook_url: str
+    oauth_return_urls: tuple[str, ...]  # where the Google connect flow may send the browser back, matched exactly
     # -- AI agents
     ai_daily_token_budget: int  # tokens per user per local day; 0 = no limit
     ai_timeout_seconds: float
@@ -271,11 +281,12 @@ class Settings:
             "S3_PUBLIC_ENDPOINT_URL": _env("S3_PUBLIC_ENDPOINT_URL"),
         }
         problems += [_url_problem(name, url, ("http", "https")) for name, url in urls.items() if url]
+        oauth_return_urls = tuple(u.strip() for u in _env("OAUTH_RETURN_URLS").split(",") if u.strip())
         object_storage_url = _env("OBJECT_STORAGE_URL")
         if object_storage_url:
             problems.append(_object_storage_problem(object_storage_url))
 
-        secret_key = _env("SECRET_KEY", "dev-insecure-secret-key-change-me-in-production")
+        secret_key = _env("SECRET_KEY", DEV_SECRET_KEY)
         rate_limit_enabled = _bool(_env("RATE_LIMIT_ENABLED", "true"))
         ratelimit_storage_url = redis_uses["ratelimit_storage_url"]
         if app_env == "production" and rate_limit_enabled and (
@@ -287,6 +298,7 @@ class Settings:
                             "set REDIS_URL (or RATELIMIT_STORAGE_URL to a redis:// URL)")
         return cls(
             app_env=app_env,
+            app_env_set=bool(_env("APP_ENV")),
             data_dir=data_dir,
             database_url=database_url,
             embedded_database=embedded_database,
@@ -314,6 +326,7 @@ class Settings:
             rate_limit_burst=_int("RATE_LIMIT_BURST", "50", problems),
             auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", "20", problems),
             max_active_jobs_per_user=_int("MAX_ACTIVE_JOBS_PER_USER", "20", problems),
+            max_long_polls_per_user=_int("MAX_LONG_POLLS_PER_USER", "4", problems),
             max_request_bytes=_int("MAX_REQUEST_BYTES", "1048576", problems),
             job_result_ttl_days=_int("JOB_RESULT_TTL_DAYS", "7", problems),
             sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", "30", problems),
@@ -358,7 +371,8 @@ class Settings:
             google_sync_interval_minutes=_int("GOOGLE_SYNC_INTERVAL_MINUTES", "15", problems),
             google_mail_sync_days=_int("GOOGLE_MAIL_SYNC_DAYS", "30", problems),
             google_webhook_url=urls["GOOGLE_WEBHOOK_URL"],
-            ai_daily_token_budget=_int("AI_DAILY_TOKEN_BUDGET", "0", problems),
+            oauth_return_urls=oauth_return_urls,
+            ai_daily_token_budget=_int("AI_DAILY_TOKEN_BUDGET", str(DEFAULT_AI_DAILY_TOKEN_BUDGET), problems),
             ai_timeout_seconds=_float("AI_TIMEOUT_SECONDS", "30", problems),
             ai_max_retries=_int("AI_MAX_RETRIES", "3", problems),
             ai_max_steps=_int("AI_MAX_STEPS", "8", problems),
@@ -379,14 +393,46 @@ def _object_storage_problem(url: str) -> str | None:
 
 def configuration_problems(settings: Settings) -> list[str]:
     """What is wrong with the settings, one message per problem, each naming its variable."""
-    return list(settings.problems)
+    return list(settings.problems) + _production_problems(settings)
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    """In production: no development or short signing key, and Google only with ENCRYPTION_KEYS."""
+    if settings.app_env != PRODUCTION:
+        return []
+    problems = []
+    keys = [("SECRET_KEY", settings.secret_key)]
+    if settings.jwt_secret != settings.secret_key:  # unset, it is SECRET_KEY and said once
+        keys.append(("JWT_SECRET", settings.jwt_secret))
+    for name, value in keys:
+        if value == DEV_SECRET_KEY:
+            problems.append(f"{name} is the development default; set a random value of at least "
+                            f"{MIN_SECRET_BYTES} bytes (python -c 'import secrets; print(secrets.token_urlsafe(48))').")
+        elif len(value.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is {len(value.encode())} bytes long; production needs at least {MIN_SECRET_BYTES}.")
+    from shared import crypto  # imported here: crypto reads these settings
+
+    if settings.google_client_id and not crypto.configured(settings):
+        problems.append("ENCRYPTION_KEYS is unset or holds an invalid key, and Google is configured "
+                        "(GOOGLE_CLIENT_ID): OAuth tokens would have nowhere safe to go.")
+    return problems
+
+
+_warned: set[str] = set()
 
 
 def refuse_to_start_on_problems(process: str, settings: Settings | None = None) -> None:
-    """At a process's start: print every configuration problem and exit non-zero, or return."""
-    problems = configuration_problems(settings or get_settings())
+    """At a process's start: warn when APP_ENV is unset; print every problem and exit non-zero, or return."""
+    settings = settings or get_settings()
+    if not settings.app_env_set and process not in _warned:
+        _warned.add(process)  # once per process, however many apps it builds (tests, gunicorn's hooks)
+        print(f"WARNING ({process}): APP_ENV is not set, so this runs as {DEVELOPMENT}: insecure defaults such "
+              f"as the development SECRET_KEY are accepted. Set APP_ENV={PRODUCTION} in production.",
+              file=sys.stderr, flush=True)
+    problems = configuration_problems(settings)
     if problems:
-        print(f"{process} refuses to start: the configuration has {len(problems)} problem(s):", file=sys.stderr)
+        print(f"{process} refuses to start (APP_ENV={settings.app_env}): the configuration has "
+              f"{len(problems)} problem(s):", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.stderr.flush()

@@ -18,6 +18,7 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/10")
 
 # Before anything of ours is imported: the settings are read from the environment once.
 os.environ.update(
+    APP_ENV="development",
     DATABASE_URL=TEST_DATABASE_URL,
     REDIS_URL=TEST_REDIS_URL,
     SECRET_KEY="test-secret-key-0123456789abcdef0123456789",

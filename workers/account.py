@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import artifacts, privacy
+from shared import artifacts, privacy, revocation
 from shared.job_runner import JobContext, job_task
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
@@ -36,8 +36,10 @@ def revoke_google(session: Session, user: User, settings: Settings) -> None:
     the grant then lapses at Google when its tokens stop being refreshed.
     """
     from shared import crypto, google, metrics
-    from shared.models import GoogleIntegration
+    from shared.models import GoogleIntegration, GooglePendingLink
 
+    for link in session.scalars(select(GooglePendingLink).where(GooglePendingLink.user_id == user.id)):
+        google.drop_link(settings=settings, link=link)  # a consent the user's app never completed
     integration = session.scalar(select(GoogleIntegration).where(GoogleIntegration.user_id == user.id))
     if integration is None:
         return
@@ -110,6 +112,7 @@ def delete_account(ctx: JobContext) -> dict:
     # Committed here, not with the job's success: this job's own row goes with the user,
     # so there is no row left to mark succeeded (the runner then finds it gone and stops).
     session.commit()
+    revocation.publish_version(user.id, revocation.DELETED, settings)  # its access tokens stop at once
     artifacts.remove_user_files(settings, user.id)
     log.info("account erased: %s rows", sum(counts.values()))
     return {"deleted": True, "rows": counts}

@@ -29,8 +29,13 @@ def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dic
             delete(Job).where(Job.status.in_(TERMINAL), Job.expires_at < now).execution_options(synchronize_session=False)
         ).rowcount,
         "mail_messages": 0,
+        # A revoked token stays while its login's access tokens could still be presented:
+        # it is how the database answers "is this login signed out" (shared.revocation).
         "refresh_tokens": session.execute(
-            delete(RefreshToken).where(or_(RefreshToken.expires_at < now, RefreshToken.revoked_at.is_not(None)))
+            delete(RefreshToken).where(or_(
+                RefreshToken.expires_at < now,
+                RefreshToken.revoked_at < now - timedelta(minutes=settings.jwt_access_minutes + 1),
+            ))
         ).rowcount,
     }
     if settings.mail_retention_days > 0:

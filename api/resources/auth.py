@@ -10,11 +10,19 @@ from sqlalchemy.exc import IntegrityError
 from api.db import get_db
 from api.errors import ApiError
 from api.schemas import LoginSchema, LogoutSchema, RefreshSchema, RegisterSchema, TokenSchema, UserSchema
-from api.security import logout, rotate_refresh_token, token_pair
+from api.security import can_sign_in, logout, rotate_refresh_token, token_pair
 from shared.models import User
 from shared.passwords import hash_password, verify_password
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and tokens.")
+
+
+@blp.after_request
+def _no_store(response):
+    # Token answers must never sit in a browser's or a proxy's cache (RFC 6749 section 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 def _settings():
@@ -51,7 +59,7 @@ class Login(MethodView):
         """Exchange email and password for an access and a refresh token."""
         session = get_db()
         user = session.scalar(select(User).where(User.email == data["email"].strip().lower()))
-        if not verify_password(user.password_hash if user else None, data["password"]):
+        if not verify_password(user.password_hash if user else None, data["password"]) or not can_sign_in(user):
             raise ApiError(401, "invalid_credentials", "Wrong email or password.")
         pair = token_pair(session, user, _settings())
         session.commit()
@@ -73,7 +81,7 @@ class Logout(MethodView):
     @blp.arguments(LogoutSchema)
     @blp.response(204)
     def post(self, data):
-        """Revoke the refresh token (and every token rotated from the same login)."""
+        """Sign out: this login's refresh and access tokens stop working (with `everywhere`, every login's)."""
         if data.get("refresh_token"):
-            logout(get_db(), data["refresh_token"])
+            logout(get_db(), data["refresh_token"], _settings(), everywhere=data["everywhere"])
         return None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from api.db import get_db
 from api.errors import ApiError
+from api.limits import long_poll_slot
 from api.pagination import page
 from api.schemas import (
     JobListQuerySchema,
@@ -128,8 +129,11 @@ class JobsById(MethodView):
         wait = query["wait"]
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
-            current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
-            etag = job_etag(current)
+            # Past the user's cap on polls in flight, answer as wait=0 would.
+            with long_poll_slot(current_user().id, wait, _settings()) as granted:
+                if granted:
+                    current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
+                    etag = job_etag(current)
         if seen and etag in _etags(seen):
             response = make_response("", 304)
             response.headers["ETag"] = etag

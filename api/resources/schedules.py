@@ -5,6 +5,8 @@ PATCH /v1/me (timezone, digest_time) and can be disabled, not deleted or re-time
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -17,6 +19,7 @@ from api.pagination import page
 from api.schemas import JobSchema, PageQuerySchema, validate_timezone
 from api.security import auth_required, current_user
 from shared.jobs import dispatch, job_to_dict, resolve_job_type, validate_params
+from shared.jobtypes import get_job_type
 from shared.models import Schedule, utcnow
 from shared.schedules import (
     OVERLAP_POLICIES,
@@ -24,6 +27,7 @@ from shared.schedules import (
     daily_cron,
     next_run,
     schedule_to_dict,
+    shortest_interval,
     start_run,
     sync_default_digests,
     validate_cron,
@@ -122,6 +126,15 @@ def _check_job(job_type: str, params: dict) -> str:
     return resolved.name
 
 
+def _check_frequency(job_type: str, cron: str) -> None:
+    """Refuse a cron that runs a type more often than its registry entry allows (agents: 15 minutes)."""
+    least = get_job_type(job_type).min_schedule_minutes
+    if least and shortest_interval(cron) < timedelta(minutes=least):
+        raise ApiError(422, "schedule_too_frequent",
+                       f"{job_type} runs an AI agent, which costs on every run: schedule it at most every "
+                       f"{least} minutes.", errors={"cron": [f"Runs more often than every {least} minutes."]})
+
+
 def _next(schedule: Schedule):
     return next_run(schedule.cron, schedule.timezone, utcnow()) if schedule.enabled else None
 
@@ -158,6 +171,7 @@ class Schedules(MethodView):
             job_type=_check_job(data["job_type"], params), params=params, enabled=data.get("enabled", True),
             overlap=data.get("overlap", "skip"),
         )
+        _check_frequency(schedule.job_type, schedule.cron)
         schedule.next_run_at = _next(schedule)
         session.add(schedule)
         session.commit()
@@ -187,6 +201,7 @@ class SchedulesById(MethodView):
                            errors={key: ["Set by your profile."] for key in {"cron", "timezone", "job_type"} & data.keys()})
         if "job_type" in data or "params" in data:
             schedule.job_type = _check_job(data.get("job_type", schedule.job_type), data.get("params", schedule.params))
+        _check_frequency(schedule.job_type, data.get("cron", schedule.cron))
         for name in ("cron", "timezone", "params", "enabled", "overlap"):
             if name in data:
                 setattr(schedule, name, data[name])

@@ -173,3 +173,22 @@ def test_the_budget_day_starts_at_the_users_local_midnight(ai_client, settings):
         from shared.ai import tokens_used_today
 
         assert tokens_used_today(session, tokyo, now) == 13
+
+
+def test_the_daily_token_budget_is_finite_by_default(settings, user, headers, monkeypatch):
+    from api import create_app
+    from shared.settings import DEFAULT_AI_DAILY_TOKEN_BUDGET, Settings
+
+    monkeypatch.delenv("AI_DAILY_TOKEN_BUDGET", raising=False)
+    defaults = Settings.from_env()
+    assert 0 < defaults.ai_daily_token_budget == DEFAULT_AI_DAILY_TOKEN_BUDGET
+    client = create_app(dataclasses.replace(defaults, openai_api_key="sk-test-not-secret")).test_client()
+    with db.session_scope() as session:
+        session.add(AiUsage(user_id=user.id, agent_type="agent.assistant", prompt_tokens=DEFAULT_AI_DAILY_TOKEN_BUDGET,
+                            completion_tokens=0, created_at=utcnow()))
+
+    response = client.post("/v1/jobs", json={"type": "agent.assistant", "params": {"message": "hi"}}, headers=headers)
+
+    assert response.status_code == 429 and response.json["code"] == "ai_budget_exceeded"
+    monkeypatch.setenv("AI_DAILY_TOKEN_BUDGET", "0")  # an operator can still say "no limit"
+    assert Settings.from_env().ai_daily_token_budget == 0

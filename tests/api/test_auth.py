@@ -318,3 +318,122 @@ def test_create_admin_refuses_a_short_password():
 
     assert result.exit_code != 0
     assert role_of(email) is None
+
+
+def test_reserved_addresses_cannot_be_registered(client):
+    for email in ("system@assistant.invalid", "System@Assistant.INVALID", "ops@beat.assistant.invalid"):
+        response = client.post("/v1/auth/register", json={"email": email, "password": "long enough"})
+
+        assert response.status_code == 422, email
+        assert "reserved" in response.json["errors"]["email"][0]
+
+
+# -- tokens end when their login does ---------------------------------------------------
+
+
+def test_token_answers_are_never_cached(client, user):
+    first = login(client, user.email)
+    rotated = refresh(client, first.json["refresh_token"])
+    for response in (first, rotated, login(client, user.email, "wrong password")):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Pragma"] == "no-cache"
+
+
+@pytest.fixture
+def second_api(settings):
+    """Another api process's app: what it knows of a logout it learns through Redis or the database."""
+    from api import create_app
+
+    return create_app(settings).test_client()
+
+
+def test_logout_on_one_device_ends_its_access_token_at_once_and_leaves_the_other(client, second_api, user):
+    phone, laptop = tokens_of(client, user), tokens_of(client, user)
+    assert me(second_api, phone["access_token"]).status_code == 200
+
+    assert client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]}).status_code == 204
+
+    assert_unauthorized(me(second_api, phone["access_token"]), "token_revoked")
+    assert_unauthorized(me(client, phone["access_token"]), "token_revoked")
+    assert me(second_api, laptop["access_token"]).status_code == 200
+    assert refresh(second_api, laptop["refresh_token"]).status_code == 200
+
+
+def test_reuse_of_a_rotated_refresh_token_ends_that_family_s_access_tokens(client, second_api, user):
+    stolen = tokens_of(client, user)
+    other_device = tokens_of(client, user)
+    current = refresh(client, stolen["refresh_token"]).json
+
+    assert refresh(second_api, stolen["refresh_token"]).json["code"] == "refresh_token_reused"
+
+    assert_unauthorized(me(client, current["access_token"]), "token_revoked")
+    assert me(client, other_device["access_token"]).status_code == 200
+
+
+def test_logout_everywhere_ends_every_device(client, second_api, user):
+    phone, laptop = tokens_of(client, user), tokens_of(client, user)
+
+    response = client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"], "everywhere": True})
+
+    assert response.status_code == 204
+    for device in (phone, laptop):
+        assert_unauthorized(me(second_api, device["access_token"]), "token_revoked")
+        assert refresh(second_api, device["refresh_token"]).status_code == 401
+    assert me(client, tokens_of(client, user)["access_token"]).status_code == 200  # a new sign-in works
+
+
+def test_a_revocation_outlives_a_redis_that_forgot_it(client, user):
+    from shared import revocation
+    from shared.notify import cache_redis
+
+    phone, laptop = tokens_of(client, user), tokens_of(client, user)
+    client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+    family = jwt.decode(phone["access_token"], options={"verify_signature": False})["fam"]
+    # What a Redis restarted without persistence has lost.
+    assert cache_redis().delete(revocation.family_key(family), revocation.version_key(user.id)) >= 1
+
+    assert_unauthorized(me(client, phone["access_token"]), "token_revoked")
+    assert cache_redis().exists(revocation.family_key(family))  # reloaded from the database
+    assert me(client, laptop["access_token"]).status_code == 200
+
+
+def test_without_redis_the_database_answers(client, user, monkeypatch):
+    from shared import notify
+    from shared.settings import get_settings
+    from tests.support import free_port
+
+    phone, laptop = tokens_of(client, user), tokens_of(client, user)
+    client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+    monkeypatch.setenv("CACHE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    get_settings.cache_clear()
+    notify.reset()
+    try:
+        assert_unauthorized(me(client, phone["access_token"]), "token_revoked")
+        assert me(client, laptop["access_token"]).status_code == 200
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        notify.reset()
+
+
+def test_an_access_token_from_before_families_is_refused_until_refreshed(client, user, settings):
+    token = jwt.encode(access_claims(user), settings.jwt_secret, algorithm=ALGORITHM)
+    assert_unauthorized(me(client, token), "token_revoked")
+
+
+def test_create_admin_reads_the_password_from_stdin(client):
+    email = new_email("stdin")
+
+    result = CliRunner().invoke(cli, ["users", "create-admin", email, "--password-stdin"], input=NEW_PASSWORD + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert NEW_PASSWORD not in result.output
+    assert role_of(email) == "admin" and login(client, email, NEW_PASSWORD).status_code == 200
+
+
+def test_create_admin_refuses_a_reserved_address():
+    result = CliRunner().invoke(cli, ["users", "create-admin", "system@assistant.invalid", "--password-stdin"],
+                                input=NEW_PASSWORD + "\n")
+
+    assert result.exit_code != 0 and "reserved" in result.output
+    assert role_of("system@assistant.invalid") is None

@@ -412,3 +412,27 @@ def test_a_finished_job_frees_its_slot(settings, user, headers):
         session.execute(update(Job).where(Job.id == uuid.UUID(first.json["id"])).values(status="succeeded"))
 
     assert submit(client, headers).status_code == 202
+
+
+# -- date params are bounded --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job_type, params", [
+    ("report.weekly_review", {"week_start": "9999-12-31"}),
+    ("report.daily_digest", {"date": "9999-12-31"}),
+    ("report.daily_digest", {"date": "1999-12-31"}),
+    ("report.daily_digest", {"date": "0001-01-01"}),
+])
+def test_a_date_outside_2000_to_2100_is_a_422_not_a_crash_in_the_worker(client, headers, job_type, params):
+    response = client.post("/v1/jobs", json={"type": job_type, "params": params}, headers=headers)
+
+    assert response.status_code == 422, response.json
+    [field] = params
+    assert response.json["errors"][field] == ["Use a date between 2000-01-01 and 2100-12-31 (YYYY-MM-DD)."]
+
+
+def test_dates_from_2000_to_2100_are_taken(client, headers):
+    for day in ("2000-01-01", "2100-12-31"):
+        response = client.post("/v1/jobs", json={"type": "report.daily_digest", "params": {"date": day}},
+                               headers=headers)
+        assert response.status_code == 202, response.json

@@ -155,3 +155,50 @@ def test_a_user_has_a_bounded_number_of_schedules(client, headers, other_headers
 
     assert response.status_code == 409 and response.json["code"] == "too_many_schedules"
     assert create(client, other_headers).status_code == 201  # per user
+
+
+# -- unattended spending -----------------------------------------------------------------
+
+
+@pytest.fixture
+def ai_client(settings):
+    import dataclasses
+
+    from api import create_app
+
+    return create_app(dataclasses.replace(settings, openai_api_key="sk-test-not-secret")).test_client()
+
+
+@pytest.mark.parametrize("cron", [
+    "*/5 * * * *",
+    "* 8 * * *",
+    "0,14 9 * * 1-5",
+    "0,59 0,23 1,31 * *",  # one minute apart where the 31st meets the 1st
+    "0,55 0,23 * * *",  # 23:55, then 00:00 the next day
+])
+def test_an_agent_cannot_be_scheduled_more_often_than_every_15_minutes(ai_client, headers, cron):
+    response = create(ai_client, headers, cron=cron, job_type="agent.plan_day", params={})
+
+    assert response.status_code == 422, response.json
+    assert response.json["code"] == "schedule_too_frequent" and "cron" in response.json["errors"]
+
+
+def test_every_15_minutes_is_allowed_and_other_types_are_not_limited(ai_client, headers):
+    assert create(ai_client, headers, cron="*/15 * * * *", job_type="agent.assistant",
+                  params={"message": "anything new?"}).status_code == 201
+    # 00:59 and 23:59: an hour apart across midnight, and 23 hours within the day.
+    assert create(ai_client, headers, cron="59 23,0 * * *", job_type="agent.plan_day", params={}).status_code == 201
+    assert create(ai_client, headers, cron="* * * * *").status_code == 201  # tasks.quick_add
+
+
+def test_an_edit_cannot_make_an_agent_schedule_too_frequent(ai_client, headers):
+    agent = create(ai_client, headers, cron="0 8 * * *", job_type="agent.plan_day", params={}).json
+    quick = create(ai_client, headers, cron="*/5 * * * *").json
+
+    faster = ai_client.patch(f"/v1/schedules/{agent['id']}", json={"cron": "*/10 * * * *"}, headers=headers)
+    retyped = ai_client.patch(f"/v1/schedules/{quick['id']}", json={"job_type": "agent.plan_day", "params": {}},
+                              headers=headers)
+
+    for response in (faster, retyped):
+        assert response.status_code == 422 and response.json["code"] == "schedule_too_frequent"
+    assert ai_client.get(f"/v1/schedules/{agent['id']}", headers=headers).json["cron"] == "0 8 * * *"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
 CLIENT_SECRET = "fake-client-secret"
@@ -52,6 +52,8 @@ class FakeGoogle:
         """Forget every token, event, message, draft and planned fault."""
         with self.lock:
             self.challenges: dict[str, str] = {}  # code -> PKCE challenge
+            self.granted: dict[str, str] = {}  # code -> the scopes the user left ticked
+            self.consent_scopes: list[str] | None = None  # what the next consents grant; None: all asked
             self.refresh_tokens: dict[str, bool] = {}  # token -> revoked?
             self.access_tokens: dict[str, str] = {}  # access -> refresh
             self.events: dict[str, dict] = {}
@@ -99,14 +101,21 @@ class FakeGoogle:
 
     # -- OAuth helpers -----------------------------------------------------------------
 
-    def consent(self, consent_url: str) -> str:
-        """Play the user clicking "Allow" on `consent_url`: a code bound to its PKCE challenge."""
+    def consent(self, consent_url: str, scopes: list[str] | None = None) -> str:
+        """Play the user clicking "Allow" on `consent_url` (with only `scopes` left ticked, when
+        given): a code bound to its PKCE challenge."""
         query = parse_qs(urlsplit(consent_url).query)
         assert query["code_challenge_method"] == ["S256"], query
         code = "code-" + secrets.token_hex(8)
         with self.lock:
             self.challenges[code] = query["code_challenge"][0]
+            self.granted[code] = " ".join(scopes or self.consent_scopes or query["scope"][0].split())
         return code
+
+    def revoked(self) -> set[str]:
+        """The refresh tokens revoked so far."""
+        with self.lock:
+            return {token for token, revoked in self.refresh_tokens.items() if revoked}
 
     def grant(self) -> tuple[str, str]:
         """A (refresh, access) token pair, as if issued at consent."""
@@ -296,7 +305,19 @@ def _handler(fake: FakeGoogle):
             return self._send(status, answer)
 
         def do_GET(self):
+            if urlsplit(self.path).path == "/o/oauth2/auth":
+                return self._consent_page()
             self._handle("GET")
+
+        def _consent_page(self):
+            """The browser opening the consent URL, and its user clicking "Allow": back to redirect_uri."""
+            query = parse_qs(urlsplit(self.path).query)
+            code = fake.consent(self.path)
+            target = f"{query['redirect_uri'][0]}?{urlencode({'code': code, 'state': query['state'][0], 'scope': fake.granted[code]})}"
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_POST(self):
             self._handle("POST")
@@ -331,7 +352,7 @@ def _handler(fake: FakeGoogle):
                         return 400, {"error": "invalid_grant", "error_description": "Bad code or verifier."}
                     refresh, access = fake.grant()
                     return 200, {"access_token": access, "refresh_token": refresh, "expires_in": 3599,
-                                 "scope": SCOPE, "token_type": "Bearer"}
+                                 "scope": fake.granted.pop(field("code"), SCOPE), "token_type": "Bearer"}
                 if field("grant_type") == "refresh_token":
                     refresh = field("refresh_token")
                     if fake.refresh_tokens.get(refresh, True):

@@ -162,3 +162,30 @@ def test_console_format_is_for_people_and_still_redacted():
         clear_context()
     assert not line.startswith("{")
     assert "req-console" in line and "abcdef123456" not in line
+
+
+def test_database_error_parameters_are_redacted_like_any_log_line(user):
+    """A failed statement's parameters reach the log through the exception's own text."""
+    from sqlalchemy import insert, select, text
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    from shared import db
+    from shared.models import RefreshToken, User
+
+    secret = "leaked-" + uuid.uuid4().hex  # never written out in this file, so no traceback line shows it
+    with pytest.raises(IntegrityError) as taken, db.session_scope() as session:
+        # A second account with a taken email: the insert fails with every column as a parameter.
+        session.execute(insert(User).values(id=uuid.uuid4(), email=user.email, password_hash=secret,
+                                            role="user", timezone="UTC", digest_time="07:00"))
+    with pytest.raises(DataError) as lookup, db.session_scope() as session:
+        # A bound comparison's parameter is named token_hash_1.
+        session.execute(select(RefreshToken.id).where(RefreshToken.token_hash == secret, text("1 / 0 = 1")))
+
+    for exc in (taken.value, lookup.value):
+        record = logging.LogRecord("api.errors", logging.ERROR, __file__, 1, "dependency failed: %s", (exc,), None)
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+        line = formatter("json").format(record)
+        assert secret not in line and secret not in str(exc)
+        assert REDACTED in json.loads(line)["exception"] and REDACTED in json.loads(line)["event"]
+    # Parameters that are no secret stay readable, for whoever debugs the failure.
+    assert f"'email': '{user.email}'" in str(taken.value)

@@ -1,9 +1,15 @@
 """Settings from the environment."""
 from __future__ import annotations
 
-import pytest
+import os
+import subprocess
+import sys
 
-from shared.settings import Settings, redis_db_url
+import pytest
+import requests
+
+from shared.settings import Settings, configuration_problems, redis_db_url
+from tests.support import ROOT, ServerProcess, free_port
 
 
 @pytest.mark.parametrize(
@@ -58,15 +64,13 @@ def test_per_use_urls_can_be_set_apart(monkeypatch):
 
 
 def problems_with(monkeypatch, **env) -> list[str]:
-    from shared.settings import configuration_problems
-
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
 
 
 def test_the_test_settings_have_no_problem():
-    from shared.settings import configuration_problems, get_settings
+    from shared.settings import get_settings
 
     assert configuration_problems(get_settings()) == []
 
@@ -131,3 +135,84 @@ def test_production_counts_rate_limits_in_redis_only(monkeypatch):
     [problem] = problems_with(monkeypatch, APP_ENV="production")
     assert "set REDIS_URL" in problem
     assert problems_with(monkeypatch, APP_ENV="production", REDIS_URL="redis://cache:6379/0") == []
+
+
+# -- APP_ENV: production refuses to start with unsafe settings ----------------------------
+
+STRONG = "s" * 32
+FERNET_KEY = "uHnrE0uOAuHJTBbFK0PGmHZ2TD8RFxUoUjEf3KQKb_A="
+
+
+def production(monkeypatch, **env):
+    monkeypatch.setenv("APP_ENV", "production")
+    for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return configuration_problems(Settings.from_env())
+
+
+def test_production_refuses_the_development_key(monkeypatch):
+    (problem,) = production(monkeypatch)
+    assert problem.startswith("SECRET_KEY is the development default")
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"SECRET_KEY": "s" * 31}, "SECRET_KEY"),
+    ({"SECRET_KEY": STRONG, "JWT_SECRET": "short"}, "JWT_SECRET"),
+    ({"SECRET_KEY": STRONG, "JWT_SECRET": "dev-insecure-secret-key-change-me-in-production"}, "JWT_SECRET"),
+    ({"SECRET_KEY": STRONG, "GOOGLE_CLIENT_ID": "x.apps.googleusercontent.com"}, "ENCRYPTION_KEYS"),
+    ({"SECRET_KEY": STRONG, "GOOGLE_CLIENT_ID": "x", "ENCRYPTION_KEYS": "not-a-key"}, "ENCRYPTION_KEYS"),
+])
+def test_production_names_each_unsafe_setting(monkeypatch, env, variable):
+    (problem,) = production(monkeypatch, **env)
+    assert problem.startswith(variable)
+
+
+def test_production_with_safe_settings_has_no_problem(monkeypatch):
+    assert production(monkeypatch, SECRET_KEY=STRONG, GOOGLE_CLIENT_ID="x", ENCRYPTION_KEYS=FERNET_KEY) == []
+
+
+def test_development_accepts_the_development_key_and_is_the_default(monkeypatch):
+    monkeypatch.delenv("APP_ENV")
+    monkeypatch.delenv("SECRET_KEY")
+    settings = Settings.from_env()
+    assert settings.app_env == "development" and not settings.app_env_set
+    assert configuration_problems(settings) == []
+
+
+PROCESSES = {
+    "api": [sys.executable, "-m", "gunicorn", "--config", "ops/gunicorn.conf.py", "api:create_app()"],
+    "worker": [sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "--pool", "solo",
+               "--queues", "interactive"],
+    "beat": [sys.executable, "-m", "celery", "-A", "scheduler", "beat", "--schedule", "/tmp/assistant-test-beat-refused"],
+}
+
+
+@pytest.mark.parametrize("process", sorted(PROCESSES))
+def test_each_process_refuses_to_start_in_production_with_the_development_key(process):
+    """The real commands (Procfile, image) exit non-zero before serving, naming the variable."""
+    env = {**os.environ, "APP_ENV": "production", "PORT": str(free_port())}
+    env.pop("SECRET_KEY")
+    env.pop("JWT_SECRET")
+
+    result = subprocess.run(PROCESSES[process], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert f"{process} refuses to start" in result.stderr and "SECRET_KEY is the development default" in result.stderr
+
+
+def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app_env_is_unset():
+    server = ServerProcess({"APP_ENV": "production"}).start()
+    try:
+        assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+        assert "APP_ENV is not set" not in server.log_tail()
+    finally:
+        server.stop()
+    unset = ServerProcess()
+    unset.env.pop("APP_ENV")
+    unset.start()
+    try:
+        assert "WARNING (api): APP_ENV is not set, so this runs as development" in unset.log_tail()
+    finally:
+        unset.stop()

@@ -20,6 +20,7 @@ from shared.models import (
     Base,
     CalendarEvent,
     GoogleIntegration,
+    GooglePendingLink,
     GoogleWrite,
     Job,
     MailMessage,
@@ -50,6 +51,8 @@ def fill(user, settings):
                      params={"text": "x"}, next_run_at=now + timedelta(hours=1)),
             GoogleIntegration(user_id=user.id, refresh_token_encrypted="gAAAA-ciphertext"),
             GoogleWrite(user_id=user.id, kind="gmail_draft", key=str(uuid.uuid4()), external_id="d1"),
+            GooglePendingLink(user_id=user.id, code_hash=uuid.uuid4().hex, refresh_token_encrypted="gAAAA-ciphertext",
+                              scopes=[], expires_at=now + timedelta(minutes=10)),
             AiUsage(user_id=user.id, job_id=job.id, agent_type="agent.assistant", prompt_tokens=10,
                     completion_tokens=2),
             ProposedAction(user_id=user.id, job_id=job.id, kind="mail.create_draft", summary="reply",
@@ -95,7 +98,7 @@ def test_export_is_a_zip_of_every_user_table_without_secrets(client, settings, u
             assert not set(row) & set(privacy.withheld_columns(table))
     [profile] = json.loads(archive.read("users.json"))
     assert profile["email"] == user.email and "password_hash" not in profile
-    assert manifest["tables"]["users"]["withheld_columns"] == ["password_hash"]
+    assert manifest["tables"]["users"]["withheld_columns"] == ["password_hash", "token_version"]
     assert "token_hash" in manifest["tables"]["refresh_tokens"]["withheld_columns"]
     assert "body_encrypted" in manifest["tables"]["mail_messages"]["withheld_columns"]
     assert client.get(f"/v1/jobs/{job['id']}/artifact", headers={"Authorization": "Bearer x"}).status_code == 401
@@ -124,7 +127,12 @@ def test_delete_erases_every_row_of_the_user_and_nothing_else(client, settings, 
     assert audit.subject_hash == privacy.subject_hash(settings.secret_key, user.id)
     assert user.email not in json.dumps(audit.details) and str(user.id) not in json.dumps(audit.details)
     assert audit.details["rows"]["tasks"] == 1
-    # The deleted user's still-valid access token stops working at once.
+    # The deleted user's still-valid access token stops working at once, and Redis alone
+    # can say so (shared.revocation: no user-row read needed).
     assert client.get("/v1/me", headers=headers).status_code == 401
+    from shared import revocation
+    from shared.notify import cache_redis
+
+    assert cache_redis().get(revocation.version_key(user.id)) == revocation.DELETED.encode()
     assert not user_dir.exists()
     assert (settings.artifacts_dir / str(other_user.id)).exists()

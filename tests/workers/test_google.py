@@ -10,17 +10,27 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
-from shared import crypto, db
+from shared import crypto, db, google
 from shared.celery_app import app as celery_app
 from shared.jobs import send_job, submit_job
-from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow
+from shared.models import CalendarEvent, GoogleIntegration, GooglePendingLink, GoogleWrite, MailMessage, User, utcnow
 from shared.settings import get_settings
 from tests.factories import load_job, make_job
 from tests.fakes.google_server import FakeGoogle
-from tests.support import WorkerProcess, refresh_settings, wait_for_job, wait_until
+from tests.support import (
+    BeatProcess,
+    ServerProcess,
+    WorkerProcess,
+    auth_headers,
+    create_user,
+    refresh_settings,
+    wait_for_job,
+    wait_until,
+)
 
 pytestmark = pytest.mark.worker
 
@@ -72,13 +82,21 @@ def fake(fake_google, google_worker):
     return fake_google
 
 
-def connect(client, headers, fake) -> dict:
+def link_code_of(response) -> str:
+    """The link code the callback's 303 hands to the return_to."""
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return parse_qs(urlsplit(response.headers["Location"]).query)["link_code"][0]
+
+
+def connect(client, headers, fake, scopes=None) -> dict:
+    """The whole flow: authorize, consent, the browser's callback, the app's complete."""
     response = client.post("/v1/integrations/google/authorize", headers=headers)
     assert response.status_code == 200, response.json
     url = response.json["url"]
     state = parse_qs(urlsplit(url).query)["state"][0]
-    code = fake.consent(url)
-    response = client.get(f"/v1/integrations/google/callback?code={code}&state={state}")
+    code = fake.consent(url, scopes)
+    link_code = link_code_of(client.get(f"/v1/integrations/google/callback?code={code}&state={state}"))
+    response = client.post("/v1/integrations/google/complete", json={"link_code": link_code}, headers=headers)
     assert response.status_code == 200, response.json
     return response.json
 
@@ -151,9 +169,158 @@ def test_a_state_is_used_once_and_bound_to_its_user(client, headers, fake):
     state = parse_qs(urlsplit(url).query)["state"][0]
     code = fake.consent(url)
     assert client.get(f"/v1/integrations/google/callback?code={code}&state=forged").json["code"] == "invalid_state"
-    assert client.get(f"/v1/integrations/google/callback?code={code}&state={state}").status_code == 200
+    assert client.get(f"/v1/integrations/google/callback?code={code}&state={state}").status_code == 303
     again = client.get(f"/v1/integrations/google/callback?code={code}&state={state}")
     assert again.status_code == 400 and again.json["code"] == "invalid_state"
+
+
+# -- connecting is bound to the user who asked (the consent-phishing fix) ------------------
+
+APP_RETURN = "https://app.example/google-connected"
+
+
+@pytest.fixture
+def api_server(fake):
+    """gunicorn on a free port, registered with the fake as the OAuth redirect URI."""
+    server = ServerProcess({"OAUTH_RETURN_URLS": f"{APP_RETURN},myapp://google"})
+    server.env["GOOGLE_REDIRECT_URI"] = f"{server.url}/v1/integrations/google/callback"
+    server.start()
+    yield server
+    server.stop()
+
+
+def pending_links() -> list[GooglePendingLink]:
+    with db.session_scope() as session:
+        return session.scalars(select(GooglePendingLink)).all()
+
+
+def test_a_consent_url_sent_to_someone_else_links_nobody(api_server, fake):
+    bob, alice = create_user(f"bob-{uuid.uuid4().hex[:6]}@example.com"), create_user(f"alice-{uuid.uuid4().hex[:6]}@example.com")
+    api = api_server.url
+    url = requests.post(f"{api}/v1/integrations/google/authorize", headers=auth_headers(bob), timeout=10).json()["url"]
+
+    # Bob sends the URL to Alice. Her browser carries no token: it opens the URL, she clicks
+    # "Allow" at Google, and it follows Google's redirect to our callback and on.
+    alices_browser = requests.get(url, timeout=10)
+
+    assert [r.status_code for r in alices_browser.history] == [302, 303]
+    assert alices_browser.url.startswith(f"{api}/v1/integrations/google/linked?link_code=")
+    link_code = parse_qs(urlsplit(alices_browser.url).query)["link_code"][0]
+    assert alices_browser.status_code == 200 and alices_browser.headers["Content-Type"].startswith("text/html")
+    assert "Almost done" in alices_browser.text and link_code not in alices_browser.text
+    assert "default-src 'none'" in alices_browser.headers["Content-Security-Policy"]
+    assert alices_browser.headers["Cache-Control"] == "no-store"
+    [google_token] = fake.refresh_tokens
+    bobs_view = requests.get(f"{api}/v1/integrations/google", headers=auth_headers(bob), timeout=10).json()
+    assert bobs_view["connected"] is False  # the callback linked nothing
+
+    # Alice's app, opened on the page, posts the code with her token: refused, and revoked at Google.
+    alices_app = requests.post(f"{api}/v1/integrations/google/complete", json={"link_code": link_code},
+                               headers=auth_headers(alice), timeout=10)
+    assert alices_app.status_code == 403 and alices_app.json()["code"] == "link_not_yours"
+    assert fake.revoked() == {google_token}
+    assert pending_links() == []
+    # The code is spent: Bob, had he got hold of it, gets nothing either.
+    bobs_app = requests.post(f"{api}/v1/integrations/google/complete", json={"link_code": link_code},
+                             headers=auth_headers(bob), timeout=10)
+    assert bobs_app.status_code == 400 and bobs_app.json()["code"] == "invalid_link_code"
+    for person in (bob, alice):
+        assert requests.get(f"{api}/v1/integrations/google", headers=auth_headers(person),
+                            timeout=10).json()["connected"] is False
+
+    # Bob connecting his own Google account, from his own app, works.
+    url = requests.post(f"{api}/v1/integrations/google/authorize", json={"return_to": APP_RETURN},
+                        headers=auth_headers(bob), timeout=10).json()["url"]
+    to_callback = requests.get(url, allow_redirects=False, timeout=10)
+    to_app = requests.get(to_callback.headers["Location"], allow_redirects=False, timeout=10)
+    assert to_app.status_code == 303 and to_app.headers["Location"].startswith(APP_RETURN + "?link_code=")
+    link_code = parse_qs(urlsplit(to_app.headers["Location"]).query)["link_code"][0]
+    done = requests.post(f"{api}/v1/integrations/google/complete", json={"link_code": link_code},
+                         headers=auth_headers(bob), timeout=10)
+    assert done.status_code == 200 and done.json()["connected"] is True
+    assert integration_row(bob) is not None and integration_row(alice) is None
+
+
+@pytest.mark.parametrize("return_to", [
+    "https://app.example/google-connected.evil.example",  # a prefix match would take it
+    "https://app.example/google-connected/..",
+    "https://app.example/google-connected?x=1",
+    "https://evil.example/",
+])
+def test_return_to_is_matched_exactly(settings, headers, fake, return_to):
+    import dataclasses
+
+    from api import create_app
+
+    client = create_app(dataclasses.replace(settings, oauth_return_urls=(APP_RETURN,))).test_client()
+    response = client.post("/v1/integrations/google/authorize", json={"return_to": return_to}, headers=headers)
+
+    assert response.status_code == 422 and response.json["code"] == "invalid_return_to"
+    assert client.post("/v1/integrations/google/authorize", json={"return_to": APP_RETURN},
+                       headers=headers).status_code == 200
+
+
+def start_link(client, headers, fake, scopes=None) -> str:
+    url = client.post("/v1/integrations/google/authorize", headers=headers).json["url"]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    return link_code_of(client.get(f"/v1/integrations/google/callback?code={fake.consent(url, scopes)}&state={state}"))
+
+
+def test_pending_tokens_are_encrypted_one_use_and_expire(client, headers, user, fake):
+    link_code = start_link(client, headers, fake)
+    [token] = fake.refresh_tokens
+    with db.get_engine().connect() as connection:
+        row = connection.execute(text("SELECT * FROM google_pending_links")).mappings().one()
+    assert token not in str(dict(row)) and "ya29" not in str(dict(row)) and link_code not in str(dict(row))
+    assert crypto.decrypt(row["refresh_token_encrypted"]) == token
+    assert timedelta(minutes=9) < row["expires_at"] - row["created_at"] <= timedelta(minutes=10)
+
+    complete = lambda code: client.post("/v1/integrations/google/complete", json={"link_code": code},  # noqa: E731
+                                        headers=headers)
+    assert complete(link_code).status_code == 200
+    assert complete(link_code).json["code"] == "invalid_link_code"  # one use
+
+    stale = start_link(client, headers, fake)
+    with db.session_scope() as session:
+        session.execute(update(GooglePendingLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert complete(stale).json["code"] == "invalid_link_code"
+    assert len(pending_links()) == 1  # left for the sweep, which revokes it at Google first
+    with db.session_scope() as session:
+        assert google.drop_expired_links(session=session, settings=get_settings()) == 1
+    assert pending_links() == [] and len(fake.revoked()) == 1
+
+
+def test_beat_revokes_and_drops_links_nobody_completed(client, headers, fake):
+    start_link(client, headers, fake)
+    waiting = start_link(client, headers, fake)
+    first, second = fake.refresh_tokens
+    with db.session_scope() as session:
+        session.execute(update(GooglePendingLink).where(GooglePendingLink.code_hash != google.link_hash(waiting))
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+    beat = BeatProcess(env={"SWEEP_INTERVAL_SECONDS": "1"}).start()  # the google_worker takes the sync queue
+    try:
+        wait_until(lambda: len(pending_links()) == 1, timeout=60, message="beat to drop the expired link")
+    finally:
+        beat.stop()
+
+    assert fake.revoked() == {first}
+    assert [link.code_hash for link in pending_links()] == [google.link_hash(waiting)]
+
+
+def test_a_partial_grant_is_kept_and_a_job_needing_what_was_not_granted_fails_naming_it(client, headers, fake):
+    granted = [google.CALENDAR_EVENTS, google.GMAIL_COMPOSE]  # "gmail.readonly" unticked at Google
+
+    connected = connect(client, headers, fake, scopes=granted)
+
+    assert connected["scopes"] == granted
+    assert client.get("/v1/integrations/google", headers=headers).json["scopes"] == granted
+    [calendar_job] = jobs_of(client, headers, "calendar.sync")
+    assert jobs_of(client, headers, "mail.sync") == []  # not queued: it could only fail
+    assert wait_for_job(client, calendar_job["id"], headers, timeout=60)["status"] == "succeeded"
+    mail = sync(client, headers, "mail.sync")
+    assert mail["status"] == "failed" and mail["error"]["code"] == "google_scope_missing"
+    assert "gmail.readonly" in mail["error"]["message"] and mail["attempts"] == 1
 
 
 def test_disconnect_revokes_at_google_and_deletes_tokens_and_copies(client, headers, user, fake):
@@ -500,6 +667,7 @@ def test_key_rotation_keeps_every_secret_decryptable(client, headers, user, fake
 
     connect(client, headers, fake)
     wait_initial_syncs(client, headers)
+    start_link(client, headers, fake)  # a consent still waiting for its app
     old = integration_row(user)
     new_key = Fernet.generate_key().decode()
     monkeypatch.setenv("ENCRYPTION_KEYS", f"{new_key},{KEY}")
@@ -508,9 +676,11 @@ def test_key_rotation_keeps_every_secret_decryptable(client, headers, user, fake
     result = CliRunner().invoke(main, ["keys", "rotate"])
 
     assert result.exit_code == 0, result.output
-    assert "re-encrypted 2 secrets" in result.output
+    assert "re-encrypted 4 secrets" in result.output
     rotated = integration_row(user)
     only_new = Fernet(new_key.encode())
+    [link] = pending_links()
+    assert only_new.decrypt(link.refresh_token_encrypted.encode()).decode() in fake.refresh_tokens
     assert only_new.decrypt(rotated.refresh_token_encrypted.encode()).decode() == crypto.decrypt(old.refresh_token_encrypted)
     assert rotated.refresh_token_encrypted != old.refresh_token_encrypted
     get_settings.cache_clear()  # monkeypatch restores the old keys after the test
@@ -519,6 +689,7 @@ def test_key_rotation_keeps_every_secret_decryptable(client, headers, user, fake
 def test_deleting_the_account_revokes_google_access(client, headers, user, fake):
     connect(client, headers, fake)
     wait_initial_syncs(client, headers)
+    start_link(client, headers, fake)  # and a consent its app never completed
     # account.delete runs on `reports`: a worker that knows the fake takes that queue for this test.
     others = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
     if others:
@@ -533,5 +704,5 @@ def test_deleting_the_account_revokes_google_access(client, headers, user, fake)
         if others:
             celery_app.control.add_consumer("reports", destination=others, reply=True)
 
-    assert fake.refresh_tokens and all(fake.refresh_tokens.values())  # the grant was revoked at the fake
+    assert len(fake.refresh_tokens) == 2 and all(fake.refresh_tokens.values())  # both revoked at the fake
     assert client.get("/v1/me", headers=headers).status_code == 401

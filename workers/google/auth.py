@@ -26,7 +26,7 @@ from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
 from shared.db import is_postgres, new_session
-from shared.google import SCOPES
+from shared.google import SCOPES, missing_scopes, scope_name
 from shared.job_runner import JobFailed, RetryableJobError, backoff_seconds
 from shared.models import GoogleIntegration, Job, utcnow
 from shared.notify import cache_redis
@@ -160,9 +160,15 @@ def job_error(exc: HttpError, attempt: int) -> Exception:
 
 
 @contextmanager
-def google_session(session, user, settings: Settings, attempt: int):
-    """Credentials for `user`'s account; maps Google's faults to job errors on the way out."""
+def google_session(session, user, settings: Settings, attempt: int, scopes=()):
+    """Credentials for `user`'s account, which must have granted `scopes`; maps Google's faults
+    to job errors on the way out."""
     integration = load_integration(session, user.id)
+    missing = missing_scopes(integration.scopes, scopes)
+    if missing:
+        names = ", ".join(scope_name(scope) for scope in missing)
+        raise JobFailed("google_scope_missing", f"Google access to {names} was not granted; connect Google again "
+                                                f"and allow it.")
     credentials = credentials_for(integration, settings)
     try:
         yield integration, credentials
