@@ -212,6 +212,8 @@ def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedP
     # this process's settings nor a developer's .env may decide the outcome.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
     (tmp_path / ".env").write_text(env_text)
+    if not (tmp_path / "ops").exists():  # build contexts (ops/postgres) are relative to the project
+        (tmp_path / "ops").symlink_to(ROOT / "ops")
     return subprocess.run(
         [binary, "--project-directory", str(tmp_path), "-f", str(ROOT / "docker-compose.yml"), *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
@@ -284,7 +286,7 @@ def test_compose_leaves_the_images_production_mode_alone(tmp_path):
 # -- the image ---------------------------------------------------------------------------
 
 
-def pg_client_problems(dockerfile: str, compose: str) -> list[str]:
+def pg_client_problems(dockerfile: str, compose: str, root: Path = ROOT) -> list[str]:
     """Why the image's pg_dump/pg_restore could not back up a PostgreSQL server compose runs."""
     import yaml
 
@@ -294,20 +296,33 @@ def pg_client_problems(dockerfile: str, compose: str) -> list[str]:
         return ["ops/Dockerfile installs no postgresql-client-${PG_MAJOR}"]
     client = int(arg.group(1))
     for name, service in yaml.safe_load(compose)["services"].items():
-        image = re.fullmatch(r"(?:docker\.io/)?(?:library/)?postgres:(\d+)(?:[.\-].*)?", service.get("image", ""))
-        if image and int(image.group(1)) > client:
-            problems.append(f"compose's {name} runs PostgreSQL {image.group(1)}; the image's client is {client}")
+        image = service.get("image", "")
+        build = service.get("build")
+        if build:  # a server built on the official image (ops/postgres: PostgreSQL with pgBackRest)
+            context = build if isinstance(build, str) else build.get("context", ".")
+            built = root / context / (build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")
+            found = re.search(r"^FROM\s+(\S+)", built.read_text(), re.M) if built.is_file() else None
+            image = found.group(1) if found else image
+        server = re.fullmatch(r"(?:docker\.io/)?(?:library/)?postgres:(\d+)(?:[.\-].*)?", image)
+        if server and int(server.group(1)) > client:
+            problems.append(f"compose's {name} runs PostgreSQL {server.group(1)}; the image's client is {client}")
     return problems
 
 
-def test_the_image_can_dump_and_restore_the_database_compose_runs():
+def test_the_image_can_dump_and_restore_the_database_compose_runs(tmp_path):
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
     compose = (ROOT / "docker-compose.yml").read_text()
-    assert "postgres:16" in compose
+    server = (ROOT / "ops" / "postgres" / "Dockerfile").read_text()
+    assert "build: ops/postgres" in compose and re.search(r"^FROM postgres:16\b", server, re.M)
     assert pg_client_problems(dockerfile, compose) == []
-    # The check itself: a newer server, or no client at all, is caught.
-    assert pg_client_problems(dockerfile, compose.replace("postgres:16", "postgres:17")) == [
+    # The check itself: a newer server, built or pulled, or no client at all, is caught.
+    newer = tmp_path / "ops" / "postgres"
+    newer.mkdir(parents=True)
+    (newer / "Dockerfile").write_text(server.replace("FROM postgres:16", "FROM postgres:17"))
+    assert pg_client_problems(dockerfile, compose, root=tmp_path) == [
         "compose's db runs PostgreSQL 17; the image's client is 16"]
+    pulled = compose.replace("    image: personal-assistant-db:latest\n    build: ops/postgres\n", "    image: postgres:17\n")
+    assert pg_client_problems(dockerfile, pulled) == ["compose's db runs PostgreSQL 17; the image's client is 16"]
     assert pg_client_problems(dockerfile.replace("postgresql-client-", "postgresql-contrib-"), compose)
 
 

@@ -426,17 +426,19 @@ def test_compose_builds_the_database_from_that_image_with_its_repository(tmp_pat
     if binary is None:
         message = "docker-compose is not installed: apt-get install -y --no-install-recommends docker-compose"
         pytest.fail(message) if in_ci() else pytest.skip(message)
-    env_file = tmp_path / ".env"
-    env_file.write_text("SECRET_KEY=test-only-secret\nOBJECT_STORAGE_URL=s3://backups/assistant\n")
+    # A project directory of the test's own, with its own .env (compose's env_file) and the
+    # repository's ops/ for the build contexts: a developer's .env must not decide the outcome.
+    (tmp_path / ".env").write_text("SECRET_KEY=test-only-secret\nAWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
+                                   "OBJECT_STORAGE_URL=s3://backups/assistant\n")
+    (tmp_path / "ops").symlink_to(ROOT / "ops")
     result = subprocess.run(
-        [binary, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file",
-         str(env_file), "config"],
+        [binary, "--project-directory", str(tmp_path), "-f", str(ROOT / "docker-compose.yml"), "config"],
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}, capture_output=True, text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
     db = yaml.safe_load(result.stdout)["services"]["db"]
-    assert Path(db["build"]["context"]) == OPS  # ops/postgres/Dockerfile
+    assert Path(db["build"]["context"]).resolve() == OPS  # ops/postgres/Dockerfile
     assert db["init"] is True  # tini adopts the backup schedule (ops/postgres/db-entrypoint)
     assert any(str(volume).startswith("pgbackrest:/var/lib/pgbackrest") for volume in db["volumes"])
     assert set(db["environment"]) >= {
