@@ -6,9 +6,10 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from api import db, errors, limits, observability
+from api import db, errors, limits, observability, webclient
 from api.resources import (
     actions,
+    admin,
     artifacts,
     auth,
     backups,
@@ -69,9 +70,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
-        schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp,
+        schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
     ):
         api.register_blueprint(blueprint)
+    webclient.init_app(app)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
