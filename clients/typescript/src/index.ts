@@ -359,6 +359,10 @@ export class AssistantClient {
 
   // -- agents: threads and approvals ---------------------------------------------------
 
+  async threads(query: paths["/v1/threads"]["get"]["parameters"]["query"] = {}): Promise<Page<Out<Schemas["Thread"]>>> {
+    return ok(await this.api.GET("/v1/threads", { params: { query } })) as Page<Out<Schemas["Thread"]>>;
+  }
+
   async thread(threadId: string): Promise<Thread> {
     return ok(await this.api.GET("/v1/threads/{thread_id}", { params: { path: { thread_id: threadId } } })) as Thread;
   }
