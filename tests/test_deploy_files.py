@@ -223,6 +223,7 @@ def test_docker_compose_config_is_valid(tmp_path):
     assert services.returncode == 0, services.stderr
     assert set(services.stdout.split()) == {
         "db", "redis", "migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower", "nginx",
+        "webclient",
     }
 
 

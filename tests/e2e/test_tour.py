@@ -96,6 +96,9 @@ def test_tour_on_the_embedded_default(tmp_path):
         # The worker comes up after the web process: the tour's long-poll waits for it.
         tour(f"http://127.0.0.1:{run.port}")
         assert (tmp_path / "assistant.db").exists()
+        # The web client, as `make run` serves it (make test built it).
+        page = requests.get(f"http://127.0.0.1:{run.port}/app/", timeout=10)
+        assert page.status_code == 200 and '<div id="root">' in page.text, page.text[:300]
         wait_until(lambda: _flower_answers(run.flower_port), timeout=30, message="Flower")
     finally:
         run.stop()
