@@ -121,6 +121,29 @@ def test_create_account_quick_add_edit_reload_and_sign_out(browser_page, web):
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
+def test_two_tabs_reloading_at_once_both_stay_signed_in(browser_page, web):
+    """Each tab refreshes its session on load. Two rotations of one refresh token would
+    look like theft to the API and end the session; the tabs take turns (navigator.locks)."""
+    page = browser_page
+    sign_up(page, web.url)
+    other = page.context.new_page()
+    other.goto(f"{web.url}/app/jobs")
+    expect(other.get_by_role("button", name="Sign out")).to_be_visible()
+
+    for _ in range(3):
+        # Both reload at the same instant of the browser's clock, so their refreshes race.
+        at = page.evaluate("Date.now() + 400")
+        for tab in (page, other):
+            tab.evaluate(f"setTimeout(() => location.reload(), {at} - Date.now())")
+        page.wait_for_timeout(600)
+        for tab in (page, other):
+            expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+            expect(tab.get_by_role("button", name="Sign in")).to_have_count(0)
+    page.get_by_label("Quick add").fill("still signed in")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(1)
+
+
 def test_the_assistant_proposes_an_event_and_the_user_approves_it(browser_page, web, fake_ai):
     fake_ai.script(
         fake_ai.tool_call("propose_event", {"summary": "Focus block", "start": "2026-12-02T09:00:00",

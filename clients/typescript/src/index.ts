@@ -291,9 +291,7 @@ export class AssistantClient {
         await sleep(250 * 2 ** attempt, options.signal);
         continue;
       }
-      const status = result.response.status;
-      const transient = status === 429 || status === 502 || status === 503 || status === 504;
-      if (!transient || attempt >= MAX_SUBMIT_TRIES) return ok(result) as Job;
+      if (!transient(result) || attempt >= MAX_SUBMIT_TRIES) return ok(result) as Job;
       await sleep(retryAfterMs(result.response, 500 * 2 ** attempt), options.signal);
     }
   }
@@ -508,6 +506,20 @@ export class AssistantClient {
     if (!response.ok) throw await errorOf(response);
     return (response.status === 204 ? undefined : await response.json()) as T;
   }
+}
+
+/**
+ * Worth the same submit again in a moment: a gateway error, an outage (503 `unavailable`) or
+ * a short rate limit. Not a refusal that stays: an AI budget spent until midnight, a
+ * service the server has not configured, too many jobs already running.
+ */
+function transient(result: { error?: unknown; response: Response }): boolean {
+  const { status } = result.response;
+  const code = (result.error as { code?: string } | undefined)?.code;
+  if (status === 502 || status === 504) return true;
+  if (status === 503) return code === "unavailable";
+  if (status === 429) return code === "rate_limited" && retryAfterMs(result.response, 0) <= 10_000;
+  return false;
 }
 
 /** The answer's data, or its error as an ApiError. */

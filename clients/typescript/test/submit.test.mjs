@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ApiError, createClient } from "../dist/index.js";
-import { API_URL, PASSWORD, email } from "./helpers.mjs";
+import { API_URL, PASSWORD, email, recordingFetch } from "./helpers.mjs";
 
 async function signedIn(options = {}) {
   const client = createClient({ baseUrl: API_URL, ...options });
@@ -73,4 +73,16 @@ test("errors are ApiError with status, code and field errors", async () => {
 
   const anonymous = await createClient({ baseUrl: API_URL }).me().catch((error) => error);
   assert.equal(anonymous.code, "unauthorized");
+});
+
+test("a refusal that stays (a service not configured here) is not retried", async () => {
+  const fetch = recordingFetch();
+  const client = await signedIn({ fetch });
+
+  const refused = await client.submit("agent.assistant", { message: "hello" }).catch((error) => error);
+
+  assert.ok(refused instanceof ApiError);
+  assert.equal(refused.status, 503);
+  assert.equal(refused.code, "ai_not_configured"); // the API under test has no OPENAI_API_KEY
+  assert.equal(fetch.calls.filter((c) => c.method === "POST" && c.path === "/v1/jobs").length, 1);
 });
