@@ -237,6 +237,33 @@ def test_it_reads_well_on_a_phone_and_a_desktop(browser_page, web, tmp_path):
     expect(page.get_by_text("Notifications are not available on this server yet.")).to_be_visible()
 
 
+def test_signing_in_and_adding_a_task_with_the_keyboard_alone(browser_page, web):
+    email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
+    create_user(email)
+    page = browser_page
+    page.goto(f"{web.url}/app/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")  # the form's default button: Sign in
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.get_by_label("Quick add").focus()
+    page.keyboard.type("renew passport next monday")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(1)
+    checkbox = page.get_by_role("checkbox", name="Done: renew passport")
+    for _ in range(10):  # on through the filters into the list
+        page.keyboard.press("Tab")
+        if checkbox.evaluate("element => element === document.activeElement"):
+            break
+    expect(checkbox).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(0)
+
+
 def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
     page = requests.get(f"{web.url}/app/", timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
