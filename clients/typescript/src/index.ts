@@ -65,7 +65,7 @@ export class ApiError extends Error {
   }
 }
 
-/** Where the refresh token lives: memory by default; AsyncStorage/SecureStore in an app, localStorage on the web. */
+/** Where the refresh token lives: memory by default; SecureStore in an app, IndexedDB on the web. */
 export interface TokenStorage {
   get(): string | null | Promise<string | null>;
   set(token: string | null): void | Promise<void>;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { client, onSignedOut } from "./client.js";
+import { client, onSignedOut, signOutEverywhere } from "./client.js";
 import { Link, navigate, usePath } from "./router.jsx";
 import { Loading } from "./ui.jsx";
 import { SignIn } from "./screens/signin.jsx";
@@ -46,7 +46,7 @@ export function App() {
   if (me === null) return <SignIn onSignedIn={setMe} />;
 
   const signOut = async () => {
-    await client.logout().catch(() => {});
+    await signOutEverywhere();
     setMe(null);
     navigate("/", { replace: true });
   };
