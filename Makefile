@@ -11,7 +11,11 @@ LOCK_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_CONSTRAINT= PIP_EXTRA_
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test install migrate clean bench chaos lock audit
+SDK := clients/typescript
+WEB := clients/web
+NPM ?= npm
+
+.PHONY: run test install migrate clean bench chaos lock audit web node
 
 $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -26,14 +30,39 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/assistant db upgrade
 
+# -- the clients: npm ci from the committed lock files, builds only when sources changed ----
+
+node:
+	@command -v $(NPM) >/dev/null || { echo "the clients need Node.js 20 and npm (https://nodejs.org)"; exit 1; }
+
+$(SDK)/node_modules/.installed: $(SDK)/package.json $(SDK)/package-lock.json | node
+	cd $(SDK) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(SDK)/dist/index.js: $(SDK)/node_modules/.installed $(SDK)/tsconfig.json $(wildcard $(SDK)/src/*.ts)
+	cd $(SDK) && $(NPM) run build
+	touch $@
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json $(SDK)/node_modules/.installed
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(SDK)/dist/index.js $(WEB)/index.html $(WEB)/vite.config.js \
+		$(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null)
+	cd $(WEB) && $(NPM) run build
+	touch $@
+
+## Build the SDK and the web client (make run serves it at /app/).
+web: $(WEB)/dist/index.html
+
 ## Start web, worker, beat and Flower (and the embedded Redis when REDIS_URL is unset).
-run: install migrate
+run: install migrate web
 	$(BIN)/assistant run
 
 ## The whole suite, on PostgreSQL + Redis and on the embedded default.
 ## Debian packages the checks need (docker-compose, nginx, chromium, pgbackrest, exporters) are
 ## installed first when missing and we are root (.ci/system-packages).
-test: install
+test: install web
 	bash .ci/system-packages
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -64,4 +93,4 @@ audit: install
 	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements/main.txt -r requirements/test.txt
 
 clean:
-	rm -rf $(VENV) var *.egg-info
+	rm -rf $(VENV) var *.egg-info $(SDK)/node_modules $(SDK)/dist $(WEB)/node_modules $(WEB)/dist

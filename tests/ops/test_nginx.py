@@ -61,6 +61,7 @@ def config_copy(folder: Path, *, api: str = "127.0.0.1:9", flower: str = "127.0.
         "server flower:5555;": f"server {flower};",
         "pid /tmp/nginx.pid;": f"pid {folder / 'nginx.pid'};",
         "access_log /dev/stdout json;": f"access_log {folder / 'access.log'} json;",
+        "root /usr/share/nginx;": f"root {folder / 'www'};",  # the web client's files: www/app/
     }
     for old, new in replacements.items():
         assert old in text, f"ops/nginx.conf no longer has {old!r}; update this test"
@@ -237,3 +238,36 @@ def test_nginx_gzips_json_and_html_and_leaves_compressed_formats_alone(tmp_path)
     finally:
         nginx.stop()
         upstream.close()
+
+
+def test_nginx_serves_the_built_web_client_under_its_csp(tmp_path):
+    from tests.clients.npm import WEB
+
+    dist = WEB / "dist"
+    if not (dist / "index.html").is_file():
+        pytest.fail("clients/web/dist is not built: `make test` builds it (or: make web)")
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    shutil.copytree(dist, tmp_path / "www" / "app")
+    https_port = free_port()
+    conf = config_copy(tmp_path, http_port=free_port(), https_port=https_port)
+    nginx = NginxProcess(conf, https_port).start()
+    base = f"https://127.0.0.1:{https_port}"
+    try:
+        index = (dist / "index.html").read_text()
+        for path in ("/app/", "/app/admin", "/app/google?link_code=x"):
+            page = requests.get(f"{base}{path}", verify=False, timeout=5)
+            assert page.status_code == 200 and page.text == index, path
+            csp = page.headers["Content-Security-Policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+            assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert page.headers["Cache-Control"] == "no-cache"
+        assets = re.findall(r'(?:src|href)="(/app/assets/[^"]+)"', index)
+        assert assets, index
+        for asset in assets:
+            answer = requests.get(f"{base}{asset}", verify=False, timeout=5)
+            assert answer.status_code == 200 and "immutable" in answer.headers["Cache-Control"], asset
+        assert requests.get(f"{base}/app/assets/gone.js", verify=False, timeout=5).status_code == 404
+        moved = requests.get(f"{base}/app", verify=False, timeout=5, allow_redirects=False)
+        assert moved.status_code == 301 and moved.headers["Location"].endswith("/app/")
+    finally:
+        nginx.stop()

@@ -1,0 +1,295 @@
+"""The web client and admin panel in a real browser, against gunicorn and a Celery worker on
+PostgreSQL + Redis, with the AI agents pointed at the fake OpenAI server.
+
+The pages are the built files (`make test` and `make run` build clients/web/dist) served
+by the API at /app/, as `make run` serves them.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from shared import db
+from shared.models import Backup, Job, ProposedAction
+from tests.clients.conftest import DESKTOP, PHONE
+from tests.clients.npm import WEB
+from tests.fakes.openai_server import FakeOpenAI
+from tests.support import PASSWORD, ServerProcess, WorkerProcess, create_user
+
+pytestmark = pytest.mark.worker
+
+CLOSED = "http://127.0.0.1:9"  # Google is configured (approvals need it) but never reached
+
+
+@pytest.fixture(scope="module")
+def fake_ai():
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def web(worker, fake_ai):
+    """The API serving the built web client, and a worker with AI, in place of the suite's worker."""
+    if not (WEB / "dist" / "index.html").is_file():
+        pytest.fail("clients/web/dist is not built: `make test` builds it (or: make web)")
+    env = {
+        "OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_BASE_URL": fake_ai.url, "OPENAI_MODEL": "fake-model",
+        "AI_TIMEOUT_SECONDS": "5", "AI_MAX_RETRIES": "0",
+        "GOOGLE_CLIENT_ID": "web-test.apps.googleusercontent.com", "GOOGLE_CLIENT_SECRET": "not-a-secret",
+        "GOOGLE_REDIRECT_URI": f"{CLOSED}/v1/integrations/google/callback", "GOOGLE_AUTH_URI": f"{CLOSED}/auth",
+        "GOOGLE_TOKEN_URI": f"{CLOSED}/token", "GOOGLE_REVOKE_URI": f"{CLOSED}/revoke", "GOOGLE_API_ROOT": f"{CLOSED}/",
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+    worker.stop()
+    own = WorkerProcess(env=env).start()
+    server = ServerProcess(env=env).start()
+    yield server
+    server.stop()
+    own.stop()
+    worker.start()
+
+
+# The refresh token the page keeps in IndexedDB (idb-keyval's default store), read in the page.
+KEPT_TOKEN = """() => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("keyval-store");
+  opened.onerror = () => reject(opened.error);
+  opened.onsuccess = () => {
+    const read = opened.result.transaction("keyval").objectStore("keyval").get("assistant.refresh_token");
+    read.onsuccess = () => resolve(read.result ?? null);
+    read.onerror = () => reject(read.error);
+  };
+})"""
+
+
+def sign_up(page, base: str) -> str:
+    email = f"web-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(f"{base}/app/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_label("Quick add")).to_be_visible()
+    return email
+
+
+def sign_in(page, base: str, email: str, path: str = "/app/") -> None:
+    page.goto(f"{base}{path}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_create_account_quick_add_edit_reload_and_sign_out(browser_page, web):
+    page = browser_page
+    sign_up(page, web.url)
+
+    page.get_by_label("Quick add").fill("call mom tomorrow 5pm #family !high")
+    page.get_by_role("button", name="Add").click()
+
+    tasks = page.get_by_role("list", name="Tasks")
+    item = tasks.get_by_role("listitem").filter(has_text="call mom")
+    expect(item).to_have_count(1)
+    due = item.locator("time")
+    expect(due).to_have_attribute("datetime", re.compile(r"T17:00:00\+01:00$"))  # the user's zone: the browser's
+    expect(due).to_contain_text("17:00")
+    expect(item).to_contain_text("#family")
+    expect(page.get_by_label("Quick add")).to_have_value("")
+
+    # A new due date, typed in the user's own time.
+    item.get_by_role("button", name="Edit due date of call mom").click()
+    item.get_by_label("Due date").fill("2026-12-24T09:30")
+    item.get_by_role("button", name="Save").click()
+    expect(item.locator("time")).to_have_attribute("datetime", "2026-12-24T09:30:00+01:00")
+
+    # Only the refresh token is kept (in IndexedDB); the access token lives in memory.
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    kept = page.evaluate(KEPT_TOKEN)
+    assert kept and kept.count(".") == 0  # opaque, not a JWT
+
+    page.reload()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    item = page.get_by_role("list", name="Tasks").get_by_role("listitem").filter(has_text="call mom")
+    expect(item).to_have_count(1)
+
+    item.get_by_role("checkbox", name="Done: call mom").check()
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(0)  # off the open list
+    page.get_by_role("button", name="Done", exact=True).click()
+    expect(page.get_by_role("checkbox", name="Done: call mom")).to_be_checked()
+
+    page.goto(f"{web.url}/app/admin")
+    expect(page.get_by_role("alert")).to_contain_text("Not allowed")
+    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate(KEPT_TOKEN) is None
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_two_tabs_reloading_at_once_both_stay_signed_in(browser_page, web):
+    """Each tab refreshes its session on load. Two rotations of one refresh token would
+    look like theft to the API and end the session; the tabs take turns (navigator.locks)."""
+    page = browser_page
+    sign_up(page, web.url)
+    other = page.context.new_page()
+    other.goto(f"{web.url}/app/jobs")
+    expect(other.get_by_role("button", name="Sign out")).to_be_visible()
+
+    for _ in range(3):
+        # Both reload at the same instant of the browser's clock, so their refreshes race.
+        # (Each round waits for both new pages: a reload while a refresh is on its way
+        # loses the rotated token, which no lock can help.)
+        at = page.evaluate("Date.now() + 400")
+        with page.expect_event("load"), other.expect_event("load"):
+            for tab in (page, other):
+                tab.evaluate(f"setTimeout(() => location.reload(), {at} - Date.now())")
+        for tab in (page, other):
+            expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+            expect(tab.get_by_role("button", name="Sign in")).to_have_count(0)
+    page.get_by_label("Quick add").fill("still signed in")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(1)
+
+    # Signing out in one tab signs the other out too.
+    other.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_the_assistant_proposes_an_event_and_the_user_approves_it(browser_page, web, fake_ai):
+    fake_ai.script(
+        fake_ai.tool_call("propose_event", {"summary": "Focus block", "start": "2026-12-02T09:00:00",
+                                            "end": "2026-12-02T11:00:00"}),
+        fake_ai.reply("I proposed a focus block on Wednesday morning."),
+    )
+    page = browser_page
+    sign_up(page, web.url)
+    page.get_by_role("link", name="Chat").click()
+
+    page.get_by_label("Message").fill("find me two hours to focus on Wednesday")
+    page.get_by_role("button", name="Send").click()
+
+    conversation = page.get_by_role("list", name="Conversation", exact=True)
+    expect(conversation).to_contain_text("I proposed a focus block on Wednesday morning.")
+    proposal = page.get_by_role("group", name=re.compile("^Proposed: Focus block"))
+    expect(proposal).to_be_visible()
+    proposal.get_by_role("button", name="Approve").click()
+    expect(proposal.get_by_role("status")).to_have_text("Approved")
+
+    with db.session_scope() as session:
+        action = session.scalar(select(ProposedAction).where(ProposedAction.summary.startswith("Focus block")))
+        assert action.status == "approved" and action.action_job_id is not None
+        assert session.get(Job, action.action_job_id).type == "calendar.create_event"
+    # What the user typed reached the model.
+    assert any("find me two hours" in (m.get("content") or "") for m in fake_ai.requests[0]["messages"])
+
+    # The conversation is kept: it is listed and reopens with its approval.
+    page.reload()
+    page.get_by_role("list", name="Conversations").get_by_role("button").first.click()
+    expect(page.get_by_role("group", name=re.compile("^Proposed: Focus block")).get_by_role("status")).to_have_text("Approved")
+
+
+def test_the_admin_panel_shows_queues_and_workers_and_backs_up_now(browser_page, web):
+    admin = create_user(f"admin-{uuid.uuid4().hex[:8]}@example.com", role="admin")
+    page = browser_page
+    sign_in(page, web.url, admin.email)
+    page.get_by_role("link", name="Admin").click()
+
+    queues = page.get_by_role("region", name="Queues")
+    for queue in ("interactive", "sync", "reports", "maintenance"):
+        expect(queues.get_by_role("rowheader", name=queue)).to_be_visible()
+    expect(queues.get_by_role("list", name="Workers online")).to_contain_text("test-")  # the worker's heartbeat
+    users = page.get_by_role("region", name="Users")
+    expect(users).to_contain_text("Active in the last day")
+
+    backups = page.get_by_role("region", name="Backups")
+    backups.get_by_role("button", name="Back up now").click()
+    expect(backups.get_by_role("status")).to_have_text("Backup: done.", timeout=120_000)
+    expect(backups.get_by_role("table", name="Backups").get_by_role("row")).to_have_count(2)  # header + the backup
+    with db.session_scope() as session:
+        assert session.scalar(select(Backup.sha256)) is not None
+
+    # The backup job is there among every user's jobs, filtered by status and type.
+    jobs = page.get_by_role("region", name="Jobs of every user")
+    jobs.get_by_label("Status").select_option("succeeded")
+    jobs.get_by_label("Type").fill("ops.backup")
+    jobs.get_by_role("button", name="Filter").click()
+    rows = jobs.get_by_role("table", name="Jobs of every user").get_by_role("row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_contain_text(admin.email)
+
+
+def test_it_reads_well_on_a_phone_and_a_desktop(browser_page, web, tmp_path):
+    page = browser_page
+    sign_up(page, web.url)
+    page.get_by_label("Quick add").fill("book the dentist friday 9am !urgent #health")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(1)
+
+    for name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        for screen in ("Tasks", "Agenda", "Chat", "Jobs", "Schedules", "Settings"):
+            link = page.get_by_role("navigation", name="Main").get_by_role("link", name=screen)
+            link.click()
+            expect(link).to_have_attribute("aria-current", "page")
+            expect(page.get_by_role("heading", level=1).first).to_be_visible()
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{screen} scrolls sideways by {overflow}px on a {name}"
+            page.screenshot(path=str(tmp_path / f"{name}-{screen.lower()}.png"), full_page=True)
+        sign_out = page.get_by_role("button", name="Sign out")
+        box = sign_out.bounding_box()
+        assert box and box["x"] + box["width"] <= size["width"], f"Sign out is off the {name} screen"
+        assert box["height"] >= 36, "touch targets stay finger-sized"
+
+    # Empty and unavailable states say so, rather than showing nothing.
+    page.get_by_role("link", name="Agenda").click()
+    expect(page.get_by_text("Nothing on your calendar")).to_be_visible()
+    expect(page.get_by_role("button", name="Connect Google")).to_be_visible()
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_text("Notifications are not available on this server yet.")).to_be_visible()
+
+
+def test_signing_in_and_adding_a_task_with_the_keyboard_alone(browser_page, web):
+    email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
+    create_user(email)
+    page = browser_page
+    page.goto(f"{web.url}/app/")
+    expect(page.get_by_label("Email")).to_be_visible()  # past "Opening…"
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")  # the form's default button: Sign in
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.get_by_label("Quick add").focus()
+    page.keyboard.type("renew passport next monday")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(1)
+    checkbox = page.get_by_role("checkbox", name="Done: renew passport")
+    for _ in range(10):  # on through the filters into the list
+        page.keyboard.press("Tab")
+        if checkbox.evaluate("element => element === document.activeElement"):
+            break
+    expect(checkbox).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(0)
+
+
+def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
+    page = requests.get(f"{web.url}/app/", timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    for asset in re.findall(r'(?:src|href)="(/app/assets/[^"]+)"', page.text):
+        answer = requests.get(f"{web.url}{asset}", timeout=10)
+        assert answer.status_code == 200 and "immutable" in answer.headers["Cache-Control"], asset
+    assert requests.get(f"{web.url}/app/admin", timeout=10).text == page.text  # the client's own route
