@@ -36,7 +36,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database and the broker answer; 503 names the one that does not. */
+        /** The database, the broker and the rate-limit store answer; 503 names the one that does not. */
         get: {
             parameters: {
                 query?: never;
@@ -213,7 +213,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Revoke the refresh token (and every token rotated from the same login). */
+        /** Sign out: this login's refresh and access tokens stop working (with `everywhere`, every login's). */
         post: {
             parameters: {
                 query?: never;
@@ -1012,8 +1012,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The file, with its content type. */
+                /** @description The file, with its content type (local storage). */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Object storage: a short-lived presigned URL to fetch the file from. */
+                302: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1464,7 +1471,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AuthorizeRequest"];
+                };
+            };
             responses: {
                 /** @description OK */
                 200: {
@@ -1474,6 +1485,13 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["Authorize"];
                     };
+                };
+                /** @description return_to is not one of OAUTH_RETURN_URLS (invalid_return_to). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Google is not configured on this server (google_not_configured). */
                 503: {
@@ -1498,7 +1516,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Google redirects here after consent: exchange the code, store the tokens encrypted, start syncing. */
+        /** Google redirects here after consent: exchange the code and hand the app a one-time link code. */
         get: {
             parameters: {
                 query?: {
@@ -1512,6 +1530,55 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description To return_to with ?link_code= (or ?error=google_consent_denied, google_oauth_failed, google_unavailable, google_no_refresh_token). */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description A state that is unknown, used or expired (invalid_state). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integrations/google/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Finish connecting: link the Google account the callback's code stands for, and start syncing. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LinkComplete"];
+                };
+            };
+            responses: {
                 /** @description OK */
                 200: {
                     headers: {
@@ -1521,21 +1588,65 @@ export interface paths {
                         "application/json": components["schemas"]["Integration"];
                     };
                 };
-                /** @description Consent denied, or a state that is unknown, used or expired. */
+                /** @description A link code that is unknown, used or expired (invalid_link_code). */
                 400: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
-                422: components["responses"]["UNPROCESSABLE_ENTITY"];
-                /** @description Google refused the code or did not answer. */
-                502: {
+                /** @description Another user started this link (link_not_yours): it was revoked at Google. */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                /** @description Google is not configured on this server (google_not_configured). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integrations/google/linked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the browser lands after consent when the app gave no return_to. */
+        get: {
+            parameters: {
+                query?: {
+                    link_code?: string;
+                    error?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A small page: the link waits for the app. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -2120,6 +2231,11 @@ export interface components {
         Logout: {
             /** @default null */
             refresh_token?: string | null;
+            /**
+             * @description true: sign out every device of this account
+             * @default false
+             */
+            everywhere?: boolean;
         };
         MePatch: {
             timezone?: string;
@@ -2352,10 +2468,18 @@ export interface components {
             disconnected?: boolean;
             revoked_at_google?: boolean;
         };
+        AuthorizeRequest: {
+            /** @description where the browser goes after consent, with ?link_code=: one of OAUTH_RETURN_URLS exactly (default: this API's /v1/integrations/google/linked page) */
+            return_to?: string;
+        };
         Authorize: {
             /** @description open it in a browser; Google redirects to the callback */
             url?: string;
             expires_in?: number;
+        };
+        LinkComplete: {
+            /** @description the link_code the callback added to return_to */
+            link_code: string;
         };
         PushAnswer: {
             /** @description false: coalesced into a sync already queued or running */
