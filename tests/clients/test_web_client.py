@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -293,3 +295,43 @@ def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
         answer = requests.get(f"{web.url}{asset}", timeout=10)
         assert answer.status_code == 200 and "immutable" in answer.headers["Cache-Control"], asset
     assert requests.get(f"{web.url}/app/admin", timeout=10).text == page.text  # the client's own route
+
+
+@pytest.fixture
+def google_web(worker):
+    """The API and a worker pointed at the fake Google, the web client's page a return URL."""
+    from tests.fakes.google_server import FakeGoogle
+
+    fake = FakeGoogle().start()
+    server = ServerProcess(env={**fake.env(), "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                                "OAUTHLIB_INSECURE_TRANSPORT": "1"})  # the fake speaks plain HTTP
+    server.env.update(GOOGLE_REDIRECT_URI=f"{server.url}/v1/integrations/google/callback",
+                      OAUTH_RETURN_URLS=f"{server.url}/app/google")
+    worker.stop()
+    own = WorkerProcess(env=server.env).start()
+    server.start()
+    yield server, fake
+    server.stop()
+    own.stop()
+    worker.start()
+    fake.stop()
+
+
+def test_connect_google_goes_through_consent_and_back_and_the_agenda_fills(browser_page, google_web):
+    """The linking flow as a person clicks it: the page starts it, Google sends the browser to the
+    callback, the callback to /app/google with a link code, and the signed-in page completes it."""
+    server, fake = google_web
+    tomorrow = datetime.now(timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    fake.add_event("Dentist", tomorrow.isoformat(), (tomorrow + timedelta(hours=1)).isoformat())
+    page = browser_page
+    sign_up(page, server.url)
+
+    page.get_by_role("link", name="Agenda").click()
+    page.get_by_role("button", name="Connect Google").click()
+
+    expect(page.get_by_role("status")).to_have_text(re.compile("Google is connected"))
+    assert urlsplit(page.url).path == "/app/google" and "link_code" not in page.url  # single use, out of history
+    assert len(fake.refresh_tokens) == 1 and not fake.revoked()
+    page.get_by_role("link", name="Go to your agenda").click()
+    expect(page.get_by_text("Dentist")).to_be_visible(timeout=60_000)  # synced by the worker
+    expect(page.get_by_role("button", name="Connect Google")).to_have_count(0)
