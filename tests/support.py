@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -138,6 +139,9 @@ class ManagedProcess:
         raise NotImplementedError
 
     def start(self, timeout: float = 60.0):
+        if self.proc is not None and self.proc.poll() is None:
+            # A second process would be orphaned, consuming the queues for the rest of the session.
+            raise AssertionError(f"{self.name} is already running (pid {self.proc.pid})")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             self.command(), cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -188,6 +192,21 @@ class WorkerProcess(ManagedProcess):
         self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.queues = queues
         self.concurrency = concurrency
+        self._pauses = 0
+
+    @contextmanager
+    def paused(self):
+        """Stop this worker while the block runs, so another may take its jobs; nested pauses
+        (a test's fixture inside a module's) restart it only when the outermost one ends."""
+        self._pauses += 1
+        if self._pauses == 1:
+            self.stop()
+        try:
+            yield self
+        finally:
+            self._pauses -= 1
+            if self._pauses == 0:
+                self.start()
 
     def command(self) -> list[str]:
         return [

@@ -26,12 +26,11 @@ REGENERATE = (
 def sdk_api(live_server, worker):
     """The live API, with a worker that leaves the reports queue alone, so a report job
     stays queued for as long as a test needs (the wait-with-refresh test cancels it)."""
-    worker.stop()
-    own = WorkerProcess(queues="interactive,sync").start()
-    run(SDK, "ci", "--no-audit", "--no-fund")
-    yield live_server
-    own.stop()
-    worker.start()
+    with worker.paused():
+        own = WorkerProcess(queues="interactive,sync").start()
+        run(SDK, "ci", "--no-audit", "--no-fund")
+        yield live_server
+        own.stop()
 
 
 def test_the_sdk_builds_and_passes_its_tests_against_the_live_api(sdk_api):

@@ -49,13 +49,12 @@ def web(worker, fake_ai):
         "GOOGLE_TOKEN_URI": f"{CLOSED}/token", "GOOGLE_REVOKE_URI": f"{CLOSED}/revoke", "GOOGLE_API_ROOT": f"{CLOSED}/",
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
-    worker.stop()
-    own = WorkerProcess(env=env).start()
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
-    own.stop()
-    worker.start()
+    with worker.paused():
+        own = WorkerProcess(env=env).start()
+        server = ServerProcess(env=env).start()
+        yield server
+        server.stop()
+        own.stop()
 
 
 # The refresh token the page keeps in IndexedDB (idb-keyval's default store), read in the page.
@@ -307,13 +306,12 @@ def google_web(worker):
                                 "OAUTHLIB_INSECURE_TRANSPORT": "1"})  # the fake speaks plain HTTP
     server.env.update(GOOGLE_REDIRECT_URI=f"{server.url}/v1/integrations/google/callback",
                       OAUTH_RETURN_URLS=f"{server.url}/app/google")
-    worker.stop()
-    own = WorkerProcess(env=server.env).start()
-    server.start()
-    yield server, fake
-    server.stop()
-    own.stop()
-    worker.start()
+    with worker.paused():
+        own = WorkerProcess(env=server.env).start()
+        server.start()
+        yield server, fake
+        server.stop()
+        own.stop()
     fake.stop()
 
 

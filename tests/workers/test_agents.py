@@ -34,15 +34,14 @@ def ai_worker(fake, worker):
     The suite's own worker (no OPENAI_API_KEY) is paused meanwhile, or it could take these
     jobs. Only `interactive` is consumed here, so approved actions (sync queue) stay queued.
     """
-    worker.stop()
-    process = WorkerProcess(
-        env={"OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_BASE_URL": fake.url, "OPENAI_MODEL": "fake-model",
-             "AI_TIMEOUT_SECONDS": "1.5", "AI_MAX_RETRIES": "2", "AI_MAX_STEPS": "4"},
-        queues="interactive",
-    ).start()
-    yield process
-    process.stop()
-    worker.start()
+    with worker.paused():
+        process = WorkerProcess(
+            env={"OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_BASE_URL": fake.url, "OPENAI_MODEL": "fake-model",
+                 "AI_TIMEOUT_SECONDS": "1.5", "AI_MAX_RETRIES": "2", "AI_MAX_STEPS": "4"},
+            queues="interactive",
+        ).start()
+        yield process
+        process.stop()
 
 
 @pytest.fixture
