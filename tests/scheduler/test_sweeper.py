@@ -112,22 +112,23 @@ def test_two_sweeps_at_once_resend_each_job_once(settings, user):
 
 
 @pytest.mark.worker
-def test_sigkill_of_a_whole_worker_then_sweep_finishes_the_job_once(settings, client, admin_headers):
-    doomed = WorkerProcess(queues="maintenance").start()
-    job_id = uuid.UUID(client.post("/v1/jobs", json={"type": "ops.ping", "params": {"sleep_seconds": 5}},
-                                   headers=admin_headers).json["id"])
-    wait_until(lambda: load_job(job_id).status == "running", message="the job to start")
+def test_sigkill_of_a_whole_worker_then_sweep_finishes_the_job_once(settings, client, admin_headers, worker):
+    with worker.paused():  # the suite's worker also takes `maintenance`: the doomed one must get the job
+        doomed = WorkerProcess(queues="maintenance").start()
+        job_id = uuid.UUID(client.post("/v1/jobs", json={"type": "ops.ping", "params": {"sleep_seconds": 5}},
+                                       headers=admin_headers).json["id"])
+        wait_until(lambda: load_job(job_id).status == "running", message="the job to start")
 
-    doomed.kill()  # main process and pool together: nobody is left to requeue the message
-    survivor = WorkerProcess(queues="maintenance").start()
-    try:
-        later = utcnow() + timedelta(seconds=REGISTRY["ops.ping"].time_limit + settings.orphan_grace_seconds + 1)
-        assert run_sweep(settings, now=later).requeued_orphans == 1
+        doomed.kill()  # main process and pool together: nobody is left to requeue the message
+        survivor = WorkerProcess(queues="maintenance").start()
+        try:
+            later = utcnow() + timedelta(seconds=REGISTRY["ops.ping"].time_limit + settings.orphan_grace_seconds + 1)
+            assert run_sweep(settings, now=later).requeued_orphans == 1
 
-        wait_until(lambda: load_job(job_id).status == "succeeded", timeout=30, message="the job to finish")
-        assert load_job(job_id).attempts == 2
-    finally:
-        survivor.stop()
+            wait_until(lambda: load_job(job_id).status == "succeeded", timeout=30, message="the job to finish")
+            assert load_job(job_id).attempts == 2
+        finally:
+            survivor.stop()
 
 
 @pytest.mark.worker
