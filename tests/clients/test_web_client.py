@@ -52,6 +52,7 @@ def web(worker, fake_ai):
     with worker.paused():
         own = WorkerProcess(env=env).start()
         server = ServerProcess(env=env).start()
+        server.worker = own
         yield server
         server.stop()
         own.stop()
@@ -297,8 +298,9 @@ def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
 
 
 @pytest.fixture
-def google_web(worker):
-    """The API and a worker pointed at the fake Google, the web client's page a return URL."""
+def google_web(worker, web):
+    """The API and a worker pointed at the fake Google, the web client's page a return URL.
+    The module's worker (Google at a closed port) is paused meanwhile, or it could take the sync."""
     from tests.fakes.google_server import FakeGoogle
 
     fake = FakeGoogle().start()
@@ -306,7 +308,7 @@ def google_web(worker):
                                 "OAUTHLIB_INSECURE_TRANSPORT": "1"})  # the fake speaks plain HTTP
     server.env.update(GOOGLE_REDIRECT_URI=f"{server.url}/v1/integrations/google/callback",
                       OAUTH_RETURN_URLS=f"{server.url}/app/google")
-    with worker.paused():
+    with worker.paused(), web.worker.paused():
         own = WorkerProcess(env=server.env).start()
         server.start()
         yield server, fake
@@ -321,6 +323,8 @@ def test_connect_google_goes_through_consent_and_back_and_the_agenda_fills(brows
     server, fake = google_web
     tomorrow = datetime.now(timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
     fake.add_event("Dentist", tomorrow.isoformat(), (tomorrow + timedelta(hours=1)).isoformat())
+    # The first sync lands after the agenda has loaded, as it does for a person who clicks on at once.
+    fake.slow("GET", r"/calendar/v3/calendars/primary/events$", 8)
     page = browser_page
     sign_up(page, server.url)
 
@@ -331,5 +335,7 @@ def test_connect_google_goes_through_consent_and_back_and_the_agenda_fills(brows
     assert urlsplit(page.url).path == "/app/google" and "link_code" not in page.url  # single use, out of history
     assert len(fake.refresh_tokens) == 1 and not fake.revoked()
     page.get_by_role("link", name="Go to your agenda").click()
-    expect(page.get_by_text("Dentist")).to_be_visible(timeout=60_000)  # synced by the worker
+    expect(page.get_by_role("status")).to_have_text(re.compile("Fetching your calendar"))
+    expect(page.get_by_text("Dentist")).to_be_visible(timeout=60_000)  # synced by the worker, shown unasked
+    expect(page.get_by_role("status")).to_have_count(0)
     expect(page.get_by_role("button", name="Connect Google")).to_have_count(0)

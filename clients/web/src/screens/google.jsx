@@ -1,9 +1,11 @@
 // Read-only copies of the user's calendar and mail, synced from Google by jobs.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { client } from "../client.js";
 import { Empty, ErrorNote, Loading, ago, formatDay, formatWhen, useLoad } from "../ui.jsx";
 
 const DAYS_AHEAD = 7;
+const FIRST_SYNC_POLL_MS = 2000;
+const FIRST_SYNC_POLLS = 90; // three minutes; then the page waits for "Sync now" or a reload
 export const RETURN_PATH = "/app/google";
 
 export function ConnectGoogle({ integration, onChanged }) {
@@ -74,6 +76,28 @@ function useGoogle() {
   return useLoad(async () => (await client.integrations()).find((i) => i.provider === "google"), []);
 }
 
+/** Right after linking, the first sync is still running on a worker: ask again every few seconds
+ * until it has landed (`<what>_synced_at` set), then show what it brought. */
+function useFirstSync(google, field, onSynced) {
+  const synced = google.data?.[field];
+  const waiting = google.data?.status === "connected" && !synced;
+  const wasWaiting = useRef(false);
+  const polls = useRef(0);
+  useEffect(() => {
+    if (waiting && polls.current < FIRST_SYNC_POLLS) {
+      wasWaiting.current = true;
+      polls.current += 1;
+      const timer = setTimeout(google.reload, FIRST_SYNC_POLL_MS);
+      return () => clearTimeout(timer);
+    }
+    if (synced && wasWaiting.current) {
+      wasWaiting.current = false;
+      onSynced();
+    }
+  }, [waiting, synced, google.data]);
+  return waiting;
+}
+
 export function Agenda({ me }) {
   const google = useGoogle();
   const events = useLoad(() => {
@@ -82,6 +106,7 @@ export function Agenda({ me }) {
     const to = new Date(from.getTime() + DAYS_AHEAD * 86400000);
     return client.events({ from: from.toISOString(), to: to.toISOString(), limit: 100 });
   }, []);
+  const firstSync = useFirstSync(google, "calendar_synced_at", events.reload);
 
   const byDay = new Map();
   for (const event of events.data?.items || []) {
@@ -98,7 +123,8 @@ export function Agenda({ me }) {
       <ConnectGoogle integration={google.data} onChanged={() => (google.reload(), events.reload())} />
       <ErrorNote error={events.error || google.error} onRetry={events.reload} />
       {events.loading && !events.data && <Loading label="Loading your agenda" />}
-      {events.data && events.data.items.length === 0 && (
+      {firstSync && <p class="muted" role="status">Fetching your calendar from Google…</p>}
+      {events.data && events.data.items.length === 0 && !firstSync && (
         <Empty title="Nothing on your calendar">Events from your Google Calendar appear here after a sync.</Empty>
       )}
       {[...byDay].map(([day, items]) => (
@@ -126,6 +152,7 @@ export function Mail({ me }) {
   const [query, setQuery] = useState("");
   const [search, setSearch] = useState("");
   const messages = useLoad(() => client.messages({ limit: 50, ...(search ? { q: search } : {}) }), [search]);
+  const firstSync = useFirstSync(google, "mail_synced_at", messages.reload);
 
   return (
     <section class="card" aria-labelledby="mail-title">
@@ -140,7 +167,8 @@ export function Mail({ me }) {
       <ConnectGoogle integration={google.data} onChanged={() => (google.reload(), messages.reload())} />
       <ErrorNote error={messages.error || google.error} onRetry={messages.reload} />
       {messages.loading && !messages.data && <Loading label="Loading your mail" />}
-      {messages.data && messages.data.items.length === 0 && (
+      {firstSync && <p class="muted" role="status">Fetching your mail from Google…</p>}
+      {messages.data && messages.data.items.length === 0 && !firstSync && (
         <Empty title={search ? "No mail matches" : "No mail here yet"}>
           {search ? "Try other words." : "Your recent mail appears here after a sync."}
         </Empty>
