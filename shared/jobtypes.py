@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
+from shared.google_oauth import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 from shared.settings import Settings
 
 QUEUES = ("interactive", "sync", "reports", "maintenance")
@@ -264,7 +264,7 @@ register(
 
 
 def _google_configured(settings: Settings) -> bool:
-    from shared.google import configured
+    from shared.google_oauth import configured
 
     return configured(settings)
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts, privacy, revocation
-from shared.job_runner import JobContext, job_task
+from workers.job_runner import JobContext, job_task
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
 
@@ -35,7 +35,8 @@ def revoke_google(session: Session, user: User, settings: Settings) -> None:
     Best effort: a Google that does not answer must not keep an erasure from happening;
     the grant then lapses at Google when its tokens stop being refreshed.
     """
-    from shared import crypto, google, metrics
+    from shared import crypto, metrics
+    from shared import google_oauth as google
     from shared.models import GoogleIntegration, GooglePendingLink
 
     for link in session.scalars(select(GooglePendingLink).where(GooglePendingLink.user_id == user.id)):

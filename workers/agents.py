@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from shared.ai import estimated_cost
 from shared.db import is_postgres, session_scope
-from shared.job_runner import JobContext, JobFailed, job_task
+from workers.job_runner import JobContext, JobFailed, job_task
 from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, utcnow
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage

@@ -6,7 +6,7 @@ import uuid
 
 from shared import backups
 from shared.db import get_engine
-from shared.job_runner import JobContext, JobFailed, job_task
+from workers.job_runner import JobContext, JobFailed, job_task
 from shared.models import Backup, utcnow
 from shared.settings import get_settings
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from shared import artifacts
-from shared.job_runner import JobContext, job_task
+from workers.job_runner import JobContext, job_task
 from shared.jobs import TERMINAL
 from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
 from shared.settings import Settings, get_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from shared.celery_app import app
-from shared.job_runner import JobContext, JobFailed, RetryableJobError, job_task
+from workers.job_runner import JobContext, JobFailed, RetryableJobError, job_task
 from shared.notify import cache_redis
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts
-from shared.job_runner import JobContext, job_task
+from workers.job_runner import JobContext, job_task
 from shared.models import CalendarEvent, MailMessage, Task, User, utcnow
 from shared.settings import Settings, get_settings
 

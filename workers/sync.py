@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from shared.db import new_session
-from shared.job_runner import JobContext, job_task
+from workers.job_runner import JobContext, job_task
 from shared.jobtypes import get_job_type
 from shared.models import GoogleWrite, utcnow
 from shared.settings import get_settings

@@ -14,7 +14,8 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 
-from shared import crypto, db, google
+from shared import crypto, db
+from shared import google_oauth as google
 from shared.celery_app import app as celery_app
 from shared.jobs import send_job, submit_job
 from shared.models import CalendarEvent, GoogleIntegration, GooglePendingLink, GoogleWrite, MailMessage, User, utcnow

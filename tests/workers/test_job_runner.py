@@ -151,7 +151,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(admin, 
     ("canceled", 0, ("canceled", 0, None)),                      # canceled before it started
 ])
 def test_the_claim_of_each_state(user, status, attempts, expected):
-    from shared.job_runner import _claim
+    from workers.job_runner import _claim
 
     job = make_job(user, status=status, attempts=attempts, max_attempts=3, enqueued_at=utcnow())
     with db.new_session() as session:
@@ -166,7 +166,7 @@ def test_the_claim_of_each_state(user, status, attempts, expected):
 
 
 def test_a_message_with_an_old_token_claims_nothing(user):
-    from shared.job_runner import _claim
+    from workers.job_runner import _claim
 
     job = make_job(user, enqueued_at=utcnow())
     with db.new_session() as session:

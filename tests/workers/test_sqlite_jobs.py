@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 fake = FakeOpenAI().start()
 os.environ.update(OPENAI_API_KEY="sk-test-not-secret", OPENAI_BASE_URL=fake.url, AI_TIMEOUT_SECONDS="10")
 from shared import db, migrate
-from shared.job_runner import run_job
+from workers.job_runner import run_job
 from shared.jobtypes import REGISTRY
 from shared.models import Job, User
 import workers.agents, workers.ops

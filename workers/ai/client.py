@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import openai
 
 from shared import metrics
-from shared.job_runner import JobFailed
+from workers.job_runner import JobFailed
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

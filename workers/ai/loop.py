@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.job_runner import JobFailed
+from workers.job_runner import JobFailed
 from workers.ai.client import LlmClient, Reply, Usage
 from workers.ai.tools import Toolbox
 

@@ -26,8 +26,8 @@ from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
 from shared.db import is_postgres, new_session
-from shared.google import SCOPES, missing_scopes, scope_name
-from shared.job_runner import JobFailed, RetryableJobError, backoff_seconds
+from shared.google_oauth import SCOPES, missing_scopes, scope_name
+from workers.job_runner import JobFailed, RetryableJobError, backoff_seconds
 from shared.models import GoogleIntegration, Job, utcnow
 from shared.notify import cache_redis
 from shared.settings import Settings
