@@ -36,8 +36,6 @@ from shared.schedules import (
 blp = Blueprint("schedules", __name__, url_prefix="/v1/schedules",
                 description="Your automations: a job type run on a cron, in your timezone.")
 
-# Erasing an account is not something a clock should ever do.
-NOT_SCHEDULABLE = {"account.delete"}
 # Each schedule costs every tick a little; nobody needs more automations than this.
 MAX_SCHEDULES_PER_USER = 50
 
@@ -118,10 +116,10 @@ def _own(schedule_id) -> Schedule:
 
 
 def _check_job(job_type: str, params: dict) -> str:
-    if job_type in NOT_SCHEDULABLE:
+    resolved = resolve_job_type(job_type, user=current_user(), settings=_settings())
+    if not resolved.schedulable:
         raise ApiError(422, "not_schedulable", f"{job_type} cannot be scheduled.",
                        errors={"job_type": ["This job type cannot be scheduled."]})
-    resolved = resolve_job_type(job_type, user=current_user(), settings=_settings())
     validate_params(resolved, params)
     return resolved.name
 
