@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from shared.db import new_session
 from workers.job_runner import JobContext, job_task
 from shared.jobtypes import get_job_type
 from shared.models import GoogleWrite, utcnow
@@ -68,22 +67,20 @@ def create_event(ctx: JobContext) -> dict:
     return {"event": event_to_dict(event), "external_id": event.external_id}
 
 
-def _claim_write(user_id, kind: str, key: str) -> GoogleWrite:
+def _claim_write(ctx: JobContext, kind: str, key: str) -> GoogleWrite:
     """The record of this write, made and committed before Google is called."""
-    with new_session() as session:
-        row = session.scalar(select(GoogleWrite).where(GoogleWrite.user_id == user_id, GoogleWrite.kind == kind,
+    with ctx.own_transaction() as session:
+        row = session.scalar(select(GoogleWrite).where(GoogleWrite.user_id == ctx.user.id, GoogleWrite.kind == kind,
                                                        GoogleWrite.key == key))
         if row is None:
-            row = GoogleWrite(user_id=user_id, kind=kind, key=key)
+            row = GoogleWrite(user_id=ctx.user.id, kind=kind, key=key)
             session.add(row)
-            session.commit()
         return row
 
 
-def _record_write(row_id, external_id: str) -> None:
-    with new_session() as session:
+def _record_write(ctx: JobContext, row_id, external_id: str) -> None:
+    with ctx.own_transaction() as session:
         session.execute(update(GoogleWrite).where(GoogleWrite.id == row_id).values(external_id=external_id))
-        session.commit()
 
 
 @job_task("mail.create_draft")
@@ -93,12 +90,12 @@ def create_draft(ctx: JobContext) -> dict:
     key = _action_key(ctx)
     with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (_integration, credentials):
         service = build_service("gmail", "v1", credentials, settings)
-        row = _claim_write(ctx.user.id, "gmail_draft", key)
+        row = _claim_write(ctx, "gmail_draft", key)
         draft_id = row.external_id
         if draft_id is None and ctx.attempt > 1:
             # An earlier attempt may have made it and died (or lost the answer) before recording it.
             draft_id = gmail.find_draft(service, settings, key)
         if draft_id is None:
             draft_id = gmail.create_draft(service=service, settings=settings, key=key, params=ctx.params)
-        _record_write(row.id, draft_id)
+        _record_write(ctx, row.id, draft_id)
     return {"draft_id": draft_id}

@@ -219,39 +219,32 @@ def backup_list(limit: int) -> None:
 @backup.command("create")
 def backup_create() -> None:
     """Back up the database now (and apply retention)."""
-    from shared.backups import BackupError, backup_to_dict, create_backup, prune
+    from shared.backups import BackupError, back_up_now
     from shared.db import get_engine
 
-    settings = get_settings()
     with session_scope() as session:
         try:
-            made = create_backup(session=session, engine=get_engine(), settings=settings)
+            made = back_up_now(session=session, engine=get_engine(), settings=get_settings())
         except BackupError as exc:
             raise click.ClickException(str(exc))
-        pruned = prune(session=session, settings=settings)
-        click.echo(json.dumps({"backup": backup_to_dict(made), "pruned": pruned}, indent=2))
+        click.echo(json.dumps(made, indent=2))
 
 
 @backup.command("verify")
 @click.argument("backup_id", type=click.UUID, required=False)
 def backup_verify(backup_id: uuid.UUID | None) -> None:
     """Restore a backup (default: the newest) into a scratch database and compare; exits 1 on a mismatch."""
-    from shared.backups import BackupError, newest, verify_backup
+    from shared.backups import BackupError, NoBackup, verify_and_record
     from shared.db import get_engine
-    from shared.models import Backup
 
-    settings = get_settings()
     with session_scope() as session:
-        target = session.get(Backup, backup_id) if backup_id else newest(session)
-        if target is None:
-            raise click.ClickException("no such backup")
         try:
-            outcome = verify_backup(engine=get_engine(), settings=settings, backup=target)
+            target, outcome = verify_and_record(session=session, engine=get_engine(), settings=get_settings(),
+                                                backup_id=backup_id)
+        except NoBackup:
+            raise click.ClickException("no such backup")
         except BackupError as exc:
-            target.verified_at, target.verify_status, target.verify_message = utcnow(), "failed", str(exc)[:4000]
-            session.commit()
             raise click.ClickException(f"VERIFICATION FAILED: {exc}")
-        target.verified_at, target.verify_status, target.verify_message = utcnow(), "ok", None
         click.echo(f"{target.filename}: ok, {outcome.tables} tables and {outcome.rows} rows match")
 
 
