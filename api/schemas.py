@@ -12,6 +12,7 @@ from shared.jobs import STATUSES
 from shared.models import RESERVED_EMAIL_DOMAIN, is_reserved_email
 from shared.todos import PRIORITIES
 
+
 def validate_timezone(value: str) -> None:
     if value not in _zones():
         raise ValidationError("Not an IANA timezone name (e.g. Europe/Berlin).")

@@ -7,7 +7,6 @@ import logging
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts, privacy, revocation
-from workers.job_runner import JobContext, job_task
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
+from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from shared.ai import estimated_cost
 from shared.db import is_postgres
-from workers.job_runner import JobContext, JobFailed, job_task
 from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, User, utcnow
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage
 from workers.ai.loop import DATA_NOTICE, run_tool_loop
-from workers.ai.tools import ToolContext, Toolbox, free_slots_of_day, mail_brief, propose
+from workers.ai.tools import Toolbox, ToolContext, free_slots_of_day, mail_brief, propose
+from workers.job_runner import JobContext, JobFailed, job_task
 
 HISTORY_TURNS = 20  # earlier thread messages sent along with a new one
 TRIAGE_LABELS = ("needs-reply", "fyi", "low-priority")

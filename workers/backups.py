@@ -5,8 +5,8 @@ import uuid
 
 from shared import backups
 from shared.db import get_engine
-from workers.job_runner import JobContext, JobFailed, job_task
 from shared.settings import get_settings
+from workers.job_runner import JobContext, JobFailed, job_task
 
 
 @job_task("ops.backup")

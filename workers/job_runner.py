@@ -18,8 +18,8 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded

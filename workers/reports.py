@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts
-from workers.job_runner import JobContext, job_task
 from shared.models import CalendarEvent, MailMessage, Task, User, utcnow
 from shared.settings import Settings, get_settings
+from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from workers.job_runner import JobContext, job_task
 from shared.jobtypes import get_job_type
 from shared.models import GoogleWrite, utcnow
 from shared.settings import get_settings
 from shared.synced import event_to_dict
 from workers.google import calendar, gmail
 from workers.google.auth import account_lock, build_service, google_session
+from workers.job_runner import JobContext, job_task
 
 
 def _sync(ctx: JobContext, kind: str) -> dict:

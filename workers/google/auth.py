@@ -27,10 +27,10 @@ from sqlalchemy import select, text, update
 from shared import crypto, metrics
 from shared.db import is_postgres, new_session
 from shared.google_oauth import SCOPES, missing_scopes, scope_name
-from workers.job_runner import JobFailed, RetryableJobError, backoff_seconds
 from shared.models import GoogleIntegration, Job, utcnow
 from shared.notify import cache_redis
 from shared.settings import Settings
+from workers.job_runner import JobFailed, RetryableJobError, backoff_seconds
 
 log = logging.getLogger(__name__)
 
