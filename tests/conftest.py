@@ -5,6 +5,9 @@ TEST_REDIS_URL (default redis://127.0.0.1:6379/10, which also takes 11 and 12) c
 them; `python -m tests.preflight` (run by `make test`) checks they answer and creates
 the database. Tables are emptied between tests, not rolled back: real worker processes
 write to the same database through their own connections.
+
+Tests marked `fast` need none of it (no PostgreSQL, no Redis, no worker): they opt out of
+the reset, and `make test-fast` runs just them with both servers unreachable.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from tests.support import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _database():
     reset_schema()
     flush_redis()
@@ -47,7 +50,12 @@ def _database():
 
 
 @pytest.fixture(autouse=True)
-def _clean_tables(_database):
+def _clean_tables(request):
+    """Every test starts from empty tables and queues, unless it is marked `fast`."""
+    if request.node.get_closest_marker("fast"):
+        yield
+        return
+    request.getfixturevalue("_database")
     yield
     truncate_all()
 
