@@ -94,3 +94,21 @@ def test_the_readme_table_has_one_row_per_folder_of_the_tree():
     folders = {path.split("/")[0] for path in tracked.splitlines() if "/" in path and not path.startswith(".")}
     assert len(rows) == len(set(rows)), f"a folder listed twice: {rows}"
     assert set(rows) == folders
+
+
+def test_ownership_by_id_is_checked_in_one_place():
+    # A check written by hand is where a 403 (which tells an attacker the id exists) or a
+    # forgotten comparison creeps in: api.security.owned_or_404 is the one way.
+    by_hand = [f"{path.relative_to(ROOT)}:{number}"
+               for path in sorted((ROOT / "api").rglob("*.py"))
+               for number, line in enumerate(path.read_text().splitlines(), 1)
+               if ".user_id != current_user().id" in line and path.name != "security.py"]
+    assert by_hand == []
+
+
+def test_every_list_envelope_comes_from_the_page_schema_factory():
+    copies = [f"{path.relative_to(ROOT)}:{number}"
+              for path in sorted((ROOT / "api").rglob("*.py"))
+              for number, line in enumerate(path.read_text().splitlines(), 1)
+              if line.strip().startswith("next_cursor = fields.")]
+    assert copies == [], "write page_schema(ItemSchema, 'NamePageSchema') (api.schemas) instead"

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
-from api.schemas import JobSchema, PageQuerySchema, validate_timezone
-from api.security import auth_required, current_user
+from api.schemas import JobSchema, PageQuerySchema, page_schema, validate_timezone
+from api.security import auth_required, current_user, owned_or_404
 from shared.jobs import dispatch, job_to_dict, resolve_job_type, validate_params
 from shared.jobtypes import get_job_type
 from shared.models import Schedule, utcnow
@@ -55,9 +55,7 @@ class ScheduleSchema(Schema):
     created_at = fields.String()
 
 
-class SchedulePageSchema(Schema):
-    items = fields.List(fields.Nested(ScheduleSchema))
-    next_cursor = fields.String(allow_none=True)
+SchedulePageSchema = page_schema(ScheduleSchema, "SchedulePageSchema")
 
 
 class _ScheduleFields(Schema):
@@ -109,10 +107,7 @@ def _settings():
 
 
 def _own(schedule_id) -> Schedule:
-    schedule = get_db().get(Schedule, schedule_id)
-    if schedule is None or schedule.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such schedule.")
-    return schedule
+    return owned_or_404(Schedule, schedule_id)
 
 
 def _check_job(job_type: str, params: dict) -> str:
