@@ -112,3 +112,13 @@ def test_every_list_envelope_comes_from_the_page_schema_factory():
               for number, line in enumerate(path.read_text().splitlines(), 1)
               if line.strip().startswith("next_cursor = fields.")]
     assert copies == [], "write page_schema(ItemSchema, 'NamePageSchema') (api.schemas) instead"
+
+
+def test_job_code_opens_no_session_but_through_its_context():
+    # A body's writes commit with the job's success; a write that must outlive a failed job
+    # goes through JobContext.own_transaction(), the one way (workers/job_runner.py).
+    opened = [f"{path.relative_to(ROOT)}:{number}"
+              for path in sorted((ROOT / "workers").rglob("*.py")) if path.name != "job_runner.py"
+              for number, line in enumerate(path.read_text().splitlines(), 1)
+              if "new_session(" in line or "session_scope(" in line]
+    assert opened == []

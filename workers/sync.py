@@ -16,8 +16,8 @@ from workers.job_runner import JobContext, job_task
 def _sync(ctx: JobContext, kind: str) -> dict:
     settings = get_settings()
     ttl = get_job_type(ctx.job.type).time_limit + 30
-    with account_lock(ctx.user.id, kind, job_id=ctx.job.id, ttl=ttl):
-        with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (integration, credentials):
+    with account_lock(ctx, kind, ttl=ttl):
+        with google_session(ctx, settings) as (integration, credentials):
             full = bool(ctx.params.get("full"))
 
             def on_page(pages: int) -> None:
@@ -60,7 +60,7 @@ def _action_key(ctx: JobContext) -> str:
 def create_event(ctx: JobContext) -> dict:
     """Create the approved event; its id derives from the action, so a retry cannot make a second."""
     settings = get_settings()
-    with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (_integration, credentials):
+    with google_session(ctx, settings) as (_integration, credentials):
         service = build_service("calendar", "v3", credentials, settings)
         event = calendar.create_event(session=ctx.session, user_id=ctx.user.id, service=service, settings=settings,
                                       key=_action_key(ctx), params=ctx.params)
@@ -88,7 +88,7 @@ def create_draft(ctx: JobContext) -> dict:
     """Save the approved draft in Gmail, once per action even across retries."""
     settings = get_settings()
     key = _action_key(ctx)
-    with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (_integration, credentials):
+    with google_session(ctx, settings) as (_integration, credentials):
         service = build_service("gmail", "v1", credentials, settings)
         row = _claim_write(ctx, "gmail_draft", key)
         draft_id = row.external_id

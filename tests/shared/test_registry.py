@@ -73,3 +73,14 @@ def test_schedulability_is_declared_by_the_registry():
     assert all(not jt.schedulable for jt in REGISTRY.values() if not jt.submittable)
     with pytest.raises(AssertionError, match="only a submittable type can be scheduled"):
         JobType(name="x.y", queue="sync", summary="", params_schema={}, submittable=False)
+
+
+def test_every_periodic_entry_of_beat_names_a_task_and_a_registered_type():
+    from scheduler.schedule import beat_schedule
+
+    for name, entry in beat_schedule().items():
+        assert entry["task"] in app.tasks, f"beat entry {name} sends {entry['task']}, which no module defines"
+        if entry["task"] == "scheduler.platform_job":
+            job_type = REGISTRY.get(entry["args"][0])
+            assert job_type is not None, f"beat entry {name} queues an unregistered type {entry['args'][0]}"
+            assert job_type.admin_only, f"{job_type.name} runs as the system account: it must be admin-only"
