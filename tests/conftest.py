@@ -33,11 +33,13 @@ os.environ.update(
 for _name in ("BROKER_URL", "CACHE_REDIS_URL", "RATELIMIT_STORAGE_URL"):
     os.environ.pop(_name, None)
 
+from shared.celery_app import app as celery_app  # noqa: E402
 from tests.support import (  # noqa: E402
     auth_headers,
     create_user,
     flush_redis,
     reset_schema,
+    rolled_back,
     truncate_all,
 )
 
@@ -49,15 +51,35 @@ def _database():
     yield
 
 
+# Fixtures that start processes of their own: what they write is on other connections, so
+# their tests' tables are emptied afterwards instead of rolled back.
+PROCESSES = {"worker", "live_server"}
+
+
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
-    """Every test starts from empty tables and queues, unless it is marked `fast`."""
+    """Every test starts from empty tables and queues, unless it is marked `fast`.
+
+    In-process API tests (the `client` fixture, no worker or server process) run inside a
+    transaction rolled back at the end; the rest, and tests marked `truncate`, are emptied
+    with TRUNCATE, which sees what other processes wrote.
+    """
     if request.node.get_closest_marker("fast"):
         yield
         return
     request.getfixturevalue("_database")
-    yield
-    truncate_all()
+    names = set(request.fixturenames)
+    if "client" not in names or names & PROCESSES or request.node.get_closest_marker("truncate"):
+        yield
+        truncate_all()
+        return
+    with rolled_back() as still_covered:
+        yield
+        covered = still_covered()
+    if covered:
+        celery_app.control.purge()  # what the test sent never reaches a later test's worker
+    else:
+        truncate_all()
 
 
 @pytest.fixture
