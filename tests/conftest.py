@@ -51,25 +51,34 @@ def _database():
     yield
 
 
-# Fixtures that start processes of their own: what they write is on other connections, so
-# their tests' tables are emptied afterwards instead of rolled back.
-PROCESSES = {"worker", "live_server"}
+def _rolls_back(request) -> bool:
+    """An in-process API test: tests/api, the `client` fixture, and no other process.
+
+    What a worker or server process reads and writes is on connections of its own, so a test
+    with one (a fixture named like `worker`/`live_server`/`api_server`, or the `worker`
+    marker, which a test starting a process in its body must carry) is emptied with TRUNCATE.
+    """
+    node = request.node
+    if node.get_closest_marker("truncate") or node.get_closest_marker("worker"):
+        return False
+    names = request.fixturenames
+    return (node.nodeid.startswith("tests/api/") and "client" in names
+            and not any(part in name for name in names for part in ("worker", "server", "process")))
 
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
     """Every test starts from empty tables and queues, unless it is marked `fast`.
 
-    In-process API tests (the `client` fixture, no worker or server process) run inside a
-    transaction rolled back at the end; the rest, and tests marked `truncate`, are emptied
-    with TRUNCATE, which sees what other processes wrote.
+    In-process API tests (see _rolls_back) run inside a transaction rolled back at the end;
+    the rest, and tests marked `truncate`, are emptied with TRUNCATE, which sees what other
+    processes wrote.
     """
     if request.node.get_closest_marker("fast"):
         yield
         return
     request.getfixturevalue("_database")
-    names = set(request.fixturenames)
-    if "client" not in names or names & PROCESSES or request.node.get_closest_marker("truncate"):
+    if not _rolls_back(request):
         yield
         truncate_all()
         return
