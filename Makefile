@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The lock files (pip-tools, with hashes): main.txt is what the image ships, test.txt the
-# same pins plus the test tools. `make lock` makes them from setup.cfg.
+# same pins plus the test tools. `make lock` makes them from pyproject.toml.
 LOCK := requirements/main.txt requirements/test.txt
 # Resolved against PyPI alone, whatever index or wheel folder this machine's pip is set to use.
 LOCK_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_CONSTRAINT= PIP_EXTRA_INDEX_URL=
@@ -15,7 +15,7 @@ SDK := clients/typescript
 WEB := clients/web
 NPM ?= npm
 
-.PHONY: run test install migrate clean bench chaos lock audit web node
+.PHONY: run test test-fast lint install migrate clean bench chaos lock audit web node
 
 $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -59,13 +59,30 @@ web: $(WEB)/dist/index.html
 run: install migrate web
 	$(BIN)/assistant run
 
-## The whole suite, on PostgreSQL + Redis and on the embedded default.
+## The checks that read the source: ruff (lint and import order) and the layer contracts
+## (import-linter: api, workers and scheduler independent; shared imports none of them).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+# Where test-fast points every server: a port nothing listens on, so a test that would need
+# PostgreSQL or Redis fails there instead of passing by luck.
+CLOSED := 127.0.0.1:1
+NO_SERVERS := DATABASE_URL=postgresql://nobody@$(CLOSED)/closed REDIS_URL=redis://$(CLOSED)/0 \
+	TEST_DATABASE_URL=postgresql://nobody@$(CLOSED)/closed TEST_REDIS_URL=redis://$(CLOSED)/0
+
+## The tests marked `fast`: no PostgreSQL, no Redis, no worker (both unreachable), in seconds.
+test-fast: lint
+	$(NO_SERVERS) $(BIN)/python -m pytest -m fast -p no:cacheprovider $(PYTEST_ARGS)
+
+## The whole suite, on PostgreSQL + Redis and on the embedded default: first the lint and the
+## fast tests with no server reachable (so CI proves they need none), then everything else.
 ## Debian packages the checks need (docker-compose, nginx, chromium, pgbackrest, exporters) are
 ## installed first when missing and we are root (.ci/system-packages).
-test: install web
+test: install web test-fast
 	bash .ci/system-packages
 	$(BIN)/python -m tests.preflight
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not fast" $(PYTEST_ARGS)
 
 ## Speed, measured against raw Celery and a bare endpoint in the same run (needs wrk).
 ## BENCH_ARGS: e.g. --profile (py-spy), --only http, --rounds 5.
@@ -79,11 +96,11 @@ bench: install
 chaos: install
 	$(BIN)/python -m bench.chaos
 
-## Regenerate the lock files from setup.cfg (after changing a dependency there).
+## Regenerate the lock files from pyproject.toml (after changing a dependency there).
 lock: install
 	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4'
-	$(LOCK_ENV) $(PIP_COMPILE) --output-file requirements/main.txt setup.cfg
-	$(LOCK_ENV) $(PIP_COMPILE) --extra test --constraint requirements/main.txt --output-file requirements/test.txt setup.cfg
+	$(LOCK_ENV) $(PIP_COMPILE) --output-file requirements/main.txt pyproject.toml
+	$(LOCK_ENV) $(PIP_COMPILE) --extra test --constraint requirements/main.txt --output-file requirements/test.txt pyproject.toml
 
 ## Known vulnerabilities in the locked versions (pip-audit; needs PyPI's JSON API). Not part
 ## of `make test`: a vulnerability published tomorrow must not turn today's CI red.

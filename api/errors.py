@@ -144,8 +144,8 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return handle_http_exception(exc)
-        from sqlalchemy.exc import OperationalError
         from redis import RedisError
+        from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, (OperationalError, RedisError)):
             log.error("dependency unavailable: %s", exc)

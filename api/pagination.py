@@ -43,18 +43,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def page(session: Session, query, model, *, cursor: str | None, limit: int, to_dict) -> dict:
     """One page of `query` ordered by (created_at, id) descending, a stable order for cursors."""
-    if cursor:
-        created_at, row_id = decode_cursor(cursor)
-        query = query.where(
-            or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < row_id))
-        )
-    rows = session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "items": [to_dict(row) for row in rows],
-        "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
-    }
+    return keyset_page(session, query, model.created_at, model.id, cursor=cursor, limit=limit, to_dict=to_dict)
 
 
 def keyset_page(session: Session, query, column, id_column, *, cursor: str | None, limit: int, to_dict,

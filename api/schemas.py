@@ -12,6 +12,18 @@ from shared.jobs import STATUSES
 from shared.models import RESERVED_EMAIL_DOMAIN, is_reserved_email
 from shared.todos import PRIORITIES
 
+
+def page_schema(item: type[Schema], name: str, *, base: type[Schema] = Schema,
+                items_description: str | None = None) -> type[Schema]:
+    """The envelope of every list, `{"items": [item...], "next_cursor": "<opaque>" | null}`.
+
+    `name` is the class name, so the OpenAPI component keeps its name (JobPageSchema -> JobPage).
+    """
+    metadata = {"description": items_description} if items_description else {}
+    return type(name, (base,), {"items": fields.List(fields.Nested(item), metadata=metadata),
+                                "next_cursor": fields.String(allow_none=True)})
+
+
 def validate_timezone(value: str) -> None:
     if value not in _zones():
         raise ValidationError("Not an IANA timezone name (e.g. Europe/Berlin).")
@@ -122,9 +134,7 @@ class JobListQuerySchema(PageQuerySchema):
     type = fields.String(validate=validate.Length(max=64))
 
 
-class JobPageSchema(Schema):
-    items = fields.List(fields.Nested(JobSchema))
-    next_cursor = fields.String(allow_none=True)
+JobPageSchema = page_schema(JobSchema, "JobPageSchema")
 
 
 class JobWaitQuerySchema(Schema):
@@ -141,9 +151,7 @@ class JobTypeSchema(Schema):
     admin_only = fields.Boolean()
 
 
-class JobTypeListSchema(Schema):
-    items = fields.List(fields.Nested(JobTypeSchema))
-    next_cursor = fields.String(allow_none=True)
+JobTypeListSchema = page_schema(JobTypeSchema, "JobTypeListSchema")
 
 
 # -- tasks -----------------------------------------------------------------------------
@@ -163,9 +171,7 @@ class TaskSchema(Schema):
     updated_at = fields.String()
 
 
-class TaskPageSchema(Schema):
-    items = fields.List(fields.Nested(TaskSchema))
-    next_cursor = fields.String(allow_none=True)
+TaskPageSchema = page_schema(TaskSchema, "TaskPageSchema")
 
 
 class Instant(fields.AwareDateTime):
@@ -222,9 +228,7 @@ class IntegrationSchema(Schema):
     last_error_code = fields.String(allow_none=True)
 
 
-class IntegrationListSchema(Schema):
-    items = fields.List(fields.Nested(IntegrationSchema))
-    next_cursor = fields.String(allow_none=True)
+IntegrationListSchema = page_schema(IntegrationSchema, "IntegrationListSchema")
 
 
 class AuthorizeRequestSchema(Schema):
@@ -281,9 +285,7 @@ class EventSchema(Schema):
     html_link = fields.String(allow_none=True)
 
 
-class EventPageSchema(Schema):
-    items = fields.List(fields.Nested(EventSchema))
-    next_cursor = fields.String(allow_none=True)
+EventPageSchema = page_schema(EventSchema, "EventPageSchema")
 
 
 class MessageListQuerySchema(PageQuerySchema):
@@ -303,9 +305,7 @@ class MessageSchema(Schema):
     date = fields.String()
 
 
-class MessagePageSchema(Schema):
-    items = fields.List(fields.Nested(MessageSchema))
-    next_cursor = fields.String(allow_none=True)
+MessagePageSchema = page_schema(MessageSchema, "MessagePageSchema")
 
 
 class PushAnswerSchema(Schema):

@@ -13,12 +13,14 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
+from typing import TypeVar
 
 import jwt
 from flask import current_app, g, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from api.db import get_db
 from api.errors import ApiError
 from shared import revocation
 from shared.models import SYSTEM_ROLE, RefreshToken, User, utcnow
@@ -180,6 +182,18 @@ def bearer_token() -> str | None:
 def current_user() -> User:
     """The authenticated user of this request (set by @auth_required)."""
     return g.user
+
+
+Owned = TypeVar("Owned")
+
+
+def owned_or_404(model: type[Owned], object_id, *, what: str | None = None) -> Owned:
+    """The caller's row of `model` with this id, or 404: another user's row answers exactly
+    like a missing one (never 403, so ids cannot be probed). Every ownership check by id uses it."""
+    row = get_db().get(model, object_id)
+    if row is None or row.user_id != current_user().id:
+        raise ApiError(404, "not_found", f"No such {what or model.__name__.lower()}.")
+    return row
 
 
 def auth_required(admin: bool = False):

@@ -244,7 +244,7 @@ def peak_rss_mb(pid: int) -> float:
     for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
         try:
             status = Path(f"/proc/{process.pid}/status").read_text()
-            peaks.append(int(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]) / 1024)
+            peaks.append(int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024)
         except (OSError, StopIteration, psutil.Error):
             pass
     return max(peaks, default=0.0)

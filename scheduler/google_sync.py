@@ -6,7 +6,7 @@ interval, so accounts connected together do not all hit Google in the same secon
 Coalescing (shared.jobs) makes a second fan-out, or a user's own submit, harmless.
 
 Beside it, every SWEEP_INTERVAL_SECONDS, the consents whose link nobody completed within
-10 minutes are revoked at Google and dropped (shared.google.drop_expired_links).
+10 minutes are revoked at Google and dropped (shared.google_oauth.drop_expired_links).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 
 from shared.celery_app import app
 from shared.db import session_scope
-from shared.google import configured, drop_expired_links, missing_scopes
+from shared.google_oauth import configured, drop_expired_links, missing_scopes
 from shared.jobs import JobError, dispatch, submit_job
 from shared.jobtypes import get_job_type
 from shared.models import GoogleIntegration, User, utcnow

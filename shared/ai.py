@@ -1,7 +1,8 @@
 """What the api and the workers share about AI agents: the daily token budget and usage.
 
-The api checks the budget when an agent job is submitted (shared.jobs calls the check of
-the job's type); the workers record each call's tokens as soon as the provider answers.
+The api checks the budget when an agent job is submitted (the agent types name
+`check_budget` as their admission check in shared.jobtypes); the workers record each
+call's tokens as soon as the provider answers.
 """
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.jobs import JobError
-from shared.jobtypes import AGENT_TYPES
+from shared.errors import BudgetExceeded
 from shared.models import AiUsage, User, utcnow
 from shared.settings import Settings
-
-
-class BudgetExceeded(JobError):
-    status = 429
-    retry_after: int = 0  # seconds until the budget resets (the Retry-After header)
 
 
 def start_of_local_day(user: User, now: datetime | None = None) -> datetime:
@@ -62,6 +57,3 @@ def estimated_cost(prompt_tokens: int, completion_tokens: int, settings: Setting
             + completion_tokens * settings.ai_price_completion_per_mtok) / 1_000_000
     return round(cost, 6)
 
-
-# Admission checks by job type name, run by shared.jobs.submit_job.
-ADMISSION_CHECKS = {name: check_budget for name in AGENT_TYPES}

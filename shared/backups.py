@@ -330,3 +330,38 @@ def backup_to_dict(backup: Backup) -> dict:
         "verify_status": backup.verify_status,
         "verify_message": backup.verify_message,
     }
+
+
+# -- what the `assistant backup` commands and the ops.* jobs both do ---------------------------
+
+
+class NoBackup(BackupError):
+    """There is no backup to verify (none yet, or no such id)."""
+
+
+def back_up_now(*, session: Session, engine: Engine, settings: Settings) -> dict:
+    """Make a backup, then apply retention; the caller commits."""
+    made = create_backup(session=session, engine=engine, settings=settings)
+    pruned = prune(session=session, settings=settings)
+    return {"backup": backup_to_dict(made), "pruned": pruned}
+
+
+def verify_and_record(*, session: Session, engine: Engine, settings: Settings,
+                      backup_id: uuid.UUID | None = None) -> tuple[Backup, Verification]:
+    """Verify a backup (default: the newest) and record the verdict on it.
+
+    A failed verification is committed on the backup before it is raised: the caller's
+    failure must not roll back the record of it. A passed one is left to the caller's commit.
+    """
+    target = session.get(Backup, backup_id) if backup_id else newest(session)
+    if target is None:
+        raise NoBackup("There is no backup to verify." if backup_id is None else "No such backup.")
+    try:
+        outcome = verify_backup(engine=engine, settings=settings, backup=target)
+    except BackupError as exc:
+        log.error("BACKUP VERIFICATION FAILED for %s: %s", target.filename, exc)
+        target.verified_at, target.verify_status, target.verify_message = utcnow(), "failed", str(exc)[:4000]
+        session.commit()
+        raise
+    target.verified_at, target.verify_status, target.verify_message = utcnow(), "ok", None
+    return target, outcome

@@ -22,6 +22,16 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from shared import metrics, notify
 from shared.db import is_postgres
+from shared.errors import (  # noqa: F401  (the names callers import from here)
+    Forbidden,
+    IdempotencyConflict,
+    InvalidParams,
+    JobError,
+    JobFinished,
+    TooManyActiveJobs,
+    Unavailable,
+    UnknownJobType,
+)
 from shared.jobtypes import REGISTRY, JobType, get_job_type
 from shared.models import Job, User, utcnow
 from shared.settings import Settings
@@ -32,46 +42,6 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded",
 ACTIVE = (QUEUED, RUNNING)
 TERMINAL = (SUCCEEDED, FAILED, CANCELED)
 STATUSES = ACTIVE + TERMINAL
-
-
-class JobError(Exception):
-    """A refusal the api turns into a 4xx: `code` is stable, `message` is for people."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str, *, errors: dict | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.errors = errors
-
-
-class UnknownJobType(JobError):
-    status = 422
-
-
-class InvalidParams(JobError):
-    status = 422
-
-
-class Forbidden(JobError):
-    status = 403
-
-
-class Unavailable(JobError):
-    status = 503
-
-
-class TooManyActiveJobs(JobError):
-    status = 429
-
-
-class IdempotencyConflict(JobError):
-    status = 409
-
-
-class JobFinished(JobError):
-    status = 409
 
 
 # -- submitting ------------------------------------------------------------------------
@@ -260,11 +230,8 @@ def _insert_ignoring_conflicts(session: Session):
 
 
 def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:
-    """Checks of particular job types beyond the active-jobs cap (the AI token budget)."""
-    from shared import ai  # imported here: shared.ai builds on this module's errors
-
-    check = ai.ADMISSION_CHECKS.get(job_type.name)
-    if check is not None:
+    """The type's own checks beyond the active-jobs cap (agents: the AI token budget)."""
+    for check in job_type.admission:
         check(session=session, user=user, settings=settings)
 
 

@@ -1,16 +1,23 @@
 """The job registry: every job type's name, params schema, queue, role and limits.
 
-The api validates and routes with it; workers build their Celery tasks from it; neither
-imports the other. A type is registered here when its worker side exists, so
-`/v1/job-types` never offers a job that nothing would run.
+The one declaration of a job type: the api validates, admits and routes with it, the
+schedules API asks it what may run on a clock, and workers build their Celery tasks
+(and an agent its tools) from it; neither imports the other. A type is registered here
+when its worker side exists, so `/v1/job-types` never offers a job that nothing would
+run; tests/shared/test_registry.py holds every type to exactly one task.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
+from shared.ai import check_budget
+from shared.google_oauth import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 from shared.settings import Settings
+
+# An admission check: called as check(session=, user=, settings=) when a job of the type is
+# submitted; it refuses by raising a shared.errors.JobError.
+AdmissionCheck = Callable[..., None]
 
 QUEUES = ("interactive", "sync", "reports", "maintenance")
 
@@ -38,10 +45,17 @@ class JobType:
     # Minutes a schedule must leave between two runs at least (0: any cron). Agents spend
     # money on every run, and a schedule runs with nobody watching.
     min_schedule_minutes: int = 0
+    # False: a schedule may not run it (erasing an account is not something a clock should do).
+    schedulable: bool = True
+    # Checks run on submit beyond the active-jobs cap (agents: the daily AI token budget).
+    admission: tuple[AdmissionCheck, ...] = ()
+    # Agents: the names of the tools it may call (workers.ai.tools.TOOLS); () for other jobs.
+    toolset: tuple[str, ...] = ()
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
         assert self.soft_time_limit < self.time_limit
+        assert self.schedulable <= self.submittable, f"{self.name}: only a submittable type can be scheduled"
 
     @property
     def task_name(self) -> str:
@@ -138,6 +152,7 @@ register(
             required=("summary", "start", "end"),
         ),
         submittable=False,
+        schedulable=False,
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
@@ -163,6 +178,7 @@ register(
             required=("to", "subject", "body"),
         ),
         submittable=False,
+        schedulable=False,
         soft_time_limit=60,
         time_limit=90,
         max_attempts=5,
@@ -202,6 +218,7 @@ register(
         queue="reports",
         summary="Erase your account and everything you own; revokes connected Google access.",
         params_schema=_object({}),
+        schedulable=False,
         soft_time_limit=300,
         time_limit=360,
         poll_after=2,
@@ -264,7 +281,7 @@ register(
 
 
 def _google_configured(settings: Settings) -> bool:
-    from shared.google import configured
+    from shared.google_oauth import configured
 
     return configured(settings)
 
@@ -299,7 +316,12 @@ def _ai_configured(settings: Settings) -> bool:
     return bool(settings.openai_api_key)
 
 
-def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] = ()) -> JobType:
+# Tools that only read the user's own data.
+_READ_TOOLS = ("list_tasks", "search_tasks", "list_events", "free_slots", "search_mail", "read_mail")
+
+
+def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] = (), *,
+           toolset: tuple[str, ...]) -> JobType:
     return register(
         JobType(
             name=name,
@@ -314,37 +336,42 @@ def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] 
             available=_ai_configured,
             unavailable_code="ai_not_configured",
             min_schedule_minutes=15,
+            admission=(check_budget,),
+            toolset=toolset,
         )
     )
 
 
-AGENT_TYPES = (
-    _agent(
-        "agent.assistant",
-        "AI assistant with tools over your tasks, calendar and mail; thread_id continues a conversation.",
-        {
-            "message": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "thread_id": {"type": "string", "format": "uuid"},
-        },
-        required=("message",),
-    ).name,
-    _agent(
-        "agent.plan_day",
-        "AI: fits your open tasks into the free time of a day and proposes calendar blocks.",
-        {"date": _DATE},
-    ).name,
-    _agent(
-        "mail.triage",
-        "AI: labels recent mail needs-reply / FYI / low-priority, with a reason each and a summary.",
-        {"limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
-    ).name,
-    _agent(
-        "mail.draft_reply",
-        "AI: drafts a reply to one message and proposes saving it as a Gmail draft.",
-        {
-            "message_id": {"type": "string", "format": "uuid"},
-            "instructions": {"type": "string", "maxLength": 2000},
-        },
-        required=("message_id",),
-    ).name,
+_agent(
+    "agent.assistant",
+    "AI assistant with tools over your tasks, calendar and mail; thread_id continues a conversation.",
+    {
+        "message": {"type": "string", "minLength": 1, "maxLength": 4000},
+        "thread_id": {"type": "string", "format": "uuid"},
+    },
+    required=("message",),
+    toolset=("list_tasks", "search_tasks", "create_task", "update_task", "complete_task", "list_events",
+             "free_slots", "search_mail", "read_mail", "propose_event", "propose_draft"),
+)
+_agent(
+    "agent.plan_day",
+    "AI: fits your open tasks into the free time of a day and proposes calendar blocks.",
+    {"date": _DATE},
+    toolset=("list_tasks", "list_events", "free_slots", "propose_event"),
+)
+_agent(
+    "mail.triage",
+    "AI: labels recent mail needs-reply / FYI / low-priority, with a reason each and a summary.",
+    {"limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
+    toolset=("search_mail", "read_mail"),
+)
+_agent(
+    "mail.draft_reply",
+    "AI: drafts a reply to one message and proposes saving it as a Gmail draft.",
+    {
+        "message_id": {"type": "string", "format": "uuid"},
+        "instructions": {"type": "string", "maxLength": 2000},
+    },
+    required=("message_id",),
+    toolset=_READ_TOOLS,
 )

@@ -360,7 +360,7 @@ class GoogleIntegration(Base):
 
 class GooglePendingLink(Base):
     """Tokens from a Google consent, waiting (encrypted, 10 minutes) for the app of the user
-    who asked to complete the link with its one-time code (shared.google)."""
+    who asked to complete the link with its one-time code (shared.google_oauth)."""
 
     __tablename__ = "google_pending_links"
 

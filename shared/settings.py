@@ -414,12 +414,22 @@ def _production_problems(settings: Settings) -> list[str]:
                             f"{MIN_SECRET_BYTES} bytes (python -c 'import secrets; print(secrets.token_urlsafe(48))').")
         elif len(value.encode()) < MIN_SECRET_BYTES:
             problems.append(f"{name} is {len(value.encode())} bytes long; production needs at least {MIN_SECRET_BYTES}.")
-    from shared import crypto  # imported here: crypto reads these settings
-
-    if settings.google_client_id and not crypto.configured(settings):
+    if settings.google_client_id and not _usable_fernet_keys(settings.encryption_keys):
         problems.append("ENCRYPTION_KEYS is unset or holds an invalid key, and Google is configured "
                         "(GOOGLE_CLIENT_ID): OAuth tokens would have nowhere safe to go.")
     return problems
+
+
+def _usable_fernet_keys(keys: tuple[str, ...]) -> bool:
+    """ENCRYPTION_KEYS holds keys, each a valid Fernet key: what shared.crypto needs to store secrets."""
+    from cryptography.fernet import Fernet
+
+    try:
+        for key in keys:
+            Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return bool(keys)
 
 
 _warned: set[str] = set()

@@ -5,6 +5,9 @@ TEST_REDIS_URL (default redis://127.0.0.1:6379/10, which also takes 11 and 12) c
 them; `python -m tests.preflight` (run by `make test`) checks they answer and creates
 the database. Tables are emptied between tests, not rolled back: real worker processes
 write to the same database through their own connections.
+
+Tests marked `fast` need none of it (no PostgreSQL, no Redis, no worker): they opt out of
+the reset, and `make test-fast` runs just them with both servers unreachable.
 """
 from __future__ import annotations
 
@@ -30,26 +33,62 @@ os.environ.update(
 for _name in ("BROKER_URL", "CACHE_REDIS_URL", "RATELIMIT_STORAGE_URL"):
     os.environ.pop(_name, None)
 
+from shared.celery_app import app as celery_app  # noqa: E402
 from tests.support import (  # noqa: E402
     auth_headers,
     create_user,
     flush_redis,
     reset_schema,
+    rolled_back,
     truncate_all,
 )
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _database():
     reset_schema()
     flush_redis()
     yield
 
 
+def _rolls_back(request) -> bool:
+    """An in-process API test: tests/api, the `client` fixture, and no other process.
+
+    What a worker or server process reads and writes is on connections of its own, so a test
+    with one (a fixture named like `worker`/`live_server`/`api_server`, or the `worker`
+    marker, which a test starting a process in its body must carry) is emptied with TRUNCATE.
+    """
+    node = request.node
+    if node.get_closest_marker("truncate") or node.get_closest_marker("worker"):
+        return False
+    names = request.fixturenames
+    return (node.nodeid.startswith("tests/api/") and "client" in names
+            and not any(part in name for name in names for part in ("worker", "server", "process")))
+
+
 @pytest.fixture(autouse=True)
-def _clean_tables(_database):
-    yield
-    truncate_all()
+def _clean_tables(request):
+    """Every test starts from empty tables and queues, unless it is marked `fast`.
+
+    In-process API tests (see _rolls_back) run inside a transaction rolled back at the end;
+    the rest, and tests marked `truncate`, are emptied with TRUNCATE, which sees what other
+    processes wrote.
+    """
+    if request.node.get_closest_marker("fast"):
+        yield
+        return
+    request.getfixturevalue("_database")
+    if not _rolls_back(request):
+        yield
+        truncate_all()
+        return
+    with rolled_back() as still_covered:
+        yield
+        covered = still_covered()
+    if covered:
+        celery_app.control.purge()  # what the test sent never reaches a later test's worker
+    else:
+        truncate_all()
 
 
 @pytest.fixture

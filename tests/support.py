@@ -76,6 +76,30 @@ def truncate_all() -> None:
             time.sleep(0.3)
 
 
+@contextmanager
+def rolled_back():
+    """Every session this process opens, on one connection inside a transaction that is rolled
+    back at the end; the code's own commits and rollbacks become savepoints (as warehouse's
+    tests do). Only for tests without other processes: a worker would not see the rows.
+
+    Yields a function that says whether the rollback still covers everything: a test that
+    switched the engine (refresh_settings) wrote outside it, and needs the TRUNCATE.
+    """
+    engine = db.get_engine()
+    factory = db._session_factory
+    configured = dict(factory.kw)
+    connection = engine.connect()
+    outer = connection.begin()
+    factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield lambda: db._session_factory is factory and db.get_engine() is engine
+    finally:
+        factory.kw.clear()
+        factory.kw.update(configured)
+        outer.rollback()
+        connection.close()
+
+
 def truncate_jobs() -> None:
     """Empty the jobs and what they made, keeping users (benchmarks reuse them)."""
     with db.get_engine().begin() as connection:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,15 +25,8 @@ READ_BY_LIBRARIES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
-# This module needs no database and no Redis: replace the suite's autouse fixtures.
-@pytest.fixture(scope="session", autouse=True)
-def _database():
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables():
-    yield
+# This module needs no database and no Redis.
+pytestmark = pytest.mark.fast
 
 
 # -- what the code reads ---------------------------------------------------------------
@@ -345,10 +339,9 @@ def test_the_image_installs_the_lock_and_make_install_tests_the_same_versions():
     assert main and all("--hash=sha256:" in pin for pin in main.values())
     different = {name: (pin, test.get(name)) for name, pin in main.items() if test.get(name) != pin}
     assert not different, f"requirements/test.txt differs from main.txt (what the image ships): {different}"
-    config = (ROOT / "setup.cfg").read_text()
-    runtime = re.search(r"install_requires =\n((?:    .+\n)+)", config).group(1).split()
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     missing = [r for r in runtime if Requirement(r).name.lower().replace("_", "-") not in main]
-    assert not missing, f"setup.cfg requires {missing} but the lock does not pin them: run `make lock`"
+    assert not missing, f"pyproject.toml requires {missing} but the lock does not pin them: run `make lock`"
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
     assert "pip install --require-hashes --no-deps -r requirements/main.txt" in dockerfile
     makefile = (ROOT / "Makefile").read_text()

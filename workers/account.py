@@ -7,7 +7,6 @@ import logging
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,26 +15,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts, privacy, revocation
-from shared.job_runner import JobContext, job_task
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
+from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
-
-# The seam for erasing what the user holds outside our database, run before their rows
-# go: the Google integration registers a hook that revokes the user's OAuth grant when
-# one is connected. A hook must be idempotent (the job may run again after a worker
-# died) and may raise RetryableJobError when the provider is briefly unreachable.
-BEFORE_DELETE: list[Callable[[Session, User, Settings], None]] = []
-
 
 def revoke_google(session: Session, user: User, settings: Settings) -> None:
     """Revoke the user's Google grant, if one is connected (our copy of the tokens goes with the user).
 
+    Run before the user's rows go, and again if the job runs again after a worker died:
+    dropping what is already dropped is harmless.
+
     Best effort: a Google that does not answer must not keep an erasure from happening;
     the grant then lapses at Google when its tokens stop being refreshed.
     """
-    from shared import crypto, google, metrics
+    from shared import crypto, metrics
+    from shared import google_oauth as google
     from shared.models import GoogleIntegration, GooglePendingLink
 
     for link in session.scalars(select(GooglePendingLink).where(GooglePendingLink.user_id == user.id)):
@@ -52,9 +48,6 @@ def revoke_google(session: Session, user: User, settings: Settings) -> None:
     metrics.GOOGLE_API_CALLS.labels("oauth_revoke", "ok" if revoked else "error").inc()
     if not revoked:
         log.warning("account.delete: Google did not confirm the revocation")
-
-
-BEFORE_DELETE.append(revoke_google)
 
 
 def _json_value(value):
@@ -103,8 +96,7 @@ def delete_account(ctx: JobContext) -> dict:
     """Revoke outside access, erase the user and all their rows, and keep an audit record without personal data."""
     settings = get_settings()
     user, session = ctx.user, ctx.session
-    for hook in BEFORE_DELETE:
-        hook(session, user, settings)
+    revoke_google(session, user, settings)  # what the user holds outside our database
     counts = privacy.row_counts(session, user.id)
     session.add(AuditEvent(event="account.deleted", subject_hash=privacy.subject_hash(settings.secret_key, user.id),
                            details={"rows": counts}, created_at=utcnow()))

@@ -1,6 +1,7 @@
 """AI agents as jobs: the assistant, the day planner, mail triage and reply drafts.
 
-Each body runs the bounded tool loop with the toolset of its type. Writes to our own
+Each task is a few lines over a service function (converse, plan_day, triage, draft_reply)
+that runs the bounded tool loop with the toolset of its type. Writes to our own
 database (tasks, thread messages, proposed actions) go through `ctx.session`, so they
 commit together with the job's success and a job re-run after a worker died applies
 them once. Nothing here leaves our database: calendar events and Gmail drafts are
@@ -16,15 +17,16 @@ from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.ai import estimated_cost
-from shared.db import is_postgres, session_scope
-from shared.job_runner import JobContext, JobFailed, job_task
-from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, utcnow
+from shared.db import is_postgres
+from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, User, utcnow
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage
 from workers.ai.loop import DATA_NOTICE, run_tool_loop
-from workers.ai.tools import TOOLSETS, ToolContext, Toolbox, free_slots_of_day, mail_brief, propose
+from workers.ai.tools import Toolbox, ToolContext, free_slots_of_day, mail_brief, propose
+from workers.job_runner import JobContext, JobFailed, job_task
 
 HISTORY_TURNS = 20  # earlier thread messages sent along with a new one
 TRIAGE_LABELS = ("needs-reply", "fyi", "low-priority")
@@ -40,9 +42,17 @@ class AgentRun:
             # Queued while the api had a key and this worker has none: say so, do not crash.
             raise JobFailed("ai_not_configured", "No AI provider is configured on the worker.")
         self.tc = ToolContext(session=ctx.session, user=ctx.user, job_id=ctx.job.id)
-        self.toolbox = Toolbox(self.tc, TOOLSETS[ctx.job_type.name])
+        self.toolbox = Toolbox(self.tc, ctx.job_type.toolset)
         self.usage = Usage()
         self.zone = ZoneInfo(ctx.user.timezone or "UTC")
+
+    @property
+    def session(self):
+        return self.ctx.session
+
+    @property
+    def user(self):
+        return self.ctx.user
 
     def system_prompt(self, task: str) -> dict:
         now = utcnow().astimezone(self.zone)
@@ -85,7 +95,7 @@ class AgentRun:
             self.ctx.session.add(usage)
             return
         # Its own transaction: the tokens were spent even if this job fails later.
-        with session_scope() as session:
+        with self.ctx.own_transaction() as session:
             session.add(usage)
 
     def usage_dict(self) -> dict:
@@ -106,21 +116,20 @@ class AgentRun:
 # -- agent.assistant -------------------------------------------------------------------
 
 
-def _thread(ctx: JobContext) -> AgentThread:
-    """The thread named in params (the owner's only), or a new one (added at the end)."""
-    thread_id = ctx.params.get("thread_id")
+def _thread(run: AgentRun, thread_id: str | None, message: str) -> AgentThread:
+    """The thread named (the owner's only), or a new one (added at the end)."""
     if thread_id is None:
-        return AgentThread(id=uuid.uuid4(), user_id=ctx.user.id, title=ctx.params["message"][:80])
-    thread = ctx.session.scalar(
-        select(AgentThread).where(AgentThread.id == uuid.UUID(thread_id), AgentThread.user_id == ctx.user.id)
+        return AgentThread(id=uuid.uuid4(), user_id=run.user.id, title=message[:80])
+    thread = run.session.scalar(
+        select(AgentThread).where(AgentThread.id == uuid.UUID(thread_id), AgentThread.user_id == run.user.id)
     )
     if thread is None:
         raise JobFailed("thread_not_found", "No such thread.")
     return thread
 
 
-def _history(ctx: JobContext, thread: AgentThread) -> list[dict]:
-    rows = ctx.session.scalars(
+def _history(session: Session, thread: AgentThread) -> list[dict]:
+    rows = session.scalars(
         select(ThreadMessage)
         .where(ThreadMessage.thread_id == thread.id)
         .order_by(ThreadMessage.created_at.desc(), ThreadMessage.id.desc())
@@ -129,53 +138,64 @@ def _history(ctx: JobContext, thread: AgentThread) -> list[dict]:
     return [{"role": row.role, "content": row.content} for row in reversed(rows)]
 
 
-@job_task("agent.assistant")
-def assistant(ctx: JobContext) -> dict:
-    """Answer the user's message with tools over their tasks, calendar and mail."""
-    run = AgentRun(ctx)
-    thread = _thread(ctx)
-    message = ctx.params["message"]
+def _save_turn(run: AgentRun, thread: AgentThread, message: str, reply: str) -> None:
+    now = utcnow()
+    job_id, user_id = run.ctx.job.id, run.user.id
+    run.session.add_all([
+        thread,
+        ThreadMessage(thread_id=thread.id, user_id=user_id, role="user", content=message,
+                      job_id=job_id, created_at=now),
+        # A distinct instant, so the reply sorts after the message it answers.
+        ThreadMessage(thread_id=thread.id, user_id=user_id, role="assistant", content=reply,
+                      job_id=job_id, created_at=now + timedelta(milliseconds=1)),
+    ])
+    thread.updated_at = now
+
+
+def converse(*, run: AgentRun, message: str, thread_id: str | None = None) -> dict:
+    """Answer the user's message in its thread (a new one without thread_id), with tools."""
+    thread = _thread(run, thread_id, message)
     reply = run.run([
         run.system_prompt("You are the user's personal assistant. Use the tools to look at and "
                           "change their tasks, and to read their calendar and mail. Be brief."),
-        *_history(ctx, thread),
+        *_history(run.session, thread),
         {"role": "user", "content": message},
     ])
     run.finish()
-    now = utcnow()
-    ctx.session.add_all([
-        thread,
-        ThreadMessage(thread_id=thread.id, user_id=ctx.user.id, role="user", content=message,
-                      job_id=ctx.job.id, created_at=now),
-        # A distinct instant, so the reply sorts after the message it answers.
-        ThreadMessage(thread_id=thread.id, user_id=ctx.user.id, role="assistant", content=reply,
-                      job_id=ctx.job.id, created_at=now + timedelta(milliseconds=1)),
-    ])
-    thread.updated_at = now
+    _save_turn(run, thread, message, reply)
     return {"thread_id": str(thread.id), "reply": reply, **run.actions(), "usage": run.usage_dict()}
+
+
+@job_task("agent.assistant")
+def assistant_task(ctx: JobContext) -> dict:
+    """Answer the user's message with tools over their tasks, calendar and mail."""
+    return converse(run=AgentRun(ctx), message=ctx.params["message"], thread_id=ctx.params.get("thread_id"))
 
 
 # -- agent.plan_day --------------------------------------------------------------------
 
 
-@job_task("agent.plan_day")
-def plan_day(ctx: JobContext) -> dict:
-    """Propose time blocks for open tasks in the free slots of the day."""
-    run = AgentRun(ctx)
-    day = date.fromisoformat(ctx.params["date"]) if ctx.params.get("date") else utcnow().astimezone(run.zone).date()
-    ctx.progress(5, "reading your calendar")
-    slots = free_slots_of_day(run.tc, day)
-    ctx.progress(8, "looking at your tasks")
-    tasks = ctx.session.scalars(
-        select(Task).where(Task.user_id == ctx.user.id, Task.done.is_(False))
+def _open_tasks(session: Session, user: User, zone: ZoneInfo) -> list[dict]:
+    """The user's open tasks, soonest due first, as the model sees them."""
+    tasks = session.scalars(
+        select(Task).where(Task.user_id == user.id, Task.done.is_(False))
         .order_by(Task.due_at.is_(None), Task.due_at).limit(50)
     ).all()
-    open_tasks = [
+    return [
         {"id": str(t.id), "title": t.title, "priority": t.priority,
-         "due_at": t.due_at.astimezone(run.zone).isoformat() if t.due_at else None,
+         "due_at": t.due_at.astimezone(zone).isoformat() if t.due_at else None,
          "notes": t.notes[:300]}
         for t in tasks
     ]
+
+
+def plan_day(*, run: AgentRun, day: date | None = None) -> dict:
+    """Propose time blocks for open tasks in the free slots of `day` (default: the user's today)."""
+    day = day or utcnow().astimezone(run.zone).date()
+    run.ctx.progress(5, "reading your calendar")
+    slots = free_slots_of_day(run.tc, day)
+    run.ctx.progress(8, "looking at your tasks")
+    open_tasks = _open_tasks(run.session, run.user, run.zone)
     summary = run.run([
         run.system_prompt(
             "You plan the user's day. Fit their open tasks into the free slots: urgent and high "
@@ -184,12 +204,19 @@ def plan_day(ctx: JobContext) -> dict:
             "slot. Then answer with a short summary of the plan."
         ),
         {"role": "user", "content": json.dumps(
-            {"date": day.isoformat(), "timezone": ctx.user.timezone, "free_slots": slots, "open_tasks": open_tasks}
+            {"date": day.isoformat(), "timezone": run.user.timezone, "free_slots": slots, "open_tasks": open_tasks}
         )},
     ])
     run.finish()
-    return {"date": day.isoformat(), "timezone": ctx.user.timezone, "free_slots": slots,
+    return {"date": day.isoformat(), "timezone": run.user.timezone, "free_slots": slots,
             "summary": summary, **run.actions(), "usage": run.usage_dict()}
+
+
+@job_task("agent.plan_day")
+def plan_day_task(ctx: JobContext) -> dict:
+    """Propose time blocks for open tasks in the free slots of the day."""
+    day = ctx.params.get("date")
+    return plan_day(run=AgentRun(ctx), day=date.fromisoformat(day) if day else None)
 
 
 # -- mail.triage -----------------------------------------------------------------------
@@ -207,26 +234,8 @@ def _json_object(text: str) -> dict:
     return value
 
 
-@job_task("mail.triage")
-def triage(ctx: JobContext) -> dict:
-    """Label recent messages needs-reply / fyi / low-priority, with a reason each, and summarize."""
-    run = AgentRun(ctx)
-    ctx.progress(5, "reading your mail")
-    rows = ctx.session.scalars(
-        select(MailMessage).where(MailMessage.user_id == ctx.user.id)
-        .order_by(MailMessage.date.desc()).limit(ctx.params.get("limit", 20))
-    ).all()
-    if not rows:
-        return {"messages": [], "summary": "No recent mail.", "counts": {}, "usage": run.usage_dict()}
-    given = {str(m.id): m for m in rows}
-    answer = _json_object(run.run([
-        run.system_prompt(
-            "You triage the user's mail. Label every message needs-reply, fyi or low-priority, with a "
-            "one-line reason. Answer with JSON only: {\"messages\": [{\"id\": ..., \"label\": ..., "
-            "\"reason\": ...}], \"summary\": \"two or three sentences\"}."
-        ),
-        {"role": "user", "content": json.dumps({"messages": [mail_brief(m) for m in rows]})},
-    ]))
+def _labelled(answer: dict, given: dict[str, MailMessage]) -> list[dict]:
+    """The model's labels of the messages it was given; anything else it said is dropped."""
     labelled = []
     for item in answer.get("messages") or []:
         if not isinstance(item, dict):
@@ -238,25 +247,58 @@ def triage(ctx: JobContext) -> dict:
         labelled.append({"id": str(message.id), "subject": message.subject, "from": message.sender,
                          "label": label, "reason": str(item.get("reason", "")).splitlines()[0][:300]
                          if item.get("reason") else ""})
+    return labelled
+
+
+def triage(*, run: AgentRun, limit: int = 20) -> dict:
+    """Label the `limit` newest messages needs-reply / fyi / low-priority, with a reason each, and summarize."""
+    run.ctx.progress(5, "reading your mail")
+    rows = run.session.scalars(
+        select(MailMessage).where(MailMessage.user_id == run.user.id)
+        .order_by(MailMessage.date.desc()).limit(limit)
+    ).all()
+    if not rows:
+        return {"messages": [], "summary": "No recent mail.", "counts": {}, "usage": run.usage_dict()}
+    answer = _json_object(run.run([
+        run.system_prompt(
+            "You triage the user's mail. Label every message needs-reply, fyi or low-priority, with a "
+            "one-line reason. Answer with JSON only: {\"messages\": [{\"id\": ..., \"label\": ..., "
+            "\"reason\": ...}], \"summary\": \"two or three sentences\"}."
+        ),
+        {"role": "user", "content": json.dumps({"messages": [mail_brief(m) for m in rows]})},
+    ]))
+    labelled = _labelled(answer, {str(m.id): m for m in rows})
     counts = {label: sum(1 for m in labelled if m["label"] == label) for label in TRIAGE_LABELS}
     return {"messages": labelled, "summary": str(answer.get("summary", ""))[:2000], "counts": counts,
             "usage": run.usage_dict()}
 
 
+@job_task("mail.triage")
+def triage_task(ctx: JobContext) -> dict:
+    """Label recent messages needs-reply / fyi / low-priority, with a reason each, and summarize."""
+    return triage(run=AgentRun(ctx), limit=ctx.params.get("limit", 20))
+
+
 # -- mail.draft_reply ------------------------------------------------------------------
 
 
-@job_task("mail.draft_reply")
-def draft_reply(ctx: JobContext) -> dict:
-    """Draft a reply to one message and propose saving it as a Gmail draft."""
-    run = AgentRun(ctx)
-    message = ctx.session.scalar(
-        select(MailMessage).where(MailMessage.id == uuid.UUID(ctx.params["message_id"]),
-                                  MailMessage.user_id == ctx.user.id)
+def _draft_params(message: MailMessage, body: str) -> dict:
+    """The draft's fields: recipient and thread from the message itself, never from the model."""
+    address = parseaddr(message.sender)[1] or message.sender
+    subject = message.subject if message.subject.lower().startswith("re:") else f"Re: {message.subject}"
+    params = {"to": [address], "subject": subject[:2048], "body": body,
+              "thread_id": message.thread_id, "in_reply_to": message.external_id}
+    return {key: value for key, value in params.items() if value}
+
+
+def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "") -> dict:
+    """Draft a reply to one of the user's messages and propose saving it as a Gmail draft."""
+    message = run.session.scalar(
+        select(MailMessage).where(MailMessage.id == message_id, MailMessage.user_id == run.user.id)
     )
     if message is None:
         raise JobFailed("message_not_found", "No such mail message.")
-    ctx.progress(5, "drafting reply")
+    run.ctx.progress(5, "drafting reply")
     body = run.run([
         run.system_prompt(
             "You draft a reply to the user's mail message, in the user's voice. Answer with the body "
@@ -264,18 +306,20 @@ def draft_reply(ctx: JobContext) -> dict:
         ),
         {"role": "user", "content": json.dumps({
             "message": {**mail_brief(message), "to": list(message.recipients or [])},
-            "instructions": ctx.params.get("instructions", ""),
+            "instructions": instructions,
         })},
     ]).strip()
     if not body:
         raise JobFailed("ai_bad_output", "The model drafted an empty reply.")
-    # The recipient and thread come from the message itself, never from the model.
-    address = parseaddr(message.sender)[1] or message.sender
-    subject = message.subject if message.subject.lower().startswith("re:") else f"Re: {message.subject}"
-    params = {"to": [address], "subject": subject[:2048], "body": body,
-              "thread_id": message.thread_id, "in_reply_to": message.external_id}
-    params = {key: value for key, value in params.items() if value}
-    ctx.progress(90, "drafting reply")
-    propose(run.tc, "mail.create_draft", params, f"Reply to {address}: {subject}"[:500])
+    params = _draft_params(message, body)
+    run.ctx.progress(90, "drafting reply")
+    propose(run.tc, "mail.create_draft", params, f"Reply to {params['to'][0]}: {params['subject']}"[:500])
     run.finish()
     return {"message_id": str(message.id), "draft": params, **run.actions(), "usage": run.usage_dict()}
+
+
+@job_task("mail.draft_reply")
+def draft_reply_task(ctx: JobContext) -> dict:
+    """Draft a reply to one message and propose saving it as a Gmail draft."""
+    return draft_reply(run=AgentRun(ctx), message_id=uuid.UUID(ctx.params["message_id"]),
+                       instructions=ctx.params.get("instructions", ""))

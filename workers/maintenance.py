@@ -7,10 +7,10 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from shared import artifacts
-from shared.job_runner import JobContext, job_task
 from shared.jobs import TERMINAL
 from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
 from shared.settings import Settings, get_settings
+from workers.job_runner import JobContext, job_task
 
 
 def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dict:

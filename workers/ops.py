@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 
 from shared.celery_app import app
-from shared.job_runner import JobContext, JobFailed, RetryableJobError, job_task
 from shared.notify import cache_redis
+from workers.job_runner import JobContext, JobFailed, RetryableJobError, job_task
 
 
 @job_task("ops.ping")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts
-from shared.job_runner import JobContext, job_task
 from shared.models import CalendarEvent, MailMessage, Task, User, utcnow
 from shared.settings import Settings, get_settings
+from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +23,6 @@ log = logging.getLogger(__name__)
 REPLY_WINDOW_DAYS = 3
 MAIL_SCAN_LIMIT = 500
 LIST_LIMIT = 50
-
-# The seam for an AI-written summary of the digest: the AI client is built elsewhere and
-# registers `summarize(settings, user, digest) -> str` here. Until then, and whenever AI
-# is not configured (no OPENAI_API_KEY), the digest has no summary and says why.
-SUMMARIZER: Callable[[Settings, User, dict], str] | None = None
 
 SUMMARY_PROMPT = (
     "You write the two or three sentence opening of a person's daily digest: what matters "
@@ -48,9 +42,6 @@ def summarize_with_ai(settings: Settings, user: User, digest: dict) -> str:
             max_tokens=300,
         )
     return reply.content.strip()
-
-
-SUMMARIZER = summarize_with_ai
 
 _templates = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -123,12 +114,10 @@ def build_digest(*, session: Session, user: User, day: date, now: datetime) -> d
 
 def ai_summary(settings: Settings, user: User, digest: dict) -> tuple[str | None, str]:
     """(summary, status): status is "ok", "not_configured" or "unavailable"."""
-    if not settings.openai_api_key:
+    if not settings.openai_api_key:  # no AI configured: the digest says why it has no summary
         return None, "not_configured"
-    if SUMMARIZER is None:
-        return None, "unavailable"
     try:
-        return SUMMARIZER(settings, user, digest), "ok"
+        return summarize_with_ai(settings, user, digest), "ok"
     except Exception:  # the digest is worth sending without its summary
         log.exception("AI summary failed; the digest goes out without it")
         return None, "unavailable"

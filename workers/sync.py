@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from shared.db import new_session
-from shared.job_runner import JobContext, job_task
 from shared.jobtypes import get_job_type
 from shared.models import GoogleWrite, utcnow
 from shared.settings import get_settings
 from shared.synced import event_to_dict
 from workers.google import calendar, gmail
 from workers.google.auth import account_lock, build_service, google_session
+from workers.job_runner import JobContext, job_task
 
 
 def _sync(ctx: JobContext, kind: str) -> dict:
     settings = get_settings()
     ttl = get_job_type(ctx.job.type).time_limit + 30
-    with account_lock(ctx.user.id, kind, job_id=ctx.job.id, ttl=ttl):
-        with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (integration, credentials):
+    with account_lock(ctx, kind, ttl=ttl):
+        with google_session(ctx, settings) as (integration, credentials):
             full = bool(ctx.params.get("full"))
 
             def on_page(pages: int) -> None:
@@ -61,29 +60,27 @@ def _action_key(ctx: JobContext) -> str:
 def create_event(ctx: JobContext) -> dict:
     """Create the approved event; its id derives from the action, so a retry cannot make a second."""
     settings = get_settings()
-    with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (_integration, credentials):
+    with google_session(ctx, settings) as (_integration, credentials):
         service = build_service("calendar", "v3", credentials, settings)
         event = calendar.create_event(session=ctx.session, user_id=ctx.user.id, service=service, settings=settings,
                                       key=_action_key(ctx), params=ctx.params)
     return {"event": event_to_dict(event), "external_id": event.external_id}
 
 
-def _claim_write(user_id, kind: str, key: str) -> GoogleWrite:
+def _claim_write(ctx: JobContext, kind: str, key: str) -> GoogleWrite:
     """The record of this write, made and committed before Google is called."""
-    with new_session() as session:
-        row = session.scalar(select(GoogleWrite).where(GoogleWrite.user_id == user_id, GoogleWrite.kind == kind,
+    with ctx.own_transaction() as session:
+        row = session.scalar(select(GoogleWrite).where(GoogleWrite.user_id == ctx.user.id, GoogleWrite.kind == kind,
                                                        GoogleWrite.key == key))
         if row is None:
-            row = GoogleWrite(user_id=user_id, kind=kind, key=key)
+            row = GoogleWrite(user_id=ctx.user.id, kind=kind, key=key)
             session.add(row)
-            session.commit()
         return row
 
 
-def _record_write(row_id, external_id: str) -> None:
-    with new_session() as session:
+def _record_write(ctx: JobContext, row_id, external_id: str) -> None:
+    with ctx.own_transaction() as session:
         session.execute(update(GoogleWrite).where(GoogleWrite.id == row_id).values(external_id=external_id))
-        session.commit()
 
 
 @job_task("mail.create_draft")
@@ -91,14 +88,14 @@ def create_draft(ctx: JobContext) -> dict:
     """Save the approved draft in Gmail, once per action even across retries."""
     settings = get_settings()
     key = _action_key(ctx)
-    with google_session(ctx.session, ctx.user, settings, ctx.attempt, ctx.job_type.google_scopes) as (_integration, credentials):
+    with google_session(ctx, settings) as (_integration, credentials):
         service = build_service("gmail", "v1", credentials, settings)
-        row = _claim_write(ctx.user.id, "gmail_draft", key)
+        row = _claim_write(ctx, "gmail_draft", key)
         draft_id = row.external_id
         if draft_id is None and ctx.attempt > 1:
             # An earlier attempt may have made it and died (or lost the answer) before recording it.
             draft_id = gmail.find_draft(service, settings, key)
         if draft_id is None:
             draft_id = gmail.create_draft(service=service, settings=settings, key=key, params=ctx.params)
-        _record_write(row.id, draft_id)
+        _record_write(ctx, row.id, draft_id)
     return {"draft_id": draft_id}

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.job_runner import JobContext, JobFailed, job_task
 from shared.models import Task, User, utcnow
 from shared.todos import task_to_dict
+from workers.job_runner import JobContext, JobFailed, job_task
 from workers.quickadd import parse_quick_add
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from api.db import get_db
 from api.errors import ApiError
 from api.resources.jobs import accepted_response
-from api.schemas import JobSchema
-from api.security import auth_required, current_user
+from api.schemas import JobSchema, page_schema
+from api.security import auth_required, current_user, owned_or_404
 from shared.db import is_postgres
 from shared.jobs import dispatch, submit_job
 from shared.models import Job, ProposedAction, utcnow
@@ -32,9 +32,7 @@ class ActionSchema(Schema):
     created_at = fields.String()
 
 
-class ActionListSchema(Schema):
-    items = fields.List(fields.Nested(ActionSchema))
-    next_cursor = fields.String(allow_none=True)
+ActionListSchema = page_schema(ActionSchema, "ActionListSchema")
 
 
 def action_to_dict(action: ProposedAction) -> dict:
@@ -74,9 +72,7 @@ class JobActions(MethodView):
     @blp.alt_response(404, description="No such job (or not yours).")
     def get(self, job_id):
         """The actions a job proposed, with their approval status (at most 100 per job)."""
-        job = get_db().get(Job, job_id)
-        if job is None or job.user_id != current_user().id:
-            raise ApiError(404, "not_found", "No such job.")
+        owned_or_404(Job, job_id)
         rows = get_db().scalars(
             select(ProposedAction)
             .where(ProposedAction.job_id == job_id, ProposedAction.user_id == current_user().id)

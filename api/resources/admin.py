@@ -13,7 +13,7 @@ from sqlalchemy import func, select, union, update
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
-from api.schemas import JobListQuerySchema, JobSchema
+from api.schemas import JobListQuerySchema, JobSchema, page_schema
 from api.security import auth_required
 from shared import heartbeats, metrics
 from shared.jobs import QUEUED, cancel_job, job_to_dict, revoke_running, send_job
@@ -57,9 +57,7 @@ class AdminJobSchema(JobSchema):
     user_email = fields.String()
 
 
-class AdminJobPageSchema(Schema):
-    items = fields.List(fields.Nested(AdminJobSchema))
-    next_cursor = fields.String(allow_none=True)
+AdminJobPageSchema = page_schema(AdminJobSchema, "AdminJobPageSchema")
 
 
 class AdminJobQuerySchema(JobListQuerySchema):

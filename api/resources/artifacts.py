@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.db import get_db
 from api.errors import ApiError
-from api.security import auth_required, current_user
+from api.security import auth_required, owned_or_404
 from shared import artifacts
 from shared.models import Artifact, Job, utcnow
 from shared.storage import artifact_storage
@@ -64,9 +64,7 @@ def _send(artifact: Artifact):
 
 @auth_required()
 def _send_own(job_id, name: str | None):
-    job = get_db().get(Job, job_id)
-    if job is None or job.user_id != current_user().id:
-        raise _not_found()
+    owned_or_404(Job, job_id, what="artifact")
     return _send(_artifact(job_id, name))
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api.db import get_db
 from api.pagination import page
-from api.schemas import PageQuerySchema
+from api.schemas import PageQuerySchema, page_schema
 from api.security import auth_required
 from shared.backups import backup_to_dict
 from shared.models import Backup
@@ -31,9 +31,7 @@ class BackupSchema(Schema):
     verify_message = fields.String(allow_none=True)
 
 
-class BackupPageSchema(Schema):
-    items = fields.List(fields.Nested(BackupSchema))
-    next_cursor = fields.String(allow_none=True)
+BackupPageSchema = page_schema(BackupSchema, "BackupPageSchema")
 
 
 @blp.route("")

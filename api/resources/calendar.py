@@ -9,7 +9,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import keyset_page
 from api.schemas import EventListQuerySchema, EventPageSchema, EventSchema
-from api.security import auth_required, current_user
+from api.security import auth_required, current_user, owned_or_404
 from shared.models import CalendarEvent
 from shared.synced import event_to_dict
 
@@ -43,7 +43,4 @@ class EventsById(MethodView):
     @blp.alt_response(404, description="No such event (or not yours).")
     def get(self, event_id):
         """One event."""
-        event = get_db().get(CalendarEvent, event_id)
-        if event is None or event.user_id != current_user().id:
-            raise ApiError(404, "not_found", "No such event.")
-        return event_to_dict(event)
+        return event_to_dict(owned_or_404(CalendarEvent, event_id, what="event"))

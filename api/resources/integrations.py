@@ -4,7 +4,7 @@ Connecting is bound to the signed-in user who started it. The callback, reached 
 browser that carries no token, exchanges the code and links nothing: the tokens wait
 encrypted under a one-time link code that goes back to the app (`return_to`), and the app
 completes the link with its bearer token. Only the user who called authorize can; a
-consent brought back by anyone else is revoked at Google (shared.google explains why).
+consent brought back by anyone else is revoked at Google (shared.google_oauth explains why).
 
 Google calls on these request paths, each bounded by GOOGLE_HTTP_TIMEOUT: the code
 exchange in the callback, and the revoke in DELETE and of a link completed by the wrong
@@ -39,7 +39,8 @@ from api.schemas import (
     PushAnswerSchema,
 )
 from api.security import auth_required, current_user
-from shared import crypto, google, metrics
+from shared import crypto, metrics
+from shared import google_oauth as google
 from shared.jobs import JobError, dispatch, submit_job
 from shared.jobtypes import get_job_type
 from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow

@@ -21,7 +21,7 @@ from api.schemas import (
     JobTypeListSchema,
     JobWaitQuerySchema,
 )
-from api.security import auth_required, current_user
+from api.security import auth_required, current_user, owned_or_404
 from shared.jobs import (
     TERMINAL,
     cancel_job,
@@ -46,10 +46,7 @@ def _settings():
 
 def _own_job(job_id) -> Job:
     """The caller's job; another user's job is indistinguishable from a missing one."""
-    job = get_db().get(Job, job_id)
-    if job is None or job.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such job.")
-    return job
+    return owned_or_404(Job, job_id)
 
 
 def _job_response(job_dict: dict, status: int, headers: dict | None = None, *, etag: str | None = None):

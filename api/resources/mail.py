@@ -7,10 +7,9 @@ from sqlalchemy import exists, func, literal_column, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from api.db import get_db
-from api.errors import ApiError
 from api.pagination import keyset_page
 from api.schemas import MessageListQuerySchema, MessagePageSchema, MessageSchema
-from api.security import auth_required, current_user
+from api.security import auth_required, current_user, owned_or_404
 from shared.db import is_postgres
 from shared.models import MailMessage
 from shared.synced import message_to_dict
@@ -58,7 +57,4 @@ class MessagesById(MethodView):
     @blp.alt_response(404, description="No such message (or not yours).")
     def get(self, message_id):
         """One message."""
-        message = get_db().get(MailMessage, message_id)
-        if message is None or message.user_id != current_user().id:
-            raise ApiError(404, "not_found", "No such message.")
-        return message_to_dict(message)
+        return message_to_dict(owned_or_404(MailMessage, message_id, what="message"))

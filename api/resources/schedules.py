@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
-from api.schemas import JobSchema, PageQuerySchema, validate_timezone
-from api.security import auth_required, current_user
+from api.schemas import JobSchema, PageQuerySchema, page_schema, validate_timezone
+from api.security import auth_required, current_user, owned_or_404
 from shared.jobs import dispatch, job_to_dict, resolve_job_type, validate_params
 from shared.jobtypes import get_job_type
 from shared.models import Schedule, utcnow
@@ -36,8 +36,6 @@ from shared.schedules import (
 blp = Blueprint("schedules", __name__, url_prefix="/v1/schedules",
                 description="Your automations: a job type run on a cron, in your timezone.")
 
-# Erasing an account is not something a clock should ever do.
-NOT_SCHEDULABLE = {"account.delete"}
 # Each schedule costs every tick a little; nobody needs more automations than this.
 MAX_SCHEDULES_PER_USER = 50
 
@@ -57,9 +55,7 @@ class ScheduleSchema(Schema):
     created_at = fields.String()
 
 
-class SchedulePageSchema(Schema):
-    items = fields.List(fields.Nested(ScheduleSchema))
-    next_cursor = fields.String(allow_none=True)
+SchedulePageSchema = page_schema(ScheduleSchema, "SchedulePageSchema")
 
 
 class _ScheduleFields(Schema):
@@ -111,17 +107,14 @@ def _settings():
 
 
 def _own(schedule_id) -> Schedule:
-    schedule = get_db().get(Schedule, schedule_id)
-    if schedule is None or schedule.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such schedule.")
-    return schedule
+    return owned_or_404(Schedule, schedule_id)
 
 
 def _check_job(job_type: str, params: dict) -> str:
-    if job_type in NOT_SCHEDULABLE:
+    resolved = resolve_job_type(job_type, user=current_user(), settings=_settings())
+    if not resolved.schedulable:
         raise ApiError(422, "not_schedulable", f"{job_type} cannot be scheduled.",
                        errors={"job_type": ["This job type cannot be scheduled."]})
-    resolved = resolve_job_type(job_type, user=current_user(), settings=_settings())
     validate_params(resolved, params)
     return resolved.name
 

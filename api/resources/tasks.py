@@ -7,10 +7,9 @@ from sqlalchemy import exists, func, literal_column, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from api.db import get_db
-from api.errors import ApiError
 from api.pagination import page
 from api.schemas import TaskListQuerySchema, TaskPageSchema, TaskPatchSchema, TaskSchema
-from api.security import auth_required, current_user
+from api.security import auth_required, current_user, owned_or_404
 from shared.db import is_postgres
 from shared.models import Task, utcnow
 from shared.todos import task_to_dict
@@ -19,10 +18,7 @@ blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks", description="The user
 
 
 def _own_task(task_id) -> Task:
-    task = get_db().get(Task, task_id)
-    if task is None or task.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such task.")
-    return task
+    return owned_or_404(Task, task_id)
 
 
 def _has_tag(session, tag: str):

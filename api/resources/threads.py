@@ -7,10 +7,9 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from api.db import get_db
-from api.errors import ApiError
 from api.pagination import page
-from api.schemas import PageQuerySchema
-from api.security import auth_required, current_user
+from api.schemas import PageQuerySchema, page_schema
+from api.security import auth_required, current_user, owned_or_404
 from shared.models import AgentThread, ThreadMessage
 
 blp = Blueprint("threads", __name__, url_prefix="/v1/threads",
@@ -24,9 +23,7 @@ class ThreadSchema(Schema):
     updated_at = fields.String()
 
 
-class ThreadPageSchema(Schema):
-    items = fields.List(fields.Nested(ThreadSchema))
-    next_cursor = fields.String(allow_none=True)
+ThreadPageSchema = page_schema(ThreadSchema, "ThreadPageSchema")
 
 
 class ThreadMessageSchema(Schema):
@@ -37,9 +34,8 @@ class ThreadMessageSchema(Schema):
     created_at = fields.String()
 
 
-class ThreadWithMessagesSchema(ThreadSchema):
-    items = fields.List(fields.Nested(ThreadMessageSchema), metadata={"description": "Messages, newest first."})
-    next_cursor = fields.String(allow_none=True)
+ThreadWithMessagesSchema = page_schema(ThreadMessageSchema, "ThreadWithMessagesSchema", base=ThreadSchema,
+                                       items_description="Messages, newest first.")
 
 
 def thread_to_dict(thread: AgentThread) -> dict:
@@ -76,9 +72,7 @@ class ThreadsById(MethodView):
     def get(self, query, thread_id):
         """One thread and a page of its messages, newest first."""
         session = get_db()
-        thread = session.get(AgentThread, thread_id)
-        if thread is None or thread.user_id != current_user().id:
-            raise ApiError(404, "not_found", "No such thread.")
+        thread = owned_or_404(AgentThread, thread_id, what="thread")
         stmt = select(ThreadMessage).where(ThreadMessage.thread_id == thread.id)
         messages = page(session, stmt, ThreadMessage, cursor=query["cursor"], limit=query["limit"],
                         to_dict=message_to_dict)

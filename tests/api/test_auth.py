@@ -266,6 +266,7 @@ def test_logout_of_an_unknown_token_succeeds(client):
     assert client.post("/v1/auth/logout", json={}).status_code == 204
 
 
+@pytest.mark.truncate  # reads the table on a connection of its own
 def test_refresh_tokens_are_stored_hashed(client, user):
     token = tokens_of(client, user)["refresh_token"]
 

@@ -11,6 +11,8 @@ import requests
 
 from tests.support import ServerProcess
 
+pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
+
 NONCE = re.compile(r"'nonce-([A-Za-z0-9_-]+)'")
 
 

@@ -7,7 +7,6 @@ import time
 import uuid
 
 import pytest
-
 from sqlalchemy import select, update
 
 from api import create_app

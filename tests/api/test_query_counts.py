@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from sqlalchemy import event
 
 from shared import db
 from tests.factories import make_job
+
+# Counted statement by statement: a rolled-back test would add its SAVEPOINTs to the count.
+pytestmark = pytest.mark.truncate
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-
 from sqlalchemy import update
 
 from shared import db
@@ -127,7 +126,7 @@ def test_the_default_digest_is_disabled_not_deleted_or_retimed(client, headers):
     assert client.patch(f"/v1/schedules/{digest['id']}", headers=headers, json={"enabled": False}).json["enabled"] is False
 
     client.patch("/v1/me", headers=headers, json={"digest_time": "09:15"})
-    again = client.get(f"/v1/schedules", headers=headers).json["items"][0]
+    again = client.get("/v1/schedules", headers=headers).json["items"][0]
     assert again["cron"] == "15 9 * * *"
 
 

@@ -111,7 +111,7 @@ def own_rows(caller_user) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_tables():
+def _clean_tables(_database):
     yield  # the suite's per-test truncation would delete the caller between operations: once, at the end
 
 

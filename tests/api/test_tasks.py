@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.db import session_scope
-from shared.models import Task, User, utcnow
+from shared.models import Task, utcnow
 from tests.factories import at, make_task
 
 BERLIN = "Europe/Berlin"

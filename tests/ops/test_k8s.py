@@ -25,14 +25,7 @@ APP_IMAGE = "personal-assistant"
 
 
 # This module needs no database and no Redis.
-@pytest.fixture(scope="session", autouse=True)
-def _database():
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables():
-    yield
+pytestmark = pytest.mark.fast
 
 
 def validator():

@@ -88,11 +88,10 @@ def test_without_a_dsn_nothing_is_sent(settings, fake_sentry):
 @pytest.mark.worker
 def test_a_crashing_job_on_a_worker_reaches_sentry(settings, fake_sentry, user):
     """A worker of its own, on a broker of its own, so no other worker takes the job."""
+    from bench.servers import ThrowawayRedis
     from shared.celery_app import make_celery
     from tests.factories import make_job
     from tests.support import WorkerProcess
-
-    from bench.servers import ThrowawayRedis
 
     server = ThrowawayRedis().start()
     broker = server.url

@@ -21,14 +21,7 @@ COMMANDS = {
 
 
 # Nothing here reaches the database or Redis: the processes stop before they would.
-@pytest.fixture(scope="session", autouse=True)
-def _database():
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables():
-    yield
+pytestmark = pytest.mark.fast
 
 
 @pytest.mark.parametrize("process", COMMANDS)

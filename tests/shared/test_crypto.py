@@ -14,6 +14,7 @@ def with_keys(settings, *keys):
     return dataclasses.replace(settings, encryption_keys=tuple(keys))
 
 
+@pytest.mark.fast
 def test_round_trip_and_no_plaintext(settings):
     keyed = with_keys(settings, Fernet.generate_key().decode())
     token = crypto.encrypt("1//refresh-secret", keyed)
@@ -21,6 +22,7 @@ def test_round_trip_and_no_plaintext(settings):
     assert crypto.decrypt(token, keyed) == "1//refresh-secret"
 
 
+@pytest.mark.fast
 def test_old_keys_still_decrypt_and_rotate_moves_to_the_newest(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     token = crypto.encrypt("secret", with_keys(settings, old))
@@ -33,12 +35,14 @@ def test_old_keys_still_decrypt_and_rotate_moves_to_the_newest(settings):
         crypto.decrypt(rotated, with_keys(settings, old))
 
 
+@pytest.mark.fast
 def test_no_keys_refuses_to_encrypt_with_a_clear_error(settings):
     with pytest.raises(crypto.EncryptionNotConfigured, match="ENCRYPTION_KEYS is not set"):
         crypto.encrypt("secret", with_keys(settings))
     assert crypto.configured(with_keys(settings)) is False
 
 
+@pytest.mark.fast
 def test_a_malformed_key_is_refused_without_echoing_it(settings):
     with pytest.raises(crypto.EncryptionNotConfigured) as excinfo:
         crypto.encrypt("secret", with_keys(settings, "not-a-key-hunter2"))

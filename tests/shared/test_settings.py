@@ -11,6 +11,8 @@ import requests
 from shared.settings import Settings, configuration_problems, redis_db_url
 from tests.support import ROOT, ServerProcess, free_port
 
+pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
+
 
 @pytest.mark.parametrize(
     "base, offset, expected",

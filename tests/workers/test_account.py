@@ -15,7 +15,6 @@ from shared import artifacts, db, privacy
 from shared.models import (
     AgentThread,
     AiUsage,
-    Artifact,
     AuditEvent,
     Base,
     CalendarEvent,

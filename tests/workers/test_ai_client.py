@@ -7,9 +7,9 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.job_runner import JobFailed
 from tests.fakes.openai_server import FakeOpenAI
 from workers.ai.client import LlmClient
+from workers.job_runner import JobFailed
 
 AGENT = "test.client"
 

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from shared import backups, db
 from shared.cli import main
-from shared.models import Backup, Base, Task, User, utcnow
+from shared.models import Backup, Base, User, utcnow
 from tests.factories import make_task
 from tests.support import wait_for_job
 

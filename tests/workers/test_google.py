@@ -14,10 +14,11 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 
-from shared import crypto, db, google
+from shared import crypto, db
+from shared import google_oauth as google
 from shared.celery_app import app as celery_app
 from shared.jobs import send_job, submit_job
-from shared.models import CalendarEvent, GoogleIntegration, GooglePendingLink, GoogleWrite, MailMessage, User, utcnow
+from shared.models import CalendarEvent, GoogleIntegration, GooglePendingLink, GoogleWrite, User, utcnow
 from shared.settings import get_settings
 from tests.factories import load_job, make_job
 from tests.fakes.google_server import FakeGoogle
@@ -141,7 +142,7 @@ def test_connect_stores_tokens_encrypted_and_starts_both_syncs(client, headers, 
     with db.get_engine().connect() as connection:
         raw = connection.execute(text(
             "SELECT refresh_token_encrypted, access_token_encrypted FROM google_integrations")).one()
-    refresh, access = fake.refresh_tokens.copy().popitem()[0], None
+    refresh = fake.refresh_tokens.copy().popitem()[0]
     assert refresh not in raw[0] and "1//" not in raw[0] and "ya29" not in raw[1]
     assert crypto.decrypt(raw[0]) == refresh
     # The PKCE verifier went to the token endpoint (the fake checked it against the challenge).

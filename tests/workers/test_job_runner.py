@@ -151,7 +151,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(admin, 
     ("canceled", 0, ("canceled", 0, None)),                      # canceled before it started
 ])
 def test_the_claim_of_each_state(user, status, attempts, expected):
-    from shared.job_runner import _claim
+    from workers.job_runner import _claim
 
     job = make_job(user, status=status, attempts=attempts, max_attempts=3, enqueued_at=utcnow())
     with db.new_session() as session:
@@ -166,10 +166,29 @@ def test_the_claim_of_each_state(user, status, attempts, expected):
 
 
 def test_a_message_with_an_old_token_claims_nothing(user):
-    from shared.job_runner import _claim
+    from workers.job_runner import _claim
 
     job = make_job(user, enqueued_at=utcnow())
     with db.new_session() as session:
         assert _claim(session, job.id, str(uuid.uuid4())) == ("stale", None)
         assert _claim(session, uuid.uuid4(), job.run_token) == ("missing", None)
     assert load_job(job.id).status == "queued"
+
+
+def test_a_registered_type_without_a_task_fails_instead_of_waiting_forever(client, admin_headers, worker):
+    # The api's registry knows a type the worker has no task for (a worker older than its
+    # api): Celery would drop the message and the sweeper resend it forever.
+    from shared.jobtypes import JobType, register
+
+    register(JobType(name="ops.not_on_this_worker", queue="maintenance", summary="A type with no task.",
+                     params_schema={"type": "object"}, admin_only=True))
+    try:
+        job_id = submit(client, admin_headers, "ops.not_on_this_worker", {})
+        job = wait_for_job(client, job_id, admin_headers)
+    finally:
+        REGISTRY.pop("ops.not_on_this_worker")
+
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "no_worker"
+    assert "ops.not_on_this_worker" in job["error"]["message"]
+    assert job["attempts"] == 0

@@ -8,6 +8,8 @@ import pytest
 
 from workers.quickadd import MAX_TITLE_LENGTH, ParsedTask, parse_quick_add
 
+pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
+
 BERLIN = "Europe/Berlin"
 # Thursday 2026-11-26 10:00 in Berlin (09:00 UTC, 04:00 New York, 18:00 Tokyo).
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo(BERLIN))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from shared import db
-from shared.models import CalendarEvent, MailMessage, User, utcnow
+from shared.models import CalendarEvent, MailMessage, utcnow
 from tests.factories import make_task
 from tests.support import wait_for_job
 

@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 fake = FakeOpenAI().start()
 os.environ.update(OPENAI_API_KEY="sk-test-not-secret", OPENAI_BASE_URL=fake.url, AI_TIMEOUT_SECONDS="10")
 from shared import db, migrate
-from shared.job_runner import run_job
+from workers.job_runner import run_job
 from shared.jobtypes import REGISTRY
 from shared.models import Job, User
 import workers.agents, workers.ops
@@ -49,7 +49,7 @@ def api_meanwhile():
     out["api_write_seconds"] = time.monotonic() - started
 api = threading.Thread(target=api_meanwhile)
 api.start()
-out["chat"] = run_job(workers.agents.assistant.body, job_type=REGISTRY["agent.assistant"], job_id=chat.id,
+out["chat"] = run_job(workers.agents.assistant_task.body, job_type=REGISTRY["agent.assistant"], job_id=chat.id,
                       run_token="t2")
 api.join()
 
@@ -59,7 +59,7 @@ with db.session_scope() as session:
     session.add(write)
 fake.script(fake.tool_call("create_task", {"title": "Water the plants"}), fake.reply("Added."))
 started = time.monotonic()
-out["write"] = run_job(workers.agents.assistant.body, job_type=REGISTRY["agent.assistant"], job_id=write.id,
+out["write"] = run_job(workers.agents.assistant_task.body, job_type=REGISTRY["agent.assistant"], job_id=write.id,
                        run_token="t3")
 out["write_seconds"] = time.monotonic() - started
 print(json.dumps(out))

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import openai
 
 from shared import metrics
-from shared.job_runner import JobFailed
 from shared.settings import Settings
+from workers.job_runner import JobFailed
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Whose data is never the model's choice: every handler gets the owner from the job (in
 `ToolContext`), and every query filters on that user; an id of someone else's row reads
-as "not found". What an agent may do is fixed by its toolset (TOOLSETS), chosen by the
+as "not found". What an agent may do is fixed by its toolset (JobType.toolset), chosen by the
 job type in code: text the tools return (mail, event descriptions) is passed back as
 data and cannot add a tool. Side effects outside our database are never done here: the
 propose_* tools record a ProposedAction that runs only after the user approves it.
@@ -372,16 +372,6 @@ TOOLS: dict[str, Tool] = {
                       "body": {"type": "string", "maxLength": 100000}}, ("to", "subject", "body")),
              propose_draft, "drafting reply"),
     )
-}
-
-_READ_ONLY = ("list_tasks", "search_tasks", "list_events", "free_slots", "search_mail", "read_mail")
-
-# What each agent may do, fixed here by its job type.
-TOOLSETS: dict[str, tuple[str, ...]] = {
-    "agent.assistant": tuple(TOOLS),
-    "agent.plan_day": ("list_tasks", "list_events", "free_slots", "propose_event"),
-    "mail.triage": ("search_mail", "read_mail"),
-    "mail.draft_reply": _READ_ONLY,
 }
 
 _validators = {name: Draft202012Validator(tool.parameters) for name, tool in TOOLS.items()}

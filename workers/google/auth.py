@@ -25,12 +25,12 @@ from googleapiclient.errors import HttpError
 from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
-from shared.db import is_postgres, new_session
-from shared.google import SCOPES, missing_scopes, scope_name
-from shared.job_runner import JobFailed, RetryableJobError, backoff_seconds
+from shared.db import is_postgres
+from shared.google_oauth import SCOPES, missing_scopes, scope_name
 from shared.models import GoogleIntegration, Job, utcnow
 from shared.notify import cache_redis
 from shared.settings import Settings
+from workers.job_runner import JobContext, JobFailed, RetryableJobError, backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def credentials_for(integration: GoogleIntegration, settings: Settings) -> Crede
     )
 
 
-def save_refreshed_token(integration: GoogleIntegration, credentials: Credentials, settings: Settings) -> None:
+def save_refreshed_token(ctx: JobContext, integration: GoogleIntegration, credentials: Credentials,
+                         settings: Settings) -> None:
     """Keep a token refreshed during the job, in its own transaction (the job may still fail)."""
     if not credentials.token:
         return
@@ -79,7 +80,7 @@ def save_refreshed_token(integration: GoogleIntegration, credentials: Credential
     if credentials.token == known:
         return
     expiry = credentials.expiry.replace(tzinfo=timezone.utc) if credentials.expiry else None
-    with new_session() as session:
+    with ctx.own_transaction() as session:
         if is_postgres(session):
             # The job's own session may hold this row's lock (a flushed sync position): give
             # up quickly rather than wait on ourselves. The next refresh costs one call.
@@ -89,18 +90,16 @@ def save_refreshed_token(integration: GoogleIntegration, credentials: Credential
             .values(access_token_encrypted=crypto.encrypt(credentials.token, settings),
                     access_token_expires_at=expiry, updated_at=utcnow())
         )
-        session.commit()
 
 
-def mark_reauth_required(integration_id) -> None:
-    """Stop this account's syncs until the user connects again."""
-    with new_session() as session:
+def mark_reauth_required(ctx: JobContext, integration_id) -> None:
+    """Stop this account's syncs until the user connects again (committed even though the job fails)."""
+    with ctx.own_transaction() as session:
         session.execute(
             update(GoogleIntegration).where(GoogleIntegration.id == integration_id)
             .values(status="reauth_required", last_error_code="google_reauth_required",
                     access_token_encrypted=None, updated_at=utcnow())
         )
-        session.commit()
 
 
 def build_service(name: str, version: str, credentials: Credentials, settings: Settings):
@@ -160,11 +159,11 @@ def job_error(exc: HttpError, attempt: int) -> Exception:
 
 
 @contextmanager
-def google_session(session, user, settings: Settings, attempt: int, scopes=()):
-    """Credentials for `user`'s account, which must have granted `scopes`; maps Google's faults
-    to job errors on the way out."""
-    integration = load_integration(session, user.id)
-    missing = missing_scopes(integration.scopes, scopes)
+def google_session(ctx: JobContext, settings: Settings):
+    """Credentials for the job owner's account, which must have granted the scopes of the job's
+    type; maps Google's faults to job errors on the way out."""
+    integration = load_integration(ctx.session, ctx.user.id)
+    missing = missing_scopes(integration.scopes, ctx.job_type.google_scopes)
     if missing:
         names = ", ".join(scope_name(scope) for scope in missing)
         raise JobFailed("google_scope_missing", f"Google access to {names} was not granted; connect Google again "
@@ -173,15 +172,15 @@ def google_session(session, user, settings: Settings, attempt: int, scopes=()):
     try:
         yield integration, credentials
     except ReauthRequired:
-        session.rollback()
-        mark_reauth_required(integration.id)
+        ctx.session.rollback()
+        mark_reauth_required(ctx, integration.id)
         raise JobFailed("google_reauth_required",
                         "Google access was revoked or expired; connect the account again (syncs are paused).")
     except HttpError as exc:
-        raise job_error(exc, attempt) from None
+        raise job_error(exc, ctx.attempt) from None
     finally:
         try:
-            save_refreshed_token(integration, credentials, settings)
+            save_refreshed_token(ctx, integration, credentials, settings)
         except Exception:  # never let bookkeeping hide the job's own outcome
             log.warning("could not store a refreshed Google access token", exc_info=False)
 
@@ -191,17 +190,17 @@ _STEAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set',
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-def _job_running(job_id: str) -> bool:
+def _job_running(ctx: JobContext, job_id: str) -> bool:
     try:
         job_uuid = uuid.UUID(job_id)
     except ValueError:
         return False
-    with new_session() as session:
+    with ctx.own_transaction() as session:
         return session.scalar(select(Job.status).where(Job.id == job_uuid)) == "running"
 
 
 @contextmanager
-def account_lock(user_id, kind: str, *, job_id, ttl: int):
+def account_lock(ctx: JobContext, kind: str, *, ttl: int):
     """At most one `kind` sync of an account at a time.
 
     The lock holds the job's id: the same job coming back (a redelivered message) re-enters
@@ -209,12 +208,12 @@ def account_lock(user_id, kind: str, *, job_id, ttl: int):
     the sweeper moved it on) is taken over at once instead of blocking until the TTL.
     """
     client = cache_redis()
-    key, me = f"google-sync:{user_id}:{kind}", str(job_id)
+    key, me = f"google-sync:{ctx.user.id}:{kind}", str(ctx.job.id)
     if not client.set(key, me, nx=True, ex=ttl):
         holder = (client.get(key) or b"").decode()
         if holder == me:
             client.expire(key, ttl)  # this job's own message, redelivered
-        elif holder and not _job_running(holder) and client.eval(_STEAL, 1, key, holder, me, ttl):
+        elif holder and not _job_running(ctx, holder) and client.eval(_STEAL, 1, key, holder, me, ttl):
             log.info("took over the %s sync lock from job %s, which is no longer running", kind, holder)
         elif holder or not client.set(key, me, nx=True, ex=ttl):
             raise RetryableJobError("sync_in_progress",

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from googleapiclient.errors import HttpError
 from sqlalchemy import delete, select
 
-from shared.google import channel_token_hash
+from shared.google_oauth import channel_token_hash
 from shared.models import CalendarEvent, GoogleIntegration
 from shared.settings import Settings
 from workers.google.auth import execute

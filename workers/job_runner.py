@@ -2,31 +2,35 @@
 
 A domain task is a plain function `body(ctx) -> dict`: `ctx.session` is its own session,
 and its writes commit in the same transaction that marks the job succeeded, so a job
-re-run after a worker died never applies its database effects twice.
+re-run after a worker died never applies its database effects twice. A write that must
+outlive a failed job goes through `ctx.own_transaction()`; bodies open no session of
+their own. A body is a few lines over a service function (tests/workers/test_task_bodies.py).
 
     @job_task("tasks.quick_add")
     def quick_add(ctx: JobContext) -> dict: ...
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_unknown
 from sqlalchemy import String, case, cast, literal, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared import metrics, notify
 from shared.celery_app import app
-from shared.db import is_postgres, new_session
+from shared.db import is_postgres, new_session, session_scope
 from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, fail_job, send_job
 from shared.jobtypes import JobType, get_job_type
 from shared.models import Job, User, utcnow
@@ -80,6 +84,13 @@ class JobContext:
     def attempt(self) -> int:
         return self.job.attempts
 
+    @contextlib.contextmanager
+    def own_transaction(self) -> Iterator[Session]:
+        """A session beside the job's, committed on leaving: for writes that must stay whatever
+        becomes of the job (tokens spent, a call made to Google). The one way a body opens one."""
+        with session_scope() as session:
+            yield session
+
     def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress, visible at once to polling apps; raises JobCanceled if canceled."""
         stmt = (
@@ -107,6 +118,10 @@ def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> f
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
+# The body of each job type's task, by type name: one each (tests/shared/test_registry.py).
+BODIES: dict[str, Callable[[JobContext], dict]] = {}
+
+
 def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]:
     """Register `body` as the Celery task of job type `type_name`, with its limits."""
     job_type = get_job_type(type_name)
@@ -114,6 +129,9 @@ def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]
         raise LookupError(f"{type_name} is not in shared.jobtypes.REGISTRY")
 
     def decorator(body: Callable[[JobContext], dict]):
+        if BODIES.setdefault(type_name, body) is not body:
+            # A second task under the same name would silently replace the first.
+            raise LookupError(f"{type_name} already has a task: {BODIES[type_name].__qualname__}")
         @app.task(
             name=job_type.task_name,
             bind=True,
@@ -137,6 +155,27 @@ def job_task(type_name: str) -> Callable[[Callable[[JobContext], dict]], object]
         return task
 
     return decorator
+
+
+@task_unknown.connect
+def _fail_job_without_task(sender=None, name: str | None = None, id: str | None = None,  # noqa: A002
+                           message=None, **_kwargs) -> None:
+    """A job whose type this worker has no task for fails, naming why.
+
+    Celery drops such a message; the job would stay queued and the sweeper resend it
+    forever. (A registered type always has a task: this is a worker older than its api.)
+    """
+    if not (name or "").startswith("jobs."):
+        return
+    try:
+        job_id = uuid.UUID(message.payload[0][0])
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        log.error("unknown task %s with a message that names no job", name)
+        return
+    log.error("job %s: no task %s on this worker; failing it", job_id, name)
+    with new_session() as session:
+        fail_job(session=session, job_id=job_id, run_token=id, code="no_worker",
+                 message=f"No worker runs {name.removeprefix('jobs.')} jobs here; the operators have the details.")
 
 
 def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:

@@ -158,8 +158,8 @@ class Grant:
 
 def exchange_code(*, settings: Settings, code: str, verifier: str) -> Grant:
     """Trade the authorization code for tokens at GOOGLE_TOKEN_URI (one bounded call)."""
-    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
     import requests
+    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
     flow = _flow(settings, code_verifier=verifier, autogenerate_code_verifier=False)
     try:
