@@ -252,7 +252,8 @@ def backup_verify(backup_id: uuid.UUID | None) -> None:
             session.commit()
             raise click.ClickException(f"VERIFICATION FAILED: {exc}")
         target.verified_at, target.verify_status, target.verify_message = utcnow(), "ok", None
-        click.echo(f"{target.filename}: ok, {outcome.tables} tables and {outcome.rows} rows match")
+        click.echo(f"{target.filename}: ok, {outcome.tables} tables and {outcome.rows} rows match, "
+                   f"{outcome.secrets} stored secrets decrypt with ENCRYPTION_KEYS")
 
 
 @backup.command("restore")
@@ -260,8 +261,9 @@ def backup_verify(backup_id: uuid.UUID | None) -> None:
 @click.option("--target-url", help="database to restore into (default: DATABASE_URL, the live one)")
 @click.option("--yes", is_flag=True, help="confirm replacing the live database")
 def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> None:
-    """Restore a backup into --target-url (or, with --yes, over the live database)."""
-    from shared.backups import BackupError, fetched, restore
+    """Restore a backup into --target-url (or, with --yes, over the live database); erasures made since stay."""
+    from shared.backups import BackupError, Refused, check_target, restore_backup
+    from shared.db import get_engine, reset_engine
     from shared.models import Backup
     from shared.settings import _postgres_driver
 
@@ -274,17 +276,41 @@ def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> N
         if target is None:
             raise click.ClickException("no such backup")
         session.expunge(target)
-    if target_url is None:
-        from shared.db import reset_engine
-
-        reset_engine()  # no pooled connection of ours may hold the database being replaced
     url = _postgres_driver(target_url) if target_url else settings.database_url
     try:
-        with fetched(settings, target) as path:  # from the bucket, with OBJECT_STORAGE_URL
-            restore(path, target_url=url, fmt=target.format)
+        check_target(fmt=target.format, target_url=url)
+        if target_url is None:
+            reset_engine()  # no pooled connection of ours may hold the database being replaced
+        done = restore_backup(settings=settings, backup=target, target_url=url, live=get_engine(),
+                              replacing_live=target_url is None)
+    except Refused as exc:
+        raise _Refused(str(exc))
     except BackupError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"restored {target.filename} into {_safe_url(url)}")
+    click.echo(f"restored {done.filename} into {done.target}; erased again {len(done.reapplied)} user(s) erased "
+               f"after the backup (from {' and '.join(done.erasure_sources)})")
+
+
+@backup.command("reapply-erasures")
+@click.option("--target-url", help="database to erase in (default: DATABASE_URL, the live one)")
+def backup_reapply_erasures(target_url: str | None) -> None:
+    """Erase again the users the erasure journal names (after a point-in-time or manual restore)."""
+    from shared.backups import reapply_erasures
+    from shared.db import get_engine
+    from shared.settings import _postgres_driver
+
+    settings = get_settings()
+    url = _postgres_driver(target_url) if target_url else settings.database_url
+    reapplied = reapply_erasures(settings=settings, target_url=url, live=get_engine(),
+                                 replacing_live=target_url is None)
+    click.echo(f"erased again {len(reapplied)} user(s) in {_safe_url(url)}")
+
+
+class _Refused(click.ClickException):
+    """A restore refused before anything was written: exit 2, as for a usage error."""
+
+    exit_code = 2
+
 # -- keys ------------------------------------------------------------------------------
 
 

@@ -42,6 +42,6 @@ def verify(ctx: JobContext) -> dict:
         log.error("BACKUP VERIFICATION FAILED for %s: %s", target.filename, exc)
         target.verified_at, target.verify_status, target.verify_message = utcnow(), "failed", str(exc)[:4000]
         session.commit()  # the failure is recorded on the backup even though the job fails
-        raise JobFailed("backup_verification_failed", str(exc))
+        raise JobFailed(exc.code, str(exc))  # backup_verification_failed, backup_keys_mismatch
     target.verified_at, target.verify_status, target.verify_message = utcnow(), "ok", None
     return {"backup": backups.backup_to_dict(target), "tables": outcome.tables, "rows": outcome.rows}

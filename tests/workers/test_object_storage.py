@@ -153,6 +153,10 @@ def test_an_erased_account_leaves_nothing_in_the_bucket(stack, s3, user, headers
 
     wait_until(lambda: not keys(s3, f"artifacts/{user.id}/"), timeout=60, message="the user's objects to go")
     assert keys(s3, f"artifacts/{other_user.id}/") == [f"{PREFIX}/artifacts/{other_user.id}/x/kept.json"]
+    # The erasure is journaled beside the backups, by its keyed id alone (restores apply it again).
+    [entry] = keys(s3, "erasure-journal/")
+    assert str(user.id) not in entry and user.email not in s3.client().get_object(
+        Bucket=BUCKET, Key=entry)["Body"].read().decode()
 
 
 def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, s3, user, local_dirs,
