@@ -164,6 +164,9 @@ def create_backup(*, session: Session, engine: Engine, settings: Settings, now: 
         partial.unlink(missing_ok=True)
     backup = Backup(id=backup_id, filename=filename, format="pg_custom" if postgres else "sqlite", size=size,
                     sha256=digest, tables=tables, created_at=now)
+    # Its record beside it too: the database that holds the row may be the one that was lost.
+    storage.put(manifest_key(filename), data=json.dumps({**backup_to_dict(backup), "tables": tables}).encode(),
+                content_type="application/json")
     session.add(backup)
     session.flush()
     log.info("backup %s written to %s: %d bytes, %d tables", filename, storage.where(filename), size, len(tables))
@@ -210,6 +213,39 @@ def _sqlite_fingerprints(path: Path) -> dict:
         raise VerificationFailed(f"not a readable SQLite database: {exc}") from None
     finally:
         scratch.dispose()
+
+
+# -- the record kept beside each file ----------------------------------------------------------
+
+MANIFEST_SUFFIX = ".json"
+
+
+def manifest_key(filename: str) -> str:
+    return f"{filename}{MANIFEST_SUFFIX}"
+
+
+def from_manifest(*, settings: Settings, filename: str) -> Backup:
+    """The backup `filename` as recorded beside it in the backup storage (a detached row)."""
+    storage = backup_storage(settings)
+    with tempfile.TemporaryDirectory(prefix="assistant-backup-") as scratch:
+        path = Path(scratch) / "manifest.json"
+        if not storage.fetch(manifest_key(Path(filename).name), path):
+            raise BackupError(f"no backup {filename!r} in {storage.where()} (no {manifest_key(filename)} beside it)")
+        try:
+            record = json.loads(path.read_text())
+            return Backup(id=uuid.UUID(record["id"]), filename=record["filename"], format=record["format"],
+                          size=record["size"], sha256=record["sha256"], tables=record["tables"],
+                          created_at=datetime.fromisoformat(record["created_at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackupError(f"the record of {filename} is unreadable: {exc!r}") from None
+
+
+def stored(*, settings: Settings) -> list[str]:
+    """The file names of the backups in the backup storage that have their record beside them, newest first."""
+    keys = set(backup_storage(settings).keys(""))
+    return sorted((k.removesuffix(MANIFEST_SUFFIX) for k in keys
+                   if "/" not in k and k.endswith(MANIFEST_SUFFIX) and k.removesuffix(MANIFEST_SUFFIX) in keys),
+                  reverse=True)
 
 
 # -- verifying and restoring ---------------------------------------------------------------
@@ -456,7 +492,7 @@ def prune(*, session: Session, settings: Settings) -> list[str]:
                            weekly=settings.backup_keep_weekly)
     removed = [row for row in rows if row.id not in keep]
     if removed:
-        backup_storage(settings).delete([row.filename for row in removed])
+        backup_storage(settings).delete([key for row in removed for key in (row.filename, manifest_key(row.filename))])
         session.execute(Backup.__table__.delete().where(Backup.id.in_([row.id for row in removed])))
     return [row.filename for row in removed]
 

@@ -204,11 +204,19 @@ def backup() -> None:
 
 @backup.command("list")
 @click.option("--limit", default=20, show_default=True)
-def backup_list(limit: int) -> None:
+@click.option("--stored", is_flag=True, help="list the files in the backup storage, not the database's records "
+                                             "(when the database is lost)")
+def backup_list(limit: int, stored: bool) -> None:
     """Newest backups first, one line each."""
     from shared.backups import backup_to_dict
     from shared.models import Backup
 
+    if stored:
+        from shared.backups import stored as stored_backups
+
+        for filename in stored_backups(settings=get_settings())[:limit]:
+            click.echo(filename)
+        return
     with session_scope() as session:
         for row in session.scalars(select(Backup).order_by(Backup.created_at.desc()).limit(limit)):
             b = backup_to_dict(row)
@@ -257,12 +265,13 @@ def backup_verify(backup_id: uuid.UUID | None) -> None:
 
 
 @backup.command("restore")
-@click.argument("backup_id", type=click.UUID)
+@click.argument("backup_ref", metavar="BACKUP")
 @click.option("--target-url", help="database to restore into (default: DATABASE_URL, the live one)")
 @click.option("--yes", is_flag=True, help="confirm replacing the live database")
-def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> None:
-    """Restore a backup into --target-url (or, with --yes, over the live database); erasures made since stay."""
-    from shared.backups import BackupError, Refused, check_target, restore_backup
+def backup_restore(backup_ref: str, target_url: str | None, yes: bool) -> None:
+    """Restore BACKUP (an id, or a file name from `backup list --stored`) into --target-url, or with --yes
+    over the live database; users erased after the backup was taken are erased again."""
+    from shared.backups import BackupError, Refused, check_target, from_manifest, restore_backup
     from shared.db import get_engine, reset_engine
     from shared.models import Backup
     from shared.settings import _postgres_driver
@@ -271,13 +280,19 @@ def backup_restore(backup_id: uuid.UUID, target_url: str | None, yes: bool) -> N
     if target_url is None and not yes:
         raise click.ClickException("restoring over the live database: stop web, worker and beat, then pass --yes "
                                    "(or restore elsewhere with --target-url)")
-    with session_scope() as session:
-        target = session.get(Backup, backup_id)
-        if target is None:
-            raise click.ClickException("no such backup")
-        session.expunge(target)
     url = _postgres_driver(target_url) if target_url else settings.database_url
     try:
+        try:
+            backup_id = uuid.UUID(backup_ref)
+        except ValueError:  # a file name: its record is read from beside it (the database may be lost)
+            target = from_manifest(settings=settings, filename=backup_ref)
+        else:
+            with session_scope() as session:
+                target = session.get(Backup, backup_id)
+                if target is None:
+                    raise click.ClickException("no such backup (give its file name to restore from the storage "
+                                               "alone: `assistant backup list --stored`)")
+                session.expunge(target)
         check_target(fmt=target.format, target_url=url)
         if target_url is None:
             reset_engine()  # no pooled connection of ours may hold the database being replaced

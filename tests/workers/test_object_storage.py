@@ -169,7 +169,8 @@ def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, 
     first = assistant("backup", "create")
     assert first.returncode == 0, first.stderr
     made = json.loads(first.stdout)["backup"]
-    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{made['filename']}"]
+    # The file, and its record beside it (what a restore reads when the database is lost).
+    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{made['filename']}", f"{PREFIX}/backups/{made['filename']}.json"]
     assert not list(local_dirs.rglob("*.dump"))
 
     verified = assistant("backup", "verify")
@@ -191,7 +192,8 @@ def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, 
     assert second.returncode == 0, second.stderr
     output = json.loads(second.stdout)
     assert output["pruned"] == [made["filename"]]
-    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{output['backup']['filename']}"]
+    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{output['backup']['filename']}",
+                                    f"{PREFIX}/backups/{output['backup']['filename']}.json"]
 
     # A corrupted object fails verification, read from the bucket.
     s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}/backups/{output['backup']['filename']}", Body=b"garbage")

@@ -24,9 +24,11 @@ from sqlalchemy.pool import NullPool
 
 from shared import backups, db
 from shared.models import AuditEvent, Backup, Base, GoogleIntegration, User
+from tests.ops.runbook import run_block
 from tests.support import PASSWORD, ROOT, wait_for_job, wait_until
 
 ASSISTANT = os.path.join(os.path.dirname(sys.executable), "assistant")
+HERE = "tests/workers/test_restores.py"  # the runbook's blocks marked as run by this file
 
 
 def assistant(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
@@ -153,8 +155,9 @@ def test_backups_and_their_directories_are_private(tmp_path, user):
     assert made.returncode == 0, made.stderr
     filename = json.loads(made.stdout)["backup"]["filename"]
     assert mode(backup_dir / filename) == 0o600
+    assert mode(backup_dir / f"{filename}.json") == 0o600  # its record, read when the database is lost
     assert mode(backup_dir) == 0o700 and mode(backup_dir.parent) == 0o700
-    assert [p.name for p in backup_dir.iterdir()] == [filename]  # no staging file left behind
+    assert sorted(p.name for p in backup_dir.iterdir()) == [filename, f"{filename}.json"]  # no staging file left
 
 
 def test_a_restored_sqlite_database_is_private(tmp_path, settings):
@@ -220,8 +223,8 @@ def test_an_erased_user_stays_erased_after_a_restore(live_server, worker, settin
     assert erased.status_code == 202
     wait_until(lambda: sign_in(live_server, email).status_code == 401, timeout=60, message="the erasure")
 
-    # Into a scratch database: the backup still holds the user; the restore erases them again.
-    into_scratch = assistant("backup", "restore", made["id"], "--target-url", scratch_database)
+    # Into a scratch database, as the runbook says: the backup still holds the user; the restore erases them again.
+    into_scratch = run_block(HERE, "restore-scratch", values={"BACKUP_ID": made["id"], "SCRATCH_URL": scratch_database})
     assert into_scratch.returncode == 0, into_scratch.stderr
     assert "erased again 1 user(s)" in into_scratch.stdout
     assert email not in users_in(scratch_database) and kept in users_in(scratch_database)
@@ -237,7 +240,7 @@ def test_an_erased_user_stays_erased_after_a_restore(live_server, worker, settin
 
     # Over the live database, web and worker stopped as the runbook says (the api's pool is idle).
     with worker.paused():
-        over_live = assistant("backup", "restore", made["id"], "--yes")
+        over_live = run_block(HERE, "restore-live", values={"BACKUP_ID": made["id"]})
     assert over_live.returncode == 0, over_live.stderr
     assert "erased again 1 user(s)" in over_live.stdout
 
@@ -264,7 +267,7 @@ def test_the_journal_alone_erases_again_when_the_live_database_forgot(settings, 
         backups.restore(path, target_url=scratch_database, fmt=backup.format)
     assert user.email in users_in(scratch_database)
 
-    result = assistant("backup", "reapply-erasures", "--target-url", scratch_database)
+    result = run_block(HERE, "reapply-erasures", values={"RESTORED_URL": scratch_database})
 
     assert result.returncode == 0, result.stderr
     assert "erased again 1 user(s)" in result.stdout
@@ -284,6 +287,28 @@ def test_journal_entries_made_under_an_older_key_still_match(monkeypatch, settin
                         ERASURE_JOURNAL_KEY=f"{'n' * 40},{settings.erasure_journal_keys[0]}")
     assert rotated.returncode == 0, rotated.stderr
     assert user.email not in users_in(scratch_database)
+
+
+@pytest.mark.worker
+def test_a_lost_database_is_restored_from_the_storage_alone_and_erasures_come_from_the_journal(
+        client, user, headers, other_user, worker, scratch_database):
+    """A new, empty server: no row names the backup, no audit record remembers the erasure."""
+    postgres_backup()
+    erased = client.post("/v1/jobs", headers=headers, json={"type": "account.delete", "params": {}})
+    assert erased.status_code == 202
+    wait_until(lambda: db_has_no_user(user.id), timeout=60, message="the erasure")
+
+    plain_url = scratch_database.replace("postgresql+psycopg2://", "postgresql://")  # as an operator writes it
+    result = run_block(HERE, "restore-lost", values={}, env={"DATABASE_URL": plain_url})
+
+    assert result.returncode == 0, result.stderr
+    assert "erased again 1 user(s)" in result.stdout and "from journal" in result.stdout
+    assert users_in(scratch_database) >= {other_user.email} and user.email not in users_in(scratch_database)
+
+
+def db_has_no_user(user_id) -> bool:
+    with db.session_scope() as session:
+        return session.get(User, user_id) is None
 
 
 def _backup_row(backup_id: str) -> Backup:
@@ -307,7 +332,7 @@ def store_google_tokens(user, key: str) -> None:
 def test_verify_checks_the_current_keys_decrypt_the_backups_secrets(user):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     store_google_tokens(user, old)
-    postgres_backup()
+    before = postgres_backup()  # under the old key
 
     lost = assistant("backup", "verify", ENCRYPTION_KEYS=new)
     kept = assistant("backup", "verify", ENCRYPTION_KEYS=f"{new},{old}")
@@ -317,6 +342,12 @@ def test_verify_checks_the_current_keys_decrypt_the_backups_secrets(user):
     assert "backup_keys_mismatch" in line and "google_integrations" in line and old not in line
     assert kept.returncode == 0, kept.stderr
     assert "2 stored secrets decrypt" in kept.stdout
+
+    # The runbook's rotation: re-encrypt, back up, and the new backup needs the new key alone.
+    rotated = run_block(HERE, "rotate-keys", values={"NEW_KEY": new, "OLD_KEY": old})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 2 secrets" in rotated.stdout and "2 stored secrets decrypt" in rotated.stdout
+    assert before["filename"] in rotated.stdout  # the same day's older backup, pruned by retention
 
 
 @pytest.mark.worker
