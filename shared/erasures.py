@@ -51,11 +51,21 @@ def journal_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.backup_dir / JOURNAL)
 
 
+class JournalUnavailable(Exception):
+    """The journal could not be written (disk, bucket); the erasure must wait for it."""
+
+
 def record(*, settings: Settings, user_id, erased_at: datetime | None = None) -> str:
     """Write the user's erasure into the journal (idempotent: one object per erasure id)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     key_id = erasure_id(settings.erasure_journal_keys[0], user_id)
     entry = {"erasure_id": key_id, "erased_at": (erased_at or utcnow()).isoformat()}
-    journal_storage(settings).put(f"{key_id}.json", data=json.dumps(entry).encode(), content_type="application/json")
+    storage = journal_storage(settings)
+    try:
+        storage.put(f"{key_id}.json", data=json.dumps(entry).encode(), content_type="application/json")
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise JournalUnavailable(f"the erasure journal at {storage.where()} cannot be written: {exc}") from None
     return key_id
 
 

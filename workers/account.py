@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import artifacts, erasures, privacy, revocation
-from shared.job_runner import JobContext, job_task
+from shared.job_runner import JobContext, RetryableJobError, job_task
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
 
@@ -108,7 +108,10 @@ def delete_account(ctx: JobContext) -> dict:
     counts = privacy.row_counts(session, user.id)
     # Journaled before the rows go: a journal that cannot be written fails this attempt and
     # the job runs again, so no erasure is ever missing from it (a restore re-applies them).
-    erasure_id = erasures.record(settings=settings, user_id=user.id)
+    try:
+        erasure_id = erasures.record(settings=settings, user_id=user.id)
+    except erasures.JournalUnavailable as exc:
+        raise RetryableJobError("erasure_journal_unavailable", str(exc))
     session.add(AuditEvent(event=erasures.ERASED, subject_hash=privacy.subject_hash(settings.secret_key, user.id),
                            details={"rows": counts, "erasure_id": erasure_id}, created_at=utcnow()))
     session.delete(user)  # every table that refers to users cascades (ON DELETE CASCADE)

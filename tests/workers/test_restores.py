@@ -25,7 +25,8 @@ from sqlalchemy.pool import NullPool
 from shared import backups, db
 from shared.models import AuditEvent, Backup, Base, GoogleIntegration, User
 from tests.ops.runbook import run_block
-from tests.support import PASSWORD, ROOT, wait_for_job, wait_until
+from tests.factories import load_job
+from tests.support import PASSWORD, ROOT, WorkerProcess, wait_for_job, wait_until
 
 ASSISTANT = os.path.join(os.path.dirname(sys.executable), "assistant")
 HERE = "tests/workers/test_restores.py"  # the runbook's blocks marked as run by this file
@@ -188,6 +189,25 @@ def test_exports_and_the_erasure_journal_are_private(client, settings, user, hea
     wait_until(entry.exists, timeout=60, message="the erasure to be journaled")
     assert mode(entry) == 0o600
     assert str(user.id) not in entry.read_text() and user.email not in entry.read_text()
+
+
+@pytest.mark.worker
+def test_an_erasure_waits_while_its_journal_cannot_be_written(tmp_path, client, user, headers, worker):
+    """Journaled first: an erasure missing from the journal would come back with the next restore."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    with worker.paused():
+        stuck = WorkerProcess({"BACKUP_DIR": str(blocked / "backups")}).start()
+        try:
+            submitted = client.post("/v1/jobs", headers=headers, json={"type": "account.delete", "params": {}})
+            assert submitted.status_code == 202, submitted.json
+
+            wait_until(lambda: "erasure journal" in (load_job(submitted.json["id"]).progress_message or ""),
+                       timeout=60, message="the job to retry for want of the journal")
+            assert load_job(submitted.json["id"]).status == "queued"  # to be tried again, not failed nor done
+            assert not db_has_no_user(user.id)
+        finally:
+            stuck.stop()
 
 
 # -- erasures survive a restore ------------------------------------------------------------------
