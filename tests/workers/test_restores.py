@@ -99,26 +99,24 @@ def test_an_sqlite_backup_is_not_restored_into_a_postgresql_url(tmp_path, settin
     assert tables_of(scratch_database) == []
 
 
-def test_a_postgresql_backup_is_not_restored_into_an_sqlite_file(tmp_path, user):
+def test_a_postgresql_backup_is_not_restored_into_an_sqlite_file_nor_a_url_of_no_database(tmp_path, user):
     made = postgres_backup()
     cwd, target = tmp_path / "cwd", tmp_path / "target" / "restored.db"
     cwd.mkdir()
 
-    result = assistant("backup", "restore", made["id"], "--target-url", f"sqlite:///{target}", cwd=cwd)
+    into_sqlite = assistant("backup", "restore", made["id"], "--target-url", f"sqlite:///{target}", cwd=cwd)
+    into_mysql = assistant("backup", "restore", made["id"], "--target-url", "mysql://db/assistant", cwd=cwd)
 
-    assert result.returncode == 2, result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert "format mismatch" in line and "pg_custom" in line
+    assert into_sqlite.returncode == 2, into_sqlite.stderr
+    [line] = into_sqlite.stderr.strip().splitlines()
+    assert "format mismatch" in line and "pg_custom" in line and "an SQLite file" in line
+    assert into_mysql.returncode == 2 and "format mismatch" in into_mysql.stderr
     assert list(cwd.iterdir()) == [] and not target.parent.exists()
 
-
-def test_a_target_that_is_no_database_url_is_refused(tmp_path, user):
-    made = postgres_backup()
-
-    result = assistant("backup", "restore", made["id"], "--target-url", "mysql://db/assistant", cwd=tmp_path)
-
-    assert result.returncode == 2 and "format mismatch" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    # Over the live database: refused without --yes, saying what to stop first.
+    live = assistant("backup", "restore", made["id"])
+    assert live.returncode == 1
+    assert "--yes" in live.stderr and "stop web, worker and beat" in live.stderr
 
 
 def test_a_tampered_backup_is_refused_on_one_line(settings, user, scratch_database):
@@ -134,15 +132,6 @@ def test_a_tampered_backup_is_refused_on_one_line(settings, user, scratch_databa
     [line] = result.stderr.strip().splitlines()
     assert "corrupted" in line and "Traceback" not in result.stderr
     assert tables_of(scratch_database) == []
-
-
-def test_restoring_over_the_live_database_needs_yes_and_says_what_to_stop(user):
-    made = postgres_backup()
-
-    result = assistant("backup", "restore", made["id"])
-
-    assert result.returncode == 1
-    assert "--yes" in result.stderr and "stop web, worker and beat" in result.stderr
 
 
 # -- private files ----------------------------------------------------------------------------
