@@ -72,7 +72,7 @@ class Refused(BackupError):
 # What each format restores into: a pg_restore archive into PostgreSQL, an SQLite file into SQLite.
 FORMATS = {"pg_custom": ("postgresql", "a PostgreSQL dump", "a PostgreSQL database URL (postgresql://...)"),
            "sqlite": ("sqlite", "an SQLite file", "an SQLite URL (sqlite:///path/to/file.db)")}
-TARGETS = {"postgresql": "a PostgreSQL database", "sqlite": "an SQLite file"}
+TARGETS = {"postgresql": "a PostgreSQL database", "sqlite": "an SQLite file"}  # what a target URL names
 # A verification decrypts up to this many values of each encrypted column (shared.crypto).
 SECRETS_SAMPLE = 20
 
@@ -227,17 +227,20 @@ def manifest_key(filename: str) -> str:
 def from_manifest(*, settings: Settings, filename: str) -> Backup:
     """The backup `filename` as recorded beside it in the backup storage (a detached row)."""
     storage = backup_storage(settings)
+    name = Path(filename).name  # a name in the storage, whatever path was pasted
     with tempfile.TemporaryDirectory(prefix="assistant-backup-") as scratch:
         path = Path(scratch) / "manifest.json"
-        if not storage.fetch(manifest_key(Path(filename).name), path):
-            raise BackupError(f"no backup {filename!r} in {storage.where()} (no {manifest_key(filename)} beside it)")
+        if not storage.fetch(manifest_key(name), path):
+            raise BackupError(f"no backup {name!r} in {storage.where()} (no {manifest_key(name)} beside it)")
         try:
             record = json.loads(path.read_text())
+            if record["filename"] != name:
+                raise ValueError(f"it names another file, {record['filename']!r}")
             return Backup(id=uuid.UUID(record["id"]), filename=record["filename"], format=record["format"],
                           size=record["size"], sha256=record["sha256"], tables=record["tables"],
                           created_at=datetime.fromisoformat(record["created_at"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise BackupError(f"the record of {filename} is unreadable: {exc!r}") from None
+            raise BackupError(f"the record of {name} is unreadable: {exc}") from None
 
 
 def stored(*, settings: Settings) -> list[str]:
@@ -306,7 +309,8 @@ def check_target(*, fmt: str, target_url: str) -> None:
     if backend != wanted:
         shown = make_url(target_url).render_as_string(hide_password=True)
         raise Refused(f"backup format mismatch: the backup is {kind} ({fmt}) and restores only into {described}; "
-                      f"the target {shown} is {TARGETS.get(backend, 'neither')}; nothing was restored")
+                      f"the target {shown} is {TARGETS.get(backend, f'a {backend} database, which no backup fits')}; "
+                      "nothing was restored")
     if fmt == "sqlite" and not make_url(target_url).database:
         raise Refused("the SQLite target names no file (sqlite:///path/to/file.db); nothing was restored")
 
@@ -449,13 +453,22 @@ def reapply_erasures(*, settings: Settings, target_url: str, known=None, live: E
     For a database restored by other means, such as a point-in-time recovery. Tokens of the
     users erased again stop at once when the target is the live database.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from shared import erasures, revocation
 
     known = known if known is not None else erasures.known(settings=settings, live=live)
     target = create_engine(target_url, poolclass=NullPool)
     try:
         with target.begin() as connection:
+            if not inspect(connection).has_table("users"):
+                shown = make_url(target_url).render_as_string(hide_password=True)
+                raise BackupError(f"{shown} has no users table: it is not the assistant's database")
             reapplied = erasures.reapply(connection=connection, settings=settings, erasures=known)
+    except SQLAlchemyError as exc:
+        shown = make_url(target_url).render_as_string(hide_password=True)
+        raise BackupError(f"erasures could not be applied again in {shown}: {str(exc).splitlines()[0]}; run "
+                          "`assistant backup reapply-erasures` once it answers") from None
     finally:
         target.dispose()
     if replacing_live:

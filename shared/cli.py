@@ -310,14 +310,17 @@ def backup_restore(backup_ref: str, target_url: str | None, yes: bool) -> None:
 @click.option("--target-url", help="database to erase in (default: DATABASE_URL, the live one)")
 def backup_reapply_erasures(target_url: str | None) -> None:
     """Erase again the users the erasure journal names (after a point-in-time or manual restore)."""
-    from shared.backups import reapply_erasures
+    from shared.backups import BackupError, reapply_erasures
     from shared.db import get_engine
     from shared.settings import _postgres_driver
 
     settings = get_settings()
     url = _postgres_driver(target_url) if target_url else settings.database_url
-    reapplied = reapply_erasures(settings=settings, target_url=url, live=get_engine(),
-                                 replacing_live=target_url is None)
+    try:
+        reapplied = reapply_erasures(settings=settings, target_url=url, live=get_engine(),
+                                     replacing_live=target_url is None)
+    except BackupError as exc:
+        raise click.ClickException(str(exc))
     click.echo(f"erased again {len(reapplied)} user(s) in {_safe_url(url)}")
 
 
