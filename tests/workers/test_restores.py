@@ -344,13 +344,10 @@ def test_verify_checks_the_current_keys_decrypt_the_backups_secrets(user):
     before = postgres_backup()  # under the old key
 
     lost = assistant("backup", "verify", ENCRYPTION_KEYS=new)
-    kept = assistant("backup", "verify", ENCRYPTION_KEYS=f"{new},{old}")
 
     assert lost.returncode == 1
     [line] = lost.stderr.strip().splitlines()
     assert "backup_keys_mismatch" in line and "google_integrations" in line and old not in line
-    assert kept.returncode == 0, kept.stderr
-    assert "2 stored secrets decrypt" in kept.stdout
 
     # The runbook's rotation: re-encrypt, back up, and the new backup needs the new key alone.
     rotated = run_block(HERE, "rotate-keys", values={"NEW_KEY": new, "OLD_KEY": old})
