@@ -36,7 +36,7 @@ from sqlalchemy.pool import NullPool
 from shared.artifacts import file_digest
 from shared.models import Backup, utcnow
 from shared.settings import Settings
-from shared.storage import backup_storage
+from shared.storage import PRIVATE_FILE, backup_storage, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,37 @@ DUMP_TIMEOUT_SECONDS = 3000  # below ops.backup's soft time limit
 
 
 class BackupError(Exception):
-    """A backup could not be made, verified or restored; the message says why."""
+    """A backup could not be made, verified or restored; the message (one line) says why."""
+
+    code = "backup_failed"
+
+    def __init__(self, message: str):
+        # Operators read it on one line, in a terminal or a job's error: tools' stderr is multi-line.
+        super().__init__(" ".join(str(message).split()))
 
 
 class VerificationFailed(BackupError):
-    pass
+    code = "backup_verification_failed"
+
+
+class KeysMismatch(VerificationFailed):
+    """The backup holds secrets that the current ENCRYPTION_KEYS cannot decrypt."""
+
+    code = "backup_keys_mismatch"
+
+
+class Refused(BackupError):
+    """A restore that would do the wrong thing, refused before anything is written."""
+
+    code = "backup_restore_refused"
+
+
+# What each format restores into: a pg_restore archive into PostgreSQL, an SQLite file into SQLite.
+FORMATS = {"pg_custom": ("postgresql", "a PostgreSQL dump", "a PostgreSQL database URL (postgresql://...)"),
+           "sqlite": ("sqlite", "an SQLite file", "an SQLite URL (sqlite:///path/to/file.db)")}
+TARGETS = {"postgresql": "a PostgreSQL database", "sqlite": "an SQLite file"}  # what a target URL names
+# A verification decrypts up to this many values of each encrypted column (shared.crypto).
+SECRETS_SAMPLE = 20
 
 
 # -- fingerprints ------------------------------------------------------------------------
@@ -128,6 +154,8 @@ def create_backup(*, session: Session, engine: Engine, settings: Settings, now: 
     postgres = engine.dialect.name == "postgresql"
     filename = f"assistant-{now:%Y%m%dT%H%M%SZ}-{backup_id.hex[:8]}.{'dump' if postgres else 'sqlite3'}"
     partial = storage.staging_dir() / f".{filename}.part"
+    partial.touch(mode=PRIVATE_FILE)  # pg_dump writes into it: never readable by others, even half-written
+    os.chmod(partial, PRIVATE_FILE)
     try:
         tables = _dump_postgres(engine, partial) if postgres else _dump_sqlite(engine, partial)
         digest, size = file_digest(partial)
@@ -136,6 +164,9 @@ def create_backup(*, session: Session, engine: Engine, settings: Settings, now: 
         partial.unlink(missing_ok=True)
     backup = Backup(id=backup_id, filename=filename, format="pg_custom" if postgres else "sqlite", size=size,
                     sha256=digest, tables=tables, created_at=now)
+    # Its record beside it too: the database that holds the row may be the one that was lost.
+    storage.put(manifest_key(filename), data=json.dumps({**backup_to_dict(backup), "tables": tables}).encode(),
+                content_type="application/json")
     session.add(backup)
     session.flush()
     log.info("backup %s written to %s: %d bytes, %d tables", filename, storage.where(filename), size, len(tables))
@@ -184,6 +215,42 @@ def _sqlite_fingerprints(path: Path) -> dict:
         scratch.dispose()
 
 
+# -- the record kept beside each file ----------------------------------------------------------
+
+MANIFEST_SUFFIX = ".json"
+
+
+def manifest_key(filename: str) -> str:
+    return f"{filename}{MANIFEST_SUFFIX}"
+
+
+def from_manifest(*, settings: Settings, filename: str) -> Backup:
+    """The backup `filename` as recorded beside it in the backup storage (a detached row)."""
+    storage = backup_storage(settings)
+    name = Path(filename).name  # a name in the storage, whatever path was pasted
+    with tempfile.TemporaryDirectory(prefix="assistant-backup-") as scratch:
+        path = Path(scratch) / "manifest.json"
+        if not storage.fetch(manifest_key(name), path):
+            raise BackupError(f"no backup {name!r} in {storage.where()} (no {manifest_key(name)} beside it)")
+        try:
+            record = json.loads(path.read_text())
+            if record["filename"] != name:
+                raise ValueError(f"it names another file, {record['filename']!r}")
+            return Backup(id=uuid.UUID(record["id"]), filename=record["filename"], format=record["format"],
+                          size=record["size"], sha256=record["sha256"], tables=record["tables"],
+                          created_at=datetime.fromisoformat(record["created_at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackupError(f"the record of {name} is unreadable: {exc}") from None
+
+
+def stored(*, settings: Settings) -> list[str]:
+    """The file names of the backups in the backup storage that have their record beside them, newest first."""
+    keys = set(backup_storage(settings).keys(""))
+    return sorted((k.removesuffix(MANIFEST_SUFFIX) for k in keys
+                   if "/" not in k and k.endswith(MANIFEST_SUFFIX) and k.removesuffix(MANIFEST_SUFFIX) in keys),
+                  reverse=True)
+
+
 # -- verifying and restoring ---------------------------------------------------------------
 
 
@@ -192,6 +259,60 @@ class Verification:
     backup_id: uuid.UUID
     tables: int
     rows: int
+    secrets: int = 0  # stored secrets decrypted with the current ENCRYPTION_KEYS
+
+
+def secret_columns() -> list[tuple[str, str]]:
+    """(table, column) of every Fernet-encrypted column of the models (named `*_encrypted`)."""
+    from shared.models import Base
+
+    return [(t.name, c.name) for t in Base.metadata.sorted_tables for c in t.columns if c.name.endswith("_encrypted")]
+
+
+def check_secrets(connection: Connection, settings: Settings) -> int:
+    """Decrypt a sample of each encrypted column with the current keys; returns how many were read.
+
+    Raises KeysMismatch when one cannot be: restoring this backup would bring back secrets
+    nobody can read (a Google connection that must be made again, mail bodies lost).
+    """
+    from shared import crypto
+
+    present = set(inspect(connection).get_table_names())
+    checked = 0
+    for table_name, column in secret_columns():
+        if table_name not in present or column not in {c["name"] for c in inspect(connection).get_columns(table_name)}:
+            continue  # a backup made before this column existed
+        table = Table(table_name, MetaData(), autoload_with=connection)
+        values = connection.execute(select(table.c[column]).where(table.c[column].is_not(None))
+                                    .limit(SECRETS_SAMPLE)).scalars().all()
+        for value in values:
+            try:
+                crypto.decrypt(value, settings)
+            except (crypto.DecryptionFailed, crypto.EncryptionNotConfigured) as exc:
+                raise KeysMismatch(f"backup_keys_mismatch: {table_name}.{column} holds a secret the current "
+                                   f"ENCRYPTION_KEYS cannot decrypt ({exc}) Put the key this backup was made "
+                                   "under back into ENCRYPTION_KEYS (after the newest) before restoring it; "
+                                   "see ops/RUNBOOK.md, Keys: rotation and escrow.") from None
+            checked += 1
+    return checked
+
+
+def check_target(*, fmt: str, target_url: str) -> None:
+    """Refuse a target that cannot hold this format (an SQLite file never goes into a PostgreSQL URL)."""
+    try:
+        backend = make_url(target_url).get_backend_name()
+    except Exception:  # noqa: BLE001 (SQLAlchemy raises several kinds for a malformed URL)
+        raise Refused(f"--target-url is not a database URL: {target_url.split('@')[-1]!r}") from None
+    if fmt not in FORMATS:
+        raise Refused(f"the backup's format {fmt!r} is unknown; nothing was restored")
+    wanted, kind, described = FORMATS[fmt]
+    if backend != wanted:
+        shown = make_url(target_url).render_as_string(hide_password=True)
+        raise Refused(f"backup format mismatch: the backup is {kind} ({fmt}) and restores only into {described}; "
+                      f"the target {shown} is {TARGETS.get(backend, f'a {backend} database, which no backup fits')}; "
+                      "nothing was restored")
+    if fmt == "sqlite" and not make_url(target_url).database:
+        raise Refused("the SQLite target names no file (sqlite:///path/to/file.db); nothing was restored")
 
 
 @contextmanager
@@ -228,23 +349,34 @@ def verify_backup(*, engine: Engine, settings: Settings, backup: Backup) -> Veri
 
     with fetched(settings, backup) as path:
         if backup.format == "pg_custom":
-            actual = _restore_into_scratch_postgres(engine, path)
+            actual, secrets = _restore_into_scratch_postgres(engine, path, settings)
         else:
             with tempfile.TemporaryDirectory() as scratch_dir:
                 scratch = Path(scratch_dir) / "verify.sqlite3"
                 shutil.copyfile(path, scratch)
                 try:
                     actual = _sqlite_fingerprints(scratch)
+                    secrets = _sqlite_secrets(scratch, settings)
                 except DBAPIError as exc:
                     raise VerificationFailed(f"the restored copy cannot be read: {exc}") from None
     problems = compare(backup.tables, actual)
     if problems:
         raise VerificationFailed(f"backup {backup.filename} does not restore to what was recorded: "
                                  + "; ".join(problems))
-    return Verification(backup_id=backup.id, tables=len(actual), rows=sum(t["rows"] for t in actual.values()))
+    return Verification(backup_id=backup.id, tables=len(actual), rows=sum(t["rows"] for t in actual.values()),
+                        secrets=secrets)
 
 
-def _restore_into_scratch_postgres(engine: Engine, path: Path) -> dict:
+def _sqlite_secrets(path: Path, settings: Settings) -> int:
+    scratch = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with scratch.connect() as connection:
+            return check_secrets(connection, settings)
+    finally:
+        scratch.dispose()
+
+
+def _restore_into_scratch_postgres(engine: Engine, path: Path, settings: Settings) -> tuple[dict, int]:
     name = f"{make_url(engine.url).database}_verify_{uuid.uuid4().hex[:8]}"[:63]
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -254,7 +386,7 @@ def _restore_into_scratch_postgres(engine: Engine, path: Path) -> dict:
         scratch = create_engine(scratch_url, poolclass=NullPool)
         try:
             with scratch.connect() as connection:
-                return fingerprints(connection)
+                return fingerprints(connection), check_secrets(connection, settings)
         finally:
             scratch.dispose()
     finally:
@@ -264,6 +396,7 @@ def _restore_into_scratch_postgres(engine: Engine, path: Path) -> dict:
 
 def restore(path: Path, *, target_url: str, fmt: str) -> None:
     """Restore a backup file into the database at `target_url` (replacing what it holds)."""
+    check_target(fmt=fmt, target_url=target_url)
     if fmt == "pg_custom":
         url, env = _libpq(target_url)
         try:
@@ -273,12 +406,77 @@ def restore(path: Path, *, target_url: str, fmt: str) -> None:
             raise VerificationFailed(str(exc)) from None
     else:
         target = _sqlite_path(target_url)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         partial = target.with_name(f".{target.name}.restore")
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=PRIVATE_FILE)  # the database holds what the backup held: ours alone
+        os.chmod(partial, PRIVATE_FILE)
         shutil.copyfile(path, partial)
         for suffix in ("-wal", "-shm"):  # a stale write-ahead log must not replay onto the copy
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(partial, target)
+
+
+@dataclass
+class Restored:
+    filename: str
+    target: str  # the target's URL, password hidden
+    reapplied: list[uuid.UUID]  # users erased again: erased after the backup was taken
+    erasure_sources: list[str]
+
+
+def restore_backup(*, settings: Settings, backup: Backup, target_url: str, live: Engine | None,
+                   replacing_live: bool) -> Restored:
+    """Restore `backup` into `target_url`, then erase again everyone erased since it was taken.
+
+    Refused before anything is read or written when the target cannot hold the backup's
+    format. The erasures are read first, from the journal and from `live` (the live
+    database, when it can still be read), since restoring over it replaces its audit_events.
+    """
+    from shared import erasures
+
+    check_target(fmt=backup.format, target_url=target_url)
+    known = erasures.known(settings=settings, live=live)
+    if live is not None:
+        live.dispose()  # no pooled connection of ours may hold the database being replaced
+    with fetched(settings, backup) as path:  # from the bucket, with OBJECT_STORAGE_URL
+        restore(path, target_url=target_url, fmt=backup.format)
+    reapplied = reapply_erasures(settings=settings, target_url=target_url, known=known, replacing_live=replacing_live)
+    return Restored(filename=backup.filename, target=make_url(target_url).render_as_string(hide_password=True),
+                    reapplied=reapplied, erasure_sources=known.sources)
+
+
+def reapply_erasures(*, settings: Settings, target_url: str, known=None, live: Engine | None = None,
+                     replacing_live: bool = False) -> list[uuid.UUID]:
+    """Erase again, in the database at `target_url`, every user the journal (and `live`) say was erased.
+
+    For a database restored by other means, such as a point-in-time recovery. Tokens of the
+    users erased again stop at once when the target is the live database.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shared import erasures, revocation
+
+    known = known if known is not None else erasures.known(settings=settings, live=live)
+    target = create_engine(target_url, poolclass=NullPool)
+    try:
+        with target.begin() as connection:
+            if not inspect(connection).has_table("users"):
+                shown = make_url(target_url).render_as_string(hide_password=True)
+                raise BackupError(f"{shown} has no users table: it is not the assistant's database")
+            reapplied = erasures.reapply(connection=connection, settings=settings, erasures=known)
+    except SQLAlchemyError as exc:
+        shown = make_url(target_url).render_as_string(hide_password=True)
+        raise BackupError(f"erasures could not be applied again in {shown}: {str(exc).splitlines()[0]}; run "
+                          "`assistant backup reapply-erasures` once it answers") from None
+    finally:
+        target.dispose()
+    if replacing_live:
+        for user_id in reapplied:
+            revocation.publish_version(user_id, revocation.DELETED, settings)
+    if reapplied:
+        log.warning("%d user(s) erased after the backup was taken were erased again", len(reapplied))
+    return reapplied
 
 
 # -- retention -----------------------------------------------------------------------------
@@ -307,7 +505,7 @@ def prune(*, session: Session, settings: Settings) -> list[str]:
                            weekly=settings.backup_keep_weekly)
     removed = [row for row in rows if row.id not in keep]
     if removed:
-        backup_storage(settings).delete([row.filename for row in removed])
+        backup_storage(settings).delete([key for row in removed for key in (row.filename, manifest_key(row.filename))])
         session.execute(Backup.__table__.delete().where(Backup.id.in_([row.id for row in removed])))
     return [row.filename for row in removed]
 

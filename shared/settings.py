@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEVELOPMENT, PRODUCTION = "development", "production"
 APP_ENVS = (DEVELOPMENT, PRODUCTION)
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+DEV_ERASURE_JOURNAL_KEY = "dev-insecure-erasure-journal-key-change-me-in-production"
 MIN_SECRET_BYTES = 32
 # Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
 # (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
@@ -155,6 +156,8 @@ class Settings:
     jwt_access_minutes: int
     jwt_refresh_days: int
     encryption_keys: tuple[str, ...]
+    # Keys the erasure journal's ids are made with, newest first (shared.erasures); never SECRET_KEY.
+    erasure_journal_keys: tuple[str, ...]
     rate_limit_enabled: bool
     rate_limit_per_minute: int
     rate_limit_burst: int
@@ -323,6 +326,8 @@ class Settings:
             jwt_access_minutes=_int("JWT_ACCESS_MINUTES", "15", problems),
             jwt_refresh_days=_int("JWT_REFRESH_DAYS", "30", problems),
             encryption_keys=tuple(k for k in _env("ENCRYPTION_KEYS").split(",") if k),
+            erasure_journal_keys=tuple(k.strip() for k in _env("ERASURE_JOURNAL_KEY", DEV_ERASURE_JOURNAL_KEY)
+                                       .split(",") if k.strip()) or (DEV_ERASURE_JOURNAL_KEY,),
             rate_limit_enabled=rate_limit_enabled,
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", "300", problems),
             rate_limit_burst=_int("RATE_LIMIT_BURST", "50", problems),
@@ -414,6 +419,18 @@ def _production_problems(settings: Settings) -> list[str]:
                             f"{MIN_SECRET_BYTES} bytes (python -c 'import secrets; print(secrets.token_urlsafe(48))').")
         elif len(value.encode()) < MIN_SECRET_BYTES:
             problems.append(f"{name} is {len(value.encode())} bytes long; production needs at least {MIN_SECRET_BYTES}.")
+    # The erasure journal outlives SECRET_KEY's rotations: it needs a key of its own, kept
+    # as long as any backup is (ops/RUNBOOK.md "Keys: rotation and escrow").
+    newest = settings.erasure_journal_keys[0]
+    if newest == DEV_ERASURE_JOURNAL_KEY:
+        problems.append("ERASURE_JOURNAL_KEY is unset (the development default); set a random value of at least "
+                        f"{MIN_SECRET_BYTES} bytes and keep it with ENCRYPTION_KEYS: erasures are re-applied "
+                        "after a restore by it.")
+    elif len(newest.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"ERASURE_JOURNAL_KEY is {len(newest.encode())} bytes long; production needs at least "
+                        f"{MIN_SECRET_BYTES}.")
+    elif newest in (settings.secret_key, settings.jwt_secret):
+        problems.append("ERASURE_JOURNAL_KEY must differ from SECRET_KEY and JWT_SECRET, which operators rotate.")
     if settings.google_client_id and not _usable_fernet_keys(settings.encryption_keys):
         problems.append("ENCRYPTION_KEYS is unset or holds an invalid key, and Google is configured "
                         "(GOOGLE_CLIENT_ID): OAuth tokens would have nowhere safe to go.")

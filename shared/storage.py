@@ -18,6 +18,27 @@ from urllib.parse import quote, urlsplit
 from shared.settings import Settings
 
 PRESIGNED_SECONDS = 300  # a download link handed to a client: short-lived, it is a bearer credential
+# Backups hold password hashes and encrypted tokens, artifacts and exports a person's mail and
+# agenda: only the service's own user may read them, whatever the process's umask says.
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory, each level this call creates made 0700 (existing ones are left alone)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(level, PRIVATE_DIR)  # mkdir's mode passes through the umask
+    return missing[0] if missing else path
+
+
+_staging: Path | None = None
 
 
 class Storage:
@@ -33,6 +54,10 @@ class Storage:
         raise NotImplementedError
 
     def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix/`, relative to the storage like the keys `put` takes."""
         raise NotImplementedError
 
     def delete(self, keys: list[str]) -> int:
@@ -53,7 +78,10 @@ class Storage:
 
     def staging_dir(self) -> Path:
         """A local directory to write a large file in before `put` (on the same disk when local)."""
-        return Path(tempfile.gettempdir())
+        global _staging
+        if _staging is None or not _staging.is_dir():
+            _staging = Path(tempfile.mkdtemp(prefix="assistant-staging-"))  # 0700, ours alone
+        return _staging
 
     def where(self, key: str = "") -> str:
         """The location of `key` (or of the storage) for messages."""
@@ -69,13 +97,15 @@ class LocalStorage(Storage):
 
     def put(self, key, *, source=None, data=None, content_type="application/octet-stream"):
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         try:
             if source is not None:
                 shutil.move(str(source), partial)
             else:
+                partial.touch(mode=PRIVATE_FILE)
                 partial.write_bytes(data or b"")
+            os.chmod(partial, PRIVATE_FILE)  # before it gets its name: never readable by others
             os.replace(partial, target)  # atomic: a reader never sees half a file
         finally:
             partial.unlink(missing_ok=True)
@@ -89,6 +119,13 @@ class LocalStorage(Storage):
 
     def exists(self, key):
         return self._path(key).is_file()
+
+    def keys(self, prefix):
+        folder = self._path(prefix) if prefix else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
 
     def delete(self, keys):
         deleted = 0
@@ -107,7 +144,7 @@ class LocalStorage(Storage):
         return self._path(key)
 
     def staging_dir(self):
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         return self.root
 
     def where(self, key=""):
@@ -158,6 +195,12 @@ class S3Storage(Storage):
             if _missing(exc):
                 return False
             raise
+
+    def keys(self, prefix):
+        start = len(self.prefix) + 1
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/") + "/" if prefix else ""))
+        return sorted(item["Key"][start:] for page in pages for item in page.get("Contents", []))
 
     def delete(self, keys):
         deleted = 0

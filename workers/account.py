@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import artifacts, privacy, revocation
+from shared import artifacts, erasures, privacy, revocation
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
-from workers.job_runner import JobContext, job_task
+from workers.job_runner import JobContext, RetryableJobError, job_task
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,14 @@ def delete_account(ctx: JobContext) -> dict:
     user, session = ctx.user, ctx.session
     revoke_google(session, user, settings)  # what the user holds outside our database
     counts = privacy.row_counts(session, user.id)
-    session.add(AuditEvent(event="account.deleted", subject_hash=privacy.subject_hash(settings.secret_key, user.id),
-                           details={"rows": counts}, created_at=utcnow()))
+    # Journaled before the rows go: a journal that cannot be written fails this attempt and
+    # the job runs again, so no erasure is ever missing from it (a restore re-applies them).
+    try:
+        erasure_id = erasures.record(settings=settings, user_id=user.id)
+    except erasures.JournalUnavailable as exc:
+        raise RetryableJobError("erasure_journal_unavailable", str(exc))
+    session.add(AuditEvent(event=erasures.ERASED, subject_hash=privacy.subject_hash(settings.secret_key, user.id),
+                           details={"rows": counts, "erasure_id": erasure_id}, created_at=utcnow()))
     session.delete(user)  # every table that refers to users cascades (ON DELETE CASCADE)
     # Committed here, not with the job's success: this job's own row goes with the user,
     # so there is no row left to mark succeeded (the runner then finds it gone and stops).

@@ -28,5 +28,5 @@ def verify(ctx: JobContext) -> dict:
     except backups.NoBackup as exc:
         raise JobFailed("no_backup", str(exc))
     except backups.BackupError as exc:
-        raise JobFailed("backup_verification_failed", str(exc))
+        raise JobFailed(exc.code, str(exc))  # backup_verification_failed, backup_keys_mismatch
     return {"backup": backups.backup_to_dict(target), "tables": outcome.tables, "rows": outcome.rows}

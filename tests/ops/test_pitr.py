@@ -432,7 +432,8 @@ def test_compose_builds_the_database_from_that_image_with_its_repository(tmp_pat
         pytest.fail(message) if in_ci() else pytest.skip(message)
     # A project directory of the test's own, with its own .env (compose's env_file) and the
     # repository's ops/ for the build contexts: a developer's .env must not decide the outcome.
-    (tmp_path / ".env").write_text("SECRET_KEY=test-only-secret\nAWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
+    (tmp_path / ".env").write_text("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
+                                   "AWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
                                    "OBJECT_STORAGE_URL=s3://backups/assistant\n")
     (tmp_path / "ops").symlink_to(ROOT / "ops")
     result = subprocess.run(

@@ -149,6 +149,7 @@ def production(monkeypatch, **env):
     monkeypatch.setenv("APP_ENV", "production")
     for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ERASURE_JOURNAL_KEY", "e" * 32)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
@@ -167,8 +168,24 @@ def test_production_refuses_the_development_key(monkeypatch):
     ({"SECRET_KEY": STRONG, "GOOGLE_CLIENT_ID": "x", "ENCRYPTION_KEYS": "not-a-key"}, "ENCRYPTION_KEYS"),
 ])
 def test_production_names_each_unsafe_setting(monkeypatch, env, variable):
+    """Each unsafe setting alone gives one problem, which names it."""
     (problem,) = production(monkeypatch, **env)
     assert problem.startswith(variable)
+
+
+@pytest.mark.parametrize("value, says", [
+    ("", "ERASURE_JOURNAL_KEY is unset"),
+    ("e" * 31, "ERASURE_JOURNAL_KEY is 31 bytes long"),
+    (STRONG, "must differ from SECRET_KEY"),
+])
+def test_production_needs_an_erasure_journal_key_of_its_own(monkeypatch, value, says):
+    (problem,) = production(monkeypatch, SECRET_KEY=STRONG, ERASURE_JOURNAL_KEY=value)
+    assert says in problem
+
+
+def test_older_erasure_journal_keys_follow_the_newest(monkeypatch):
+    monkeypatch.setenv("ERASURE_JOURNAL_KEY", f"{'n' * 32}, {'o' * 32}")
+    assert Settings.from_env().erasure_journal_keys == ("n" * 32, "o" * 32)
 
 
 def test_production_with_safe_settings_has_no_problem(monkeypatch):

@@ -153,6 +153,10 @@ def test_an_erased_account_leaves_nothing_in_the_bucket(stack, s3, user, headers
 
     wait_until(lambda: not keys(s3, f"artifacts/{user.id}/"), timeout=60, message="the user's objects to go")
     assert keys(s3, f"artifacts/{other_user.id}/") == [f"{PREFIX}/artifacts/{other_user.id}/x/kept.json"]
+    # The erasure is journaled beside the backups, by its keyed id alone (restores apply it again).
+    [entry] = keys(s3, "erasure-journal/")
+    assert str(user.id) not in entry and user.email not in s3.client().get_object(
+        Bucket=BUCKET, Key=entry)["Body"].read().decode()
 
 
 def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, s3, user, local_dirs,
@@ -165,7 +169,8 @@ def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, 
     first = assistant("backup", "create")
     assert first.returncode == 0, first.stderr
     made = json.loads(first.stdout)["backup"]
-    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{made['filename']}"]
+    # The file, and its record beside it (what a restore reads when the database is lost).
+    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{made['filename']}", f"{PREFIX}/backups/{made['filename']}.json"]
     assert not list(local_dirs.rglob("*.dump"))
 
     verified = assistant("backup", "verify")
@@ -187,7 +192,8 @@ def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, 
     assert second.returncode == 0, second.stderr
     output = json.loads(second.stdout)
     assert output["pruned"] == [made["filename"]]
-    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{output['backup']['filename']}"]
+    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{output['backup']['filename']}",
+                                    f"{PREFIX}/backups/{output['backup']['filename']}.json"]
 
     # A corrupted object fails verification, read from the bucket.
     s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}/backups/{output['backup']['filename']}", Body=b"garbage")
