@@ -38,6 +38,12 @@ class JobType:
     # Minutes a schedule must leave between two runs at least (0: any cron). Agents spend
     # money on every run, and a schedule runs with nobody watching.
     min_schedule_minutes: int = 0
+    # True: the job pushes to the user's devices when it succeeds or fails (long-running
+    # types, which nobody watches to the end); a submit may say "notify": true | false.
+    notify: bool = False
+    # False: a platform job run on a user's behalf (a webhook delivery) that does not take
+    # one of the user's MAX_ACTIVE_JOBS_PER_USER slots.
+    counts_toward_cap: bool = True
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
@@ -181,6 +187,7 @@ register(
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
+        notify=True,
     )
 )
 
@@ -193,6 +200,7 @@ register(
         soft_time_limit=600,
         time_limit=660,
         poll_after=2,
+        notify=True,
     )
 )
 
@@ -258,6 +266,7 @@ register(
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
+        notify=True,
     )
 )
 # -- Google sync (workers/sync.py) ---------------------------------------------------------
@@ -314,6 +323,7 @@ def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] 
             available=_ai_configured,
             unavailable_code="ai_not_configured",
             min_schedule_minutes=15,
+            notify=True,
         )
     )
 
@@ -347,4 +357,22 @@ AGENT_TYPES = (
         },
         required=("message_id",),
     ).name,
+)
+
+
+# -- notifications (workers/webhooks.py) ---------------------------------------------------
+
+register(
+    JobType(
+        name="webhooks.deliver",
+        queue="sync",
+        summary="One attempt to deliver a signed event to a webhook; the next is set on the delivery row.",
+        params_schema=_object({"delivery_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
+        submittable=False,
+        counts_toward_cap=False,
+        # One HTTP call with PUSH_HTTP_TIMEOUT; the delivery row, not the job, carries the retries.
+        soft_time_limit=30,
+        time_limit=45,
+        max_attempts=1,
+    )
 )
