@@ -199,7 +199,8 @@ def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
         update(NotificationSend)
         .where(NotificationSend.status == "sending",
                NotificationSend.claimed_at < now - timedelta(seconds=SENDING_STALE_SECONDS))
-        .values(status="pending", next_attempt_at=now)
+        # Due since it was claimed (not "now": a tick's clock may run ahead of a worker's).
+        .values(status="pending", next_attempt_at=NotificationSend.claimed_at)
     )
     stmt = (
         select(NotificationSend.id)
@@ -222,7 +223,7 @@ def due_deliveries(*, session: Session, now: datetime | None = None, batch: int 
         update(WebhookDelivery)
         .where(WebhookDelivery.status == "sending",
                WebhookDelivery.next_attempt_at < now - timedelta(seconds=SENDING_STALE_SECONDS))
-        .values(status="pending", next_attempt_at=now)
+        .values(status="pending")  # next_attempt_at is when it was claimed: due
     )
     session.commit()
     emitted = Emitted()

@@ -193,8 +193,8 @@ SENDERS = {"fcm": send_fcm, "webpush": send_webpush}
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
-    """Seconds until the next attempt: Retry-After when given, else 2^n with full jitter."""
-    jittered = random.uniform(0.5, 1.0) * min(3600, 5 * 2 ** attempt)
+    """Seconds until the next attempt: 4 s doubling to an hour, jittered; at least Retry-After."""
+    jittered = random.uniform(0.5, 1.0) * min(3600, 2 * 2 ** attempt)
     return max(retry_after, jittered) if retry_after is not None else jittered
 
 
