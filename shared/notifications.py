@@ -113,7 +113,10 @@ def job_finished(*, session: Session, job_id) -> Emitted:
     push = job_type.notify if job.notify is None else job.notify
     succeeded = job.status == "succeeded"
     name = job_type.name
-    return emit(
+    emitted = Emitted()
+    if succeeded:
+        emitted += _actions_proposed(session, job)
+    emitted += emit(
         session=session, user_id=job.user_id, event_key=f"job.{job.status}:{job.id}",
         title=f"{name} finished" if succeeded else f"{name} failed",
         body="Your result is ready." if succeeded else (job.error_message or "It did not finish.")[:200],
@@ -121,6 +124,40 @@ def job_finished(*, session: Session, job_id) -> Emitted:
         push=push, webhook_event=f"job.{job.status}",
         payload={"job_id": str(job.id), "job_type": name, "status": job.status,
                  "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None},
+    )
+    return emitted
+
+
+def _actions_proposed(session: Session, job) -> Emitted:
+    """Each action the agent proposed waits for the user: always pushed (it needs them)."""
+    from shared.models import ProposedAction
+
+    emitted = Emitted()
+    for action in session.scalars(select(ProposedAction).where(ProposedAction.job_id == job.id,
+                                                               ProposedAction.status == "proposed")):
+        emitted += emit(
+            session=session, user_id=job.user_id, event_key=f"action.proposed:{action.id}",
+            title="Approve?", body=action.summary or action.kind,
+            data={"type": "action.proposed", "action_id": action.id, "job_id": job.id, "kind": action.kind},
+            webhook_event="action.proposed",
+            payload={"action_id": str(action.id), "job_id": str(job.id), "kind": action.kind,
+                     "summary": action.summary},
+        )
+    return emitted
+
+
+def google_reauth_required(*, session: Session, integration_id) -> Emitted:
+    """The push that asks the user to connect Google again (once per grant lost)."""
+    from shared.models import GoogleIntegration
+
+    integration = session.get(GoogleIntegration, integration_id, populate_existing=True)
+    if integration is None:
+        return Emitted()
+    return emit(
+        session=session, user_id=integration.user_id,
+        event_key=f"google.reauth_required:{integration.id}:{int(integration.connected_at.timestamp())}",
+        title="Reconnect Google", body="Google access was revoked or expired; calendar and mail sync are paused.",
+        data={"type": "google.reauth_required"},
     )
 
 

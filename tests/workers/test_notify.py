@@ -20,10 +20,11 @@ from sqlalchemy import select
 
 from scheduler.reminders import remind, retry_due
 from shared import db
-from shared.models import Device, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
+from shared.models import Device, GoogleIntegration, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
 from shared.notifications import emit, token_hash, vapid_public_key
 from shared.settings import get_settings
 from tests.factories import make_task
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.push_server import FakeFCM, FakeReceiver, FakeWebPush
 from tests.support import WorkerProcess, auth_headers, create_user, refresh_settings, wait_for_job, wait_until
 
@@ -41,6 +42,7 @@ class Fakes:
         self.fcm = FakeFCM().start()
         self.credentials = self.fcm.write_credentials(tmp_dir / "fcm.json")
         self.receiver = FakeReceiver().start()
+        self.openai = FakeOpenAI().start()
         self.webpush = None  # needs the public key, known once the settings are read
 
     def env(self) -> dict:
@@ -52,6 +54,9 @@ class Fakes:
             "WEBHOOK_ALLOW_PRIVATE": "true",
             "ENCRYPTION_KEYS": FERNET_KEY,
             "PUSH_HTTP_TIMEOUT": "5",
+            "OPENAI_API_KEY": "sk-test-not-secret",
+            "OPENAI_BASE_URL": self.openai.url,
+            "OPENAI_MODEL": "fake-model",
         }
 
     def reset(self):
@@ -60,7 +65,7 @@ class Fakes:
         self.receiver.reset()
 
     def stop(self):
-        for fake in (self.fcm, self.webpush, self.receiver):
+        for fake in (self.fcm, self.webpush, self.receiver, self.openai):
             fake.stop()
 
 
@@ -337,3 +342,48 @@ def test_kick_after_a_lost_message_is_made_up_by_the_tick(push):
     assert not push.fcm.sent_to(token)
     tick(now=utcnow() + timedelta(seconds=30))
     wait_until(lambda: push.fcm.sent_to(token), message="the tick's delivery")
+
+
+def test_an_agents_proposed_action_is_pushed_with_its_action_id(push, app):
+    client = app.test_client()
+    user = create_user("agent@example.com")
+    headers = auth_headers(user)
+    token = fcm_token()
+    add_device(user, "fcm", token)
+    make_task(user, title="Write report", priority="urgent")
+    push.openai.script(
+        push.openai.tool_call("propose_event", {"summary": "Write report", "start": "2026-12-01T11:00:00",
+                                                "end": "2026-12-01T12:30:00"}),
+        push.openai.reply("Report after standup."),
+    )
+    job = client.post("/v1/jobs", json={"type": "agent.plan_day", "params": {"date": "2026-12-01"}},
+                      headers=headers).json
+    job = wait_for_job(client, job["id"], headers)
+    assert job["status"] == "succeeded", job
+    [action] = job["result"]["proposed_actions"]
+
+    wait_until(lambda: len(push.fcm.sent_to(token)) == 2, message="the action's and the job's pushes")
+    by_type = {m["data"]["type"]: m for m in push.fcm.sent_to(token)}
+    assert by_type["action.proposed"]["data"]["action_id"] == action["action_id"]
+    assert by_type["action.proposed"]["data"]["job_id"] == job["id"]
+    assert by_type["job.succeeded"]["data"]["job_id"] == job["id"]
+
+
+def test_a_google_grant_turning_reauth_required_is_pushed_once(push):
+    from workers.google.auth import mark_reauth_required
+
+    user = create_user("google@example.com")
+    token = fcm_token()
+    add_device(user, "fcm", token)
+    with db.session_scope() as session:
+        integration = GoogleIntegration(user_id=user.id, refresh_token_encrypted="x", scopes=[])
+        session.add(integration)
+
+    mark_reauth_required(integration.id)
+    mark_reauth_required(integration.id)  # a second sync job finding it revoked
+
+    wait_until(lambda: push.fcm.sent_to(token), message="the reconnect push")
+    time.sleep(1.5)
+    [message] = push.fcm.sent_to(token)
+    assert message["data"] == {"type": "google.reauth_required"}
+    assert message["notification"]["title"] == "Reconnect Google"
