@@ -137,7 +137,17 @@ def sends(**where) -> list[NotificationSend]:
         return session.scalars(stmt).all()
 
 
-def test_a_due_reminder_reaches_every_device_once_even_when_two_ticks_race(push):
+def counted(worker, name: str, **labels) -> float:
+    """A counter's value as the worker's /metrics shows it (0 when not yet counted)."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_a_due_reminder_reaches_every_device_once_even_when_two_ticks_race(push, notify_worker):
     user = create_user("remind@example.com")
     phones = [fcm_token(), fcm_token()]
     for token in phones:
@@ -165,6 +175,9 @@ def test_a_due_reminder_reaches_every_device_once_even_when_two_ticks_race(push)
     assert received["title"] == "call mom" and received["data"]["task_id"] == str(task.id)
     assert push.fcm.token_requests == 1  # the service account's token is reused
     assert {s.status for s in sends()} == {"sent"} and len(sends()) == 3
+    before = {channel: counted(notify_worker, "notifications_sent_total", channel=channel, status="sent")
+              for channel in ("fcm", "webpush")}
+    assert before["fcm"] >= 2 and before["webpush"] >= 1
     with db.session_scope() as session:
         assert session.get(Task, task.id).reminded_at is not None
         assert session.get(Task, later.id).reminded_at is None
@@ -256,7 +269,7 @@ def test_a_worker_killed_mid_send_duplicates_at_most_one_fcm_push(push, notify_w
     assert send.status == "sent"
 
 
-def test_a_finished_export_pushes_and_fires_a_signed_job_succeeded(push, app):
+def test_a_finished_export_pushes_and_fires_a_signed_job_succeeded(push, app, notify_worker):
     client = app.test_client()
     user = create_user("export@example.com")
     headers = auth_headers(user)
@@ -284,6 +297,7 @@ def test_a_finished_export_pushes_and_fires_a_signed_job_succeeded(push, app):
     assert all(p["type"] == "job.succeeded" for p in payloads)
     deliveries = client.get(f"/v1/webhooks/{response.json['id']}/deliveries", headers=headers).json["items"]
     assert [(d["status"], d["response_code"]) for d in deliveries] == [("succeeded", 200)] * 2
+    assert counted(notify_worker, "webhook_deliveries_total", status="succeeded") >= 2
     # Delivery jobs are the platform's: they take none of the user's active-jobs slots.
     with db.session_scope() as session:
         delivery_jobs = session.scalars(select(Job).where(Job.type == "webhooks.deliver")).all()
