@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import is_postgres
 from shared.models import Device, NotificationSend, Webhook, WebhookDelivery, utcnow
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,11 @@ def emit(*, session: Session, user_id, event_key: str, title: str, body: str = "
     emitted = Emitted()
     now = utcnow()
     data = {key: str(value) for key, value in (data or {}).items() if value is not None}
-    if push:
+    channels = configured_channels(get_settings()) if push else ()
+    if channels:
+        # Devices of a channel this server has no keys for are left alone, not failed each time.
         for device_id, platform in session.execute(
-            select(Device.id, Device.platform).where(Device.user_id == user_id)
+            select(Device.id, Device.platform).where(Device.user_id == user_id, Device.platform.in_(channels))
         ).all():
             send_id = uuid.uuid4()
             inserted = session.execute(_insert_ignoring(session, NotificationSend).values(
@@ -94,7 +96,6 @@ def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
     """Queue one attempt of a webhook delivery as a webhooks.deliver job (not yet committed)."""
     from shared.jobs import submit_job
     from shared.models import User
-    from shared.settings import get_settings
 
     return submit_job(session=session, user=session.get(User, user_id), type_name=DELIVERY_JOB_TYPE,
                       params={"delivery_id": str(delivery_id)}, settings=get_settings(), internal=True,
@@ -219,8 +220,10 @@ def vapid_public_key(settings: Settings) -> str | None:
     return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
 
 
-def fcm_configured(settings: Settings) -> bool:
-    return bool(settings.fcm_credentials_file)
+def configured_channels(settings: Settings) -> tuple[str, ...]:
+    """The push channels this server has keys for."""
+    return tuple(name for name, on in (("fcm", settings.fcm_credentials_file),
+                                       ("webpush", settings.vapid_private_key)) if on)
 
 
 # -- what the tick retries ----------------------------------------------------------------
