@@ -205,7 +205,7 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
         # Canceled or taken over meanwhile: the body's writes go with it.
         session.rollback()
         return "superseded"
-    emitted = notifications.job_finished(session=session, job_id=job_id)  # commits with the success
+    emitted = notifications.job_finished(session=session, job_id=job_id, succeeded_job=job)  # commits with it
     session.commit()
     notify.publish_job_change(job_id)
     notifications.kick(session, emitted)
