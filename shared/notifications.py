@@ -4,7 +4,8 @@ Producers (the reminder tick, a finished job, a proposed action, a lost Google g
 `emit` inside their own transaction: it writes one send record per device and one delivery
 per subscribed webhook, keyed by the event, so a producer that runs twice (two beats, a
 retried job) writes nothing new. After their commit they call `kick`, which asks a worker
-to deliver; a lost kick is picked up by the tick (`workers.notify`), which also retries.
+to deliver; a lost kick, a retry whose time came and a dead worker's claim are picked up
+by the tick (`due_sends`, `due_deliveries`, called from scheduler.reminders).
 Delivery itself lives in workers/ (FCM, Web Push) and never here.
 """
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
