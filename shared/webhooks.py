@@ -91,6 +91,10 @@ class _PinnedAdapter(HTTPAdapter):
         self.checked = checked
         super().__init__(max_retries=0)
 
+    def add_headers(self, request, **kwargs):
+        # The pool is opened to the address: name the host, or virtual hosting sends us astray.
+        request.headers["Host"] = urlsplit(request.url).netloc
+
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         parts = urlsplit(request.url)
         if parts.hostname != self.checked.host:
@@ -107,11 +111,18 @@ class _PinnedAdapter(HTTPAdapter):
         return pool
 
 
+class _NoRedirects(requests.Session):
+    """Answers a redirect as it is (its status is the outcome), whatever the caller asks."""
+
+    def send(self, request, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)
+
+
 def pinned_session(checked: CheckedUrl) -> requests.Session:
     """A requests session whose every connection goes to `checked.address`, with no proxy."""
-    session = requests.Session()
+    session = _NoRedirects()
     session.trust_env = False  # no HTTP(S)_PROXY: the proxy would resolve the name again
-    session.max_redirects = 0
     adapter = _PinnedAdapter(checked)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
