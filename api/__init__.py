@@ -16,6 +16,7 @@ from api.resources import (
     backups,
     bench,
     calendar,
+    devices,
     health,
     integrations,
     jobs,
@@ -24,6 +25,7 @@ from api.resources import (
     schedules,
     tasks,
     threads,
+    webhooks,
 )
 from shared.settings import Settings, get_settings
 
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
         schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
+        devices.blp, webhooks.blp,
     ):
         api.register_blueprint(blueprint)
     webclient.init_app(app)

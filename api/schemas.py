@@ -101,6 +101,8 @@ class MePatchSchema(Schema):
 class JobSubmitSchema(Schema):
     type = fields.String(required=True, validate=validate.Length(min=1, max=64))
     params = fields.Dict(load_default=dict)
+    notify = fields.Boolean(metadata={"description": "Push to your devices when it finishes; default: the "
+                                                     "job type's (on for agents, reports and export)."})
 
 
 class JobErrorSchema(Schema):
@@ -162,6 +164,8 @@ class TaskSchema(Schema):
     title = fields.String()
     notes = fields.String()
     due_at = fields.String(allow_none=True)
+    remind_at = fields.String(allow_none=True, metadata={"description": "When the reminder is pushed."})
+    reminded_at = fields.String(allow_none=True, metadata={"description": "When it was pushed (or found missed)."})
     all_day = fields.Boolean()
     priority = fields.String(metadata={"enum": list(PRIORITIES)})
     tags = fields.List(fields.String())
@@ -207,6 +211,7 @@ class TaskPatchSchema(Schema):
     ])
     notes = fields.String(validate=validate.Length(max=20000))
     due_at = Instant(allow_none=True)
+    remind_at = Instant(allow_none=True, metadata={"description": "Moving it re-arms a reminder already sent."})
     all_day = fields.Boolean()
     done = fields.Boolean()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))

@@ -18,10 +18,11 @@ def beat_schedule() -> dict:
             "schedule": float(settings.sweep_interval_seconds),
             "options": {"queue": "maintenance", "expires": settings.sweep_interval_seconds},
         },
-        # User schedules (and each user's daily digest): claimed in the database, see scheduler.tick.
+        # User schedules (and each user's daily digest) and task reminders: claimed in the database,
+        # see scheduler.tick and scheduler.reminders.
         "schedules-tick": {
             "task": "scheduler.tick",
-            "schedule": float(settings.schedule_tick_seconds),
+            "schedule": tick_schedule(settings.schedule_tick_seconds),
             "options": {"queue": "maintenance", "expires": settings.schedule_tick_seconds},
         },
         # Platform jobs, queued as the system user once per day however many beats run
@@ -56,6 +57,14 @@ def beat_schedule() -> dict:
             "options": {"queue": "sync", "expires": 60},
         },
     }
+
+
+def tick_schedule(seconds: int):
+    """At each minute boundary (a run due at 17:00 starts at 17:00:00, not up to a minute
+    later); an interval under a minute (tests) or not a whole number of minutes stays one."""
+    if seconds < 60 or seconds % 60:
+        return float(seconds)
+    return crontab(minute="*" if seconds == 60 else f"*/{seconds // 60}")
 
 
 class PersistentScheduler(beat.PersistentScheduler):

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from scheduler.reminders import remind, retry_due
 from shared.celery_app import app
 from shared.db import is_postgres, session_scope
 from shared.jobs import JobError, dispatch, submit_job
@@ -116,11 +117,15 @@ def submit_platform_job(*, session: Session, settings: Settings, type_name: str,
 
 @app.task(name="scheduler.tick", acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=58)
 def tick_task() -> dict:
-    """Queue the user schedules that are due."""
+    """Queue the user schedules that are due, and push the task reminders that are."""
     with session_scope() as session:
         report = tick(session=session, settings=get_settings())
-    if report.queued or report.refused:
-        log.info("tick: %s", report.as_dict())
+    # Task reminders, and the pushes and webhook attempts that are due again (scheduler.reminders).
+    with session_scope() as session:
+        reminders = remind(session=session)
+        retry_due(session=session)
+    if report.queued or report.refused or reminders.sent or reminders.missed:
+        log.info("tick: %s, reminders: %s", report.as_dict(), reminders.__dict__)
     return report.as_dict()
 
 

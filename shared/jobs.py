@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from shared import metrics, notify
+from shared import metrics, notifications, notify
 from shared.db import is_postgres
 from shared.errors import (  # noqa: F401  (the names callers import from here)
     Forbidden,
@@ -136,6 +136,7 @@ def submit_job(
     settings: Settings,
     idempotency_key: str | None = None,
     internal: bool = False,
+    notify: bool | None = None,
 ) -> Submitted:
     """Insert a queued job (not yet committed, not yet sent: call `send_job` after commit)."""
     job_type = resolve_job_type(type_name, user=user, settings=settings, internal=internal)
@@ -166,10 +167,22 @@ def submit_job(
         id=uuid.uuid4(), user_id=user.id, type=job_type.name, queue=job_type.queue, status=QUEUED, params=params,
         progress=0, progress_message=None, result=None, error_code=None, error_message=None, attempts=0,
         max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, request_hash=digest,
-        run_token=str(uuid.uuid4()),
+        run_token=str(uuid.uuid4()), notify=notify,
         enqueued_at=now,  # sent right after the commit; see send_job
         created_at=now, updated_at=now, started_at=None, finished_at=None, expires_at=None,
     )
+    if not job_type.counts_toward_cap:
+        # No slot: the unique index on (user_id, slot) ignores nulls, so no cap applies.
+        inserted = session.execute(_insert_ignoring_conflicts(session), {**values, "slot": None}).rowcount
+        if not inserted:  # a concurrent submit with this Idempotency-Key won
+            existing = _job_by_key(session, user.id, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise IdempotencyConflict("conflict", "A concurrent submission conflicted; retry.")
+            return _replay(existing, digest)
+        job = Job(slot=None, **values)
+        make_transient_to_detached(job)
+        session.add(job)
+        return Submitted(job=job, created=True, priority=fair_priority(queue=job_type.queue, active=0))
     for attempt in range(SLOT_ATTEMPTS):
         # After a collision, read which slots are taken rather than guess again.
         active, used = _active_slots(session, user.id, cap, read_slots=attempt > 0)
@@ -470,7 +483,10 @@ def fail_job(*, session: Session, job_id, run_token: str, code: str, message: st
         .values(status=FAILED, error_code=code, error_message=message[:2000],
                 finished_at=now, updated_at=now, expires_at=_expiry(now))
     )
+    # The failure's push and webhooks commit with it (shared.notifications).
+    emitted = notifications.job_finished(session=session, job_id=job_id) if result.rowcount else None
     session.commit()
     if result.rowcount:
         notify.publish_job_change(job_id)
+        notifications.kick(session, emitted)
     return bool(result.rowcount)

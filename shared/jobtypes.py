@@ -51,6 +51,12 @@ class JobType:
     admission: tuple[AdmissionCheck, ...] = ()
     # Agents: the names of the tools it may call (workers.ai.tools.TOOLS); () for other jobs.
     toolset: tuple[str, ...] = ()
+    # True: the job pushes to the user's devices when it succeeds or fails (long-running
+    # types, which nobody watches to the end); a submit may say "notify": true | false.
+    notify: bool = False
+    # False: a platform job run on a user's behalf (a webhook delivery) that does not take
+    # one of the user's MAX_ACTIVE_JOBS_PER_USER slots.
+    counts_toward_cap: bool = True
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue
@@ -197,6 +203,7 @@ register(
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
+        notify=True,
     )
 )
 
@@ -209,6 +216,7 @@ register(
         soft_time_limit=600,
         time_limit=660,
         poll_after=2,
+        notify=True,
     )
 )
 
@@ -275,6 +283,7 @@ register(
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
+        notify=True,
     )
 )
 # -- Google sync (workers/sync.py) ---------------------------------------------------------
@@ -338,6 +347,7 @@ def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] 
             min_schedule_minutes=15,
             admission=(check_budget,),
             toolset=toolset,
+            notify=True,
         )
     )
 
@@ -374,4 +384,22 @@ _agent(
     },
     required=("message_id",),
     toolset=_READ_TOOLS,
+)
+
+
+# -- notifications (workers/webhooks.py) ---------------------------------------------------
+
+register(
+    JobType(
+        name="webhooks.deliver",
+        queue="sync",
+        summary="One attempt to deliver a signed event to a webhook; the next is set on the delivery row.",
+        params_schema=_object({"delivery_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
+        submittable=False,
+        counts_toward_cap=False,
+        # One HTTP call with PUSH_HTTP_TIMEOUT; the delivery row, not the job, carries the retries.
+        soft_time_limit=30,
+        time_limit=45,
+        max_attempts=1,
+    )
 )

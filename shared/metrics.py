@@ -45,6 +45,11 @@ QUEUE_DEPTH = Gauge("queue_depth", "Messages waiting in each queue", ["queue"], 
 AI_AGENT_CALLS = Counter("ai_agent_calls_total", "Calls to the AI provider", ["agent_type", "status"])
 AI_TOKENS = Counter("ai_tokens_total", "AI tokens used", ["agent_type", "kind"])  # kind: prompt | completion
 GOOGLE_API_CALLS = Counter("google_api_calls_total", "Calls to Google APIs", ["api", "status"])
+# status: sent | retry | removed (the device was gone) | failed
+NOTIFICATIONS_SENT = Counter("notifications_sent_total", "Push attempts by channel and outcome",
+                             ["channel", "status"])
+# status: succeeded | retry | failed (gave up) | refused (the URL turned unsafe)
+WEBHOOK_DELIVERIES = Counter("webhook_deliveries_total", "Webhook delivery attempts by outcome", ["status"])
 
 # -- added for operations: the worker's own lifecycle and the scheduler's heartbeat ----------
 

@@ -167,13 +167,21 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     slot: Mapped[int | None] = mapped_column(Integer)  # while active: see ux_jobs_user_active_slot
+    # The submit's "notify": push when it finishes (null: the job type's default).
+    notify: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Task(Base):
     """One of the user's to-dos."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_user_created", "user_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        # The reminder tick reads only reminders not yet claimed.
+        Index("ix_tasks_due_reminders", "remind_at",
+              postgresql_where=text("reminded_at IS NULL AND remind_at IS NOT NULL AND NOT done"),
+              sqlite_where=text("reminded_at IS NULL AND remind_at IS NOT NULL AND NOT done")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -187,6 +195,10 @@ class Task(Base):
     tags: Mapped[list] = mapped_column(JSONType, default=list)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When to push a reminder (shared.reminders); reminded_at is set by the one tick that claims it.
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_status: Mapped[str | None] = mapped_column(String(16))  # sent | missed
     # The quick-add job that made it: unique, so a re-run job cannot make it twice.
     source_job_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL"), unique=True
@@ -456,4 +468,98 @@ class AiUsage(Base):
     agent_type: Mapped[str] = mapped_column(String(64))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- notifications: devices, pushes and webhooks ------------------------------------------
+
+
+class Device(Base):
+    """A phone (an FCM registration token) or a browser (a Web Push subscription) of a user."""
+
+    __tablename__ = "devices"
+    # The same token registered again (by anyone) is the same device: it is updated, not duplicated.
+    __table_args__ = (UniqueConstraint("platform", "token_hash"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))  # fcm | webpush
+    # The FCM token, or the PushSubscription JSON; its SHA-256 is the identity.
+    token: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class NotificationSend(Base):
+    """One push of one event to one device: the record that makes delivery at least once
+    and, but for a worker killed between FCM's answer and this row's commit, at most once."""
+
+    __tablename__ = "notification_sends"
+    __table_args__ = (
+        UniqueConstraint("device_id", "event_key"),
+        Index("ix_notification_sends_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))  # fcm | webpush
+    # What happened, e.g. "task.reminder:<task id>": one push per device and event.
+    event_key: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(1000), default="")
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # pending -> sending -> sent | failed | removed (the device was gone)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Webhook(Base):
+    """An integrator's endpoint, called with signed events (Standard Webhooks)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list] = mapped_column(JSONType, default=list)
+    secret_encrypted: Mapped[str] = mapped_column(Text)  # the whsec_ secret, Fernet-encrypted
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook, with its attempts; retried until it succeeds or ~24 h pass."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_key"),
+        Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # pending (waiting for next_attempt_at) -> sending -> succeeded | failed (gave up)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

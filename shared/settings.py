@@ -223,6 +223,14 @@ class Settings:
     ai_max_tokens_per_job: int
     ai_price_prompt_per_mtok: float  # USD per million tokens, for the cost estimate
     ai_price_completion_per_mtok: float
+    # -- notifications (shared.push, shared.webhooks)
+    fcm_credentials_file: str  # a service-account JSON file; empty: no FCM pushes
+    fcm_project_id: str  # empty: the file's project_id
+    fcm_api_root: str
+    vapid_private_key: str  # a PEM file's path, or the key itself (PEM or base64url); empty: no Web Push
+    vapid_subject: str
+    webhook_allow_private: bool  # true only in tests: webhooks may reach loopback and private addresses
+    push_http_timeout: float
     # What was wrong with the environment, each naming its variable (configuration_problems).
     problems: tuple[str, ...] = ()
 
@@ -284,6 +292,7 @@ class Settings:
             "SENTRY_DSN": _env("SENTRY_DSN"),
             "S3_ENDPOINT_URL": _env("S3_ENDPOINT_URL"),
             "S3_PUBLIC_ENDPOINT_URL": _env("S3_PUBLIC_ENDPOINT_URL"),
+            "FCM_API_ROOT": _env("FCM_API_ROOT"),
         }
         problems += [_url_problem(name, url, ("http", "https")) for name, url in urls.items() if url]
         oauth_return_urls = tuple(u.strip() for u in _env("OAUTH_RETURN_URLS").split(",") if u.strip())
@@ -388,6 +397,13 @@ class Settings:
             ai_max_tokens_per_job=_int("AI_MAX_TOKENS_PER_JOB", "50000", problems),
             ai_price_prompt_per_mtok=_float("AI_PRICE_PROMPT_PER_MTOK", "0.15", problems),
             ai_price_completion_per_mtok=_float("AI_PRICE_COMPLETION_PER_MTOK", "0.60", problems),
+            fcm_credentials_file=_env("FCM_CREDENTIALS_FILE"),
+            fcm_project_id=_env("FCM_PROJECT_ID"),
+            fcm_api_root=(urls["FCM_API_ROOT"] or "https://fcm.googleapis.com").rstrip("/"),
+            vapid_private_key=_env("VAPID_PRIVATE_KEY"),
+            vapid_subject=_env("VAPID_SUBJECT", "mailto:admin@example.com"),
+            webhook_allow_private=_bool(_env("WEBHOOK_ALLOW_PRIVATE", "false")),
+            push_http_timeout=_float("PUSH_HTTP_TIMEOUT", "10", problems),
             problems=tuple(p for p in problems if p),
         )
 

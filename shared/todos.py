@@ -16,6 +16,8 @@ def task_to_dict(task: Task) -> dict:
         "title": task.title,
         "notes": task.notes,
         "due_at": due_at,
+        "remind_at": task.remind_at.astimezone(ZoneInfo(task.timezone)).isoformat() if task.remind_at else None,
+        "reminded_at": task.reminded_at.isoformat() if task.reminded_at else None,
         "all_day": task.all_day,
         "priority": task.priority,
         "tags": list(task.tags or []),

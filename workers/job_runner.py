@@ -28,7 +28,7 @@ from sqlalchemy import String, case, cast, literal, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from shared import metrics, notify
+from shared import metrics, notifications, notify
 from shared.celery_app import app
 from shared.db import is_postgres, new_session, session_scope
 from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, fail_job, send_job
@@ -244,8 +244,10 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
         # Canceled or taken over meanwhile: the body's writes go with it.
         session.rollback()
         return "superseded"
+    emitted = notifications.job_finished(session=session, job_id=job_id, succeeded_job=job)  # commits with it
     session.commit()
     notify.publish_job_change(job_id)
+    notifications.kick(session, emitted)
     return SUCCEEDED
 
 

@@ -8,9 +8,11 @@ from sqlalchemy.orm import Session
 
 from shared import artifacts
 from shared.jobs import TERMINAL
-from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
+from shared.models import Artifact, Job, MailMessage, NotificationSend, RefreshToken, WebhookDelivery, utcnow
 from shared.settings import Settings, get_settings
 from workers.job_runner import JobContext, job_task
+
+NOTIFICATION_RECORD_DAYS = 30
 
 
 def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dict:
@@ -38,6 +40,12 @@ def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dic
             ))
         ).rowcount,
     }
+    # Finished pushes and webhook deliveries: kept a month, to answer "did it reach me?".
+    sent_before = now - timedelta(days=NOTIFICATION_RECORD_DAYS)
+    removed["notification_sends"] = session.execute(delete(NotificationSend).where(
+        NotificationSend.status.in_(("sent", "failed", "removed")), NotificationSend.created_at < sent_before)).rowcount
+    removed["webhook_deliveries"] = session.execute(delete(WebhookDelivery).where(
+        WebhookDelivery.status.in_(("succeeded", "failed")), WebhookDelivery.created_at < sent_before)).rowcount
     if settings.mail_retention_days > 0:
         cutoff = now - timedelta(days=settings.mail_retention_days)
         removed["mail_messages"] = session.execute(delete(MailMessage).where(MailMessage.date < cutoff)).rowcount

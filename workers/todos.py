@@ -26,6 +26,8 @@ def create_task_from_text(*, session: Session, user: User, text: str, job_id: uu
         user_id=user.id,
         title=parsed.title,
         due_at=parsed.due_at,
+        # A time of day named in the text is when to remind; a bare date ("friday") is not.
+        remind_at=parsed.due_at if parsed.due_at is not None and not parsed.all_day else None,
         all_day=parsed.all_day,
         timezone=user.timezone,
         priority=parsed.priority,

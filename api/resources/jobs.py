@@ -99,7 +99,7 @@ class Jobs(MethodView):
         settings = _settings()
         submitted = submit_job(
             session=session, user=current_user(), type_name=data["type"], params=data["params"],
-            settings=settings, idempotency_key=key.strip() if key else None,
+            settings=settings, idempotency_key=key.strip() if key else None, notify=data.get("notify"),
         )
         job = submitted.job
         if submitted.created:

@@ -67,12 +67,16 @@ class TasksById(MethodView):
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, description="No such task (or not yours).")
     def patch(self, data, task_id):
-        """Edit title, notes, due date, priority, tags, or mark done."""
+        """Edit title, notes, due date, reminder time, priority, tags, or mark done."""
         task = _own_task(task_id)
         if "tags" in data:
             data["tags"] = list(dict.fromkeys(tag.lower() for tag in data["tags"]))
         if "done" in data and data["done"] != task.done:
             task.completed_at = utcnow() if data["done"] else None
+        if "remind_at" in data and data["remind_at"] != task.remind_at:
+            # A new time is a new reminder, even if the old one was already sent.
+            task.reminded_at = None
+            task.reminder_status = None
         for name, value in data.items():
             setattr(task, name, value)
         get_db().commit()

@@ -19,13 +19,14 @@ def keys() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every stored secret with the newest key (the first of ENCRYPTION_KEYS)."""
     from shared import crypto
-    from shared.models import GoogleIntegration, GooglePendingLink, MailMessage
+    from shared.models import GoogleIntegration, GooglePendingLink, MailMessage, Webhook
 
     settings = get_settings()
     columns = (
         (GoogleIntegration, ("refresh_token_encrypted", "access_token_encrypted")),
         (GooglePendingLink, ("refresh_token_encrypted", "access_token_encrypted")),
         (MailMessage, ("body_encrypted",)),
+        (Webhook, ("secret_encrypted",)),
     )
     counts = {}
     try:

@@ -7,12 +7,24 @@ import uuid
 import pytest
 
 from shared.db import session_scope
-from shared.models import AgentThread, CalendarEvent, Job, MailMessage, ProposedAction, Schedule, Task, User
+from shared.models import (
+    AgentThread,
+    CalendarEvent,
+    Device,
+    Job,
+    MailMessage,
+    ProposedAction,
+    Schedule,
+    Task,
+    User,
+    Webhook,
+)
 from tests.factories import at, make_task
 
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
 ROW_KINDS = {"task_id": "task", "job_id": "job", "schedule_id": "schedule", "event_id": "event",
-             "message_id": "message", "action_id": "action", "thread_id": "thread"}
+             "message_id": "message", "action_id": "action", "thread_id": "thread", "device_id": "device",
+             "webhook_id": "webhook"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -73,9 +85,14 @@ def theirs(other_user):
         action = ProposedAction(user_id=other_user.id, job_id=job.id, kind="mail.create_draft", summary="secret",
                                 params={"to": ["a@example.com"], "subject": "secret", "body": "secret"})
         thread = AgentThread(user_id=other_user.id, title="secret thread")
-        session.add_all([schedule, event, message, action, thread])
+        device = Device(user_id=other_user.id, platform="fcm", token="secret-token", token_hash="0" * 64,
+                        name="secret phone")
+        webhook = Webhook(user_id=other_user.id, url="https://hooks.example/secret", events=["job.failed"],
+                          secret_encrypted="secret")
+        session.add_all([schedule, event, message, action, thread, device, webhook])
     return {"task": str(task.id), "job": str(job.id), "schedule": str(schedule.id), "event": str(event.id),
-            "message": str(message.id), "action": str(action.id), "thread": str(thread.id)}
+            "message": str(message.id), "action": str(action.id), "thread": str(thread.id),
+            "device": str(device.id), "webhook": str(webhook.id)}
 
 
 def test_there_are_id_routes_to_check(app):

@@ -255,7 +255,8 @@ def test_it_reads_well_on_a_phone_and_a_desktop(browser_page, web, tmp_path):
     expect(page.get_by_text("Nothing on your calendar")).to_be_visible()
     expect(page.get_by_role("button", name="Connect Google")).to_be_visible()
     page.get_by_role("link", name="Settings").click()
-    expect(page.get_by_text("Notifications are not available on this server yet.")).to_be_visible()
+    expect(page.get_by_role("list", name="Devices")).to_be_attached()
+    expect(page.get_by_text("No devices yet.")).to_be_visible()
 
 
 def test_signing_in_and_adding_a_task_with_the_keyboard_alone(browser_page, web):

@@ -73,3 +73,29 @@ def test_keys_rotate_refuses_when_a_secret_cannot_be_opened_and_changes_nothing(
     assert "1//refresh" not in result.output
     with session_scope() as session:
         assert session.scalar(select(GoogleIntegration.refresh_token_encrypted)) == stored
+
+
+def test_keys_rotate_re_encrypts_webhook_secrets(user, monkeypatch):
+    from click.testing import CliRunner
+
+    from shared.cli import main
+    from shared.db import session_scope
+    from shared.models import Webhook
+    from shared.settings import get_settings
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with session_scope() as session:
+        session.add(Webhook(user_id=user.id, url="https://hooks.example/h", events=["job.failed"],
+                            secret_encrypted=Fernet(old.encode()).encrypt(b"whsec_abc").decode()))
+    monkeypatch.setenv("ENCRYPTION_KEYS", f"{new},{old}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["keys", "rotate"])
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    with session_scope() as session:
+        stored = session.scalar(select(Webhook.secret_encrypted))
+    assert Fernet(new.encode()).decrypt(stored.encode()) == b"whsec_abc"

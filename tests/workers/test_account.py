@@ -18,15 +18,19 @@ from shared.models import (
     AuditEvent,
     Base,
     CalendarEvent,
+    Device,
     GoogleIntegration,
     GooglePendingLink,
     GoogleWrite,
     Job,
     MailMessage,
+    NotificationSend,
     ProposedAction,
     Schedule,
     ThreadMessage,
     User,
+    Webhook,
+    WebhookDelivery,
     utcnow,
 )
 from tests.factories import make_job, make_task
@@ -61,6 +65,16 @@ def fill(user, settings):
         session.add(thread)
         session.flush()
         session.add(ThreadMessage(thread_id=thread.id, user_id=user.id, role="user", content="hello"))
+        device = Device(user_id=user.id, platform="fcm", token=f"fcm-token-{uuid.uuid4()}", token_hash=uuid.uuid4().hex)
+        webhook = Webhook(user_id=user.id, url="https://hooks.example/h", events=["job.failed"],
+                          secret_encrypted="gAAAA-ciphertext")
+        session.add_all([device, webhook])
+        session.flush()
+        session.add_all([
+            NotificationSend(user_id=user.id, device_id=device.id, channel="fcm", event_key=f"k-{uuid.uuid4()}",
+                             title="reminder"),
+            WebhookDelivery(webhook_id=webhook.id, user_id=user.id, event="job.failed", event_key=f"k-{uuid.uuid4()}"),
+        ])
         issue_refresh_token(session, session.get(User, user.id), settings)
         artifacts.store(session=session, settings=settings, job=session.get(Job, job.id), name="old.html",
                         content_type="text/html", data=b"<p>old</p>")
@@ -100,6 +114,8 @@ def test_export_is_a_zip_of_every_user_table_without_secrets(client, settings, u
     assert manifest["tables"]["users"]["withheld_columns"] == ["password_hash", "token_version"]
     assert "token_hash" in manifest["tables"]["refresh_tokens"]["withheld_columns"]
     assert "body_encrypted" in manifest["tables"]["mail_messages"]["withheld_columns"]
+    assert {"token", "token_hash"} <= set(manifest["tables"]["devices"]["withheld_columns"])
+    assert "secret_encrypted" in manifest["tables"]["webhooks"]["withheld_columns"]
     assert client.get(f"/v1/jobs/{job['id']}/artifact", headers={"Authorization": "Bearer x"}).status_code == 401
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from scheduler.tick import submit_platform_job
 from shared import artifacts, db
-from shared.models import Artifact, Job, MailMessage, RefreshToken, utcnow
+from shared.models import Artifact, Job, MailMessage, NotificationSend, RefreshToken, Webhook, WebhookDelivery, utcnow
 from shared.storage import artifact_storage
 from tests.factories import make_job
 from tests.support import wait_for_job, wait_until
@@ -57,13 +57,24 @@ def test_retention_purges_only_what_is_past_its_time(settings, user):
     add_token(user, expires_at=now - DAY)
     add_token(user, revoked_at=now - DAY)
     add_token(user, revoked_at=now - timedelta(minutes=1))  # its login's access tokens may still be out there
+    month = timedelta(days=31)
+    with db.session_scope() as session:
+        hook = Webhook(user_id=user.id, url="https://hooks.example/h", events=["job.failed"], secret_encrypted="x")
+        session.add(hook)
+        session.flush()
+        for status, age in (("sent", month), ("pending", month), ("sent", DAY)):
+            session.add(NotificationSend(user_id=user.id, channel="fcm", event_key=uuid.uuid4().hex, title="t",
+                                         status=status, created_at=now - age))
+        for status, age in (("succeeded", month), ("pending", month), ("failed", DAY)):
+            session.add(WebhookDelivery(webhook_id=hook.id, user_id=user.id, event="job.failed",
+                                        event_key=uuid.uuid4().hex, status=status, created_at=now - age))
     add_token(user)
 
     with db.session_scope() as session:
         report = purge_expired(session=session, settings=settings, now=now)
 
     assert report == {"artifacts": 2, "artifact_files": 2, "jobs": 1, "mail_messages": 1, "refresh_tokens": 2,
-                      "total_rows": 6}
+                      "notification_sends": 1, "webhook_deliveries": 1, "total_rows": 8}
     assert not old_file.exists() and not stale_file.exists() and kept_file.exists()
     with db.session_scope() as session:
         assert {j.id for j in session.scalars(select(Job))} == {fresh_job.id, running.id}

@@ -94,12 +94,20 @@ def save_refreshed_token(ctx: JobContext, integration: GoogleIntegration, creden
 
 def mark_reauth_required(ctx: JobContext, integration_id) -> None:
     """Stop this account's syncs until the user connects again (committed even though the job fails)."""
+    from shared.notifications import google_reauth_required, kick
+
     with ctx.own_transaction() as session:
-        session.execute(
-            update(GoogleIntegration).where(GoogleIntegration.id == integration_id)
+        turned = session.execute(
+            update(GoogleIntegration)
+            .where(GoogleIntegration.id == integration_id, GoogleIntegration.status != "reauth_required")
             .values(status="reauth_required", last_error_code="google_reauth_required",
                     access_token_encrypted=None, updated_at=utcnow())
-        )
+        ).rowcount
+        # Only the turn to reauth_required tells the user, once (the push is keyed by the grant).
+        emitted = google_reauth_required(session=session, integration_id=integration_id) if turned else None
+        session.commit()
+        if emitted:
+            kick(session, emitted)
 
 
 def build_service(name: str, version: str, credentials: Credentials, settings: Settings):

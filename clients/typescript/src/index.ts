@@ -36,13 +36,8 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-/** A device that receives pushes (PRODUCT.md "Notifications"). */
-export interface Device {
-  id: string;
-  platform: "fcm" | "webpush";
-  name?: string | null;
-  created_at?: string;
-}
+/** A device that receives pushes: a phone (FCM) or a browser (Web Push). */
+export type Device = Out<Schemas["Device"]>;
 export interface WebPushSubscriptionJSON {
   endpoint: string;
   keys: { p256dh: string; auth: string };
@@ -457,8 +452,14 @@ export class AssistantClient {
 
   /** The VAPID key a browser subscribes with, or null when this server has no Web Push. */
   async webPushKey(): Promise<string | null> {
-    const key = await this.unlessAbsent(() => this.request<{ public_key: string }>("GET", "/v1/devices/webpush-key"));
-    return key?.public_key ?? null;
+    try {
+      const key = await this.unlessAbsent(() => this.request<{ public_key: string }>("GET", "/v1/devices/webpush-key"));
+      return key?.public_key ?? null;
+    } catch (error) {
+      // 503 webpush_not_configured: the server runs without a VAPID key.
+      if (error instanceof ApiError && error.code === "webpush_not_configured") return null;
+      throw error;
+    }
   }
 
   async registerDevice(device: { platform: "fcm"; token: string; name?: string } | {

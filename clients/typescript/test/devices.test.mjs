@@ -1,0 +1,31 @@
+// Devices for pushes, as an app registers its FCM token (PRODUCT.md "Notifications").
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { test } from "node:test";
+import { ApiError, createClient } from "../dist/index.js";
+import { API_URL, PASSWORD, email } from "./helpers.mjs";
+
+test("register a phone, register it again, list it, remove it", async () => {
+  const client = createClient({ baseUrl: API_URL });
+  const address = email("devices");
+  await client.register(address, PASSWORD);
+  await client.login(address, PASSWORD);
+  const token = `fcm-${randomUUID()}-${randomUUID()}`;
+
+  const phone = await client.registerDevice({ platform: "fcm", token, name: "Pixel" });
+  assert.equal(phone.platform, "fcm");
+  assert.equal(phone.name, "Pixel");
+  const again = await client.registerDevice({ platform: "fcm", token, name: "Pixel 8" });
+  assert.equal(again.id, phone.id); // the same token updates its device
+  const page = await client.devices();
+  assert.deepEqual(page.items.map((d) => [d.id, d.name]), [[phone.id, "Pixel 8"]]);
+  assert.equal("token" in page.items[0], false);
+
+  await client.deleteDevice(phone.id);
+  assert.deepEqual((await client.devices()).items, []);
+  await assert.rejects(client.deleteDevice(phone.id), (error) => error instanceof ApiError && error.status === 404);
+  await assert.rejects(client.registerDevice({ platform: "fcm", token: "x" }),
+    (error) => error instanceof ApiError && error.status === 422);
+  // The test API runs without a VAPID key: no Web Push, said as null rather than an error.
+  assert.equal(await client.webPushKey(), null);
+});

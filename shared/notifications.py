@@ -1,0 +1,293 @@
+"""What happened that a user (their devices) or an integrator (their webhooks) should hear of.
+
+Producers (the reminder tick, a finished job, a proposed action, a lost Google grant) call
+`emit` inside their own transaction: it writes one send record per device and one delivery
+per subscribed webhook, keyed by the event, so a producer that runs twice (two beats, a
+retried job) writes nothing new. After their commit they call `kick`, which asks a worker
+to deliver; a lost kick, a retry whose time came and a dead worker's claim are picked up
+by the tick (`due_sends`, `due_deliveries`, called from scheduler.reminders).
+Delivery itself lives in workers/ (FCM, Web Push) and never here.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from shared.db import is_postgres
+from shared.models import Device, NotificationSend, Webhook, WebhookDelivery, utcnow
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = ("fcm", "webpush")
+WEBHOOK_EVENTS = ("job.succeeded", "job.failed", "task.reminder", "action.proposed")
+DELIVER_TASK = "notify.deliver"
+DELIVERY_JOB_TYPE = "webhooks.deliver"
+KICK_BATCH = 20  # sends per deliver message: each is one HTTP call of at most PUSH_HTTP_TIMEOUT
+
+
+@dataclass
+class Emitted:
+    """What `emit` wrote (not yet committed): `kick` it after the commit."""
+
+    send_ids: list[str] = field(default_factory=list)
+    delivery_jobs: list = field(default_factory=list)  # shared.jobs.Submitted of webhooks.deliver
+
+    def __bool__(self) -> bool:
+        return bool(self.send_ids or self.delivery_jobs)
+
+    def __iadd__(self, other: "Emitted") -> "Emitted":
+        self.send_ids += other.send_ids
+        self.delivery_jobs += other.delivery_jobs
+        return self
+
+
+def token_hash(platform: str, token: str) -> str:
+    """A device's identity: the FCM token, or the Web Push endpoint (keys may rotate)."""
+    return hashlib.sha256(f"{platform}:{token}".encode()).hexdigest()
+
+
+def emit(*, session: Session, user_id, event_key: str, title: str, body: str = "", data: dict | None = None,
+         push: bool = True, webhook_event: str | None = None, payload: dict | None = None) -> Emitted:
+    """Record a push to each of the user's devices and a delivery to each webhook that wants
+    `webhook_event`; an event already recorded (same `event_key`) records nothing again."""
+    emitted = Emitted()
+    now = utcnow()
+    data = {key: str(value) for key, value in (data or {}).items() if value is not None}
+    channels = configured_channels(get_settings()) if push else ()
+    if channels:
+        # Devices of a channel this server has no keys for are left alone, not failed each time.
+        for device_id, platform in session.execute(
+            select(Device.id, Device.platform).where(Device.user_id == user_id, Device.platform.in_(channels))
+        ).all():
+            send_id = uuid.uuid4()
+            inserted = session.execute(_insert_ignoring(session, NotificationSend).values(
+                id=send_id, user_id=user_id, device_id=device_id, channel=platform, event_key=event_key[:200],
+                title=title[:200], body=body[:1000], data=data, status="pending", attempts=0,
+                next_attempt_at=now, created_at=now,
+            )).rowcount
+            if inserted:
+                emitted.send_ids.append(str(send_id))
+    if webhook_event:
+        for webhook in session.scalars(select(Webhook).where(Webhook.user_id == user_id, Webhook.enabled.is_(True))):
+            if webhook_event not in (webhook.events or []):
+                continue
+            delivery_id = uuid.uuid4()
+            inserted = session.execute(_insert_ignoring(session, WebhookDelivery).values(
+                id=delivery_id, webhook_id=webhook.id, user_id=user_id, event=webhook_event,
+                event_key=event_key[:200], status="pending", attempts=0, next_attempt_at=now, created_at=now,
+                payload={"type": webhook_event, "timestamp": now.isoformat(), "data": payload or data},
+            )).rowcount
+            if inserted:
+                emitted.delivery_jobs.append(submit_delivery(session=session, delivery_id=delivery_id,
+                                                             user_id=user_id, attempt=0))
+    return emitted
+
+
+def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
+    """Queue one attempt of a webhook delivery as a webhooks.deliver job (not yet committed)."""
+    from shared.jobs import submit_job
+    from shared.models import User
+
+    return submit_job(session=session, user=session.get(User, user_id), type_name=DELIVERY_JOB_TYPE,
+                      params={"delivery_id": str(delivery_id)}, settings=get_settings(), internal=True,
+                      idempotency_key=f"webhook:{delivery_id}:{attempt}")
+
+
+def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
+    """The push (types that run long, or as the submit asked) and webhooks of a job that just finished.
+
+    `succeeded_job`: the runner's own row of a job it just marked succeeded, which saves a read
+    on every job's hot path (a failure is read back: fail_job knows only the id).
+    """
+    from shared.jobtypes import AGENT_TYPES, get_job_type
+    from shared.models import Job
+
+    if succeeded_job is not None:
+        job, status = succeeded_job, "succeeded"
+        error_code = error_message = None
+    else:
+        job = session.execute(select(Job.id, Job.type, Job.user_id, Job.notify, Job.status, Job.error_code,
+                                     Job.error_message).where(Job.id == job_id)).one_or_none()
+        if job is None:
+            return Emitted()
+        status, error_code, error_message = job.status, job.error_code, job.error_message
+    job_type = get_job_type(job.type)
+    if job_type is None or job.type == DELIVERY_JOB_TYPE or status not in ("succeeded", "failed"):
+        return Emitted()
+    push = job_type.notify if job.notify is None else job.notify
+    succeeded = status == "succeeded"
+    name = job_type.name
+    emitted = Emitted()
+    if succeeded and name in AGENT_TYPES:  # only agents propose actions
+        emitted += _actions_proposed(session, job)
+    emitted += emit(
+        session=session, user_id=job.user_id, event_key=f"job.{status}:{job.id}",
+        title=f"{name} finished" if succeeded else f"{name} failed",
+        body="Your result is ready." if succeeded else (error_message or "It did not finish.")[:200],
+        data={"type": f"job.{status}", "job_id": job.id, "job_type": name},
+        push=push, webhook_event=f"job.{status}",
+        payload={"job_id": str(job.id), "job_type": name, "status": status,
+                 "error": {"code": error_code, "message": error_message} if error_code else None},
+    )
+    return emitted
+
+
+def _actions_proposed(session: Session, job) -> Emitted:
+    """Each action the agent proposed waits for the user: always pushed (it needs them)."""
+    from shared.models import ProposedAction
+
+    emitted = Emitted()
+    for action in session.scalars(select(ProposedAction).where(ProposedAction.job_id == job.id,
+                                                               ProposedAction.status == "proposed")):
+        emitted += emit(
+            session=session, user_id=job.user_id, event_key=f"action.proposed:{action.id}",
+            title="Approve?", body=action.summary or action.kind,
+            data={"type": "action.proposed", "action_id": action.id, "job_id": job.id, "kind": action.kind},
+            webhook_event="action.proposed",
+            payload={"action_id": str(action.id), "job_id": str(job.id), "kind": action.kind,
+                     "summary": action.summary},
+        )
+    return emitted
+
+
+def google_reauth_required(*, session: Session, integration_id) -> Emitted:
+    """The push that asks the user to connect Google again (once per grant lost)."""
+    from shared.models import GoogleIntegration
+
+    integration = session.get(GoogleIntegration, integration_id, populate_existing=True)
+    if integration is None:
+        return Emitted()
+    return emit(
+        session=session, user_id=integration.user_id,
+        event_key=f"google.reauth_required:{integration.id}:{int(integration.connected_at.timestamp())}",
+        title="Reconnect Google", body="Google access was revoked or expired; calendar and mail sync are paused.",
+        data={"type": "google.reauth_required"},
+    )
+
+
+def _insert_ignoring(session: Session, model):
+    dialect = postgresql if is_postgres(session) else sqlite
+    return dialect.insert(model.__table__).on_conflict_do_nothing()
+
+
+def kick(session: Session, emitted: Emitted) -> None:
+    """After the commit: ask workers to deliver now. A lost push kick is found by the tick,
+    a lost delivery job by the sweeper."""
+    if not emitted:
+        return
+    from shared.celery_app import app
+    from shared.jobs import dispatch
+
+    try:
+        for start in range(0, len(emitted.send_ids), KICK_BATCH):
+            app.send_task(DELIVER_TASK, args=[emitted.send_ids[start:start + KICK_BATCH]], queue="interactive")
+    except Exception as exc:  # an unreachable broker
+        log.warning("push kick not sent, the tick will deliver: %s", exc)
+    for submitted in emitted.delivery_jobs:
+        dispatch(session, submitted)
+
+
+# -- Web Push keys -----------------------------------------------------------------------
+
+
+def vapid_private_pem(settings: Settings) -> bytes | None:
+    """The VAPID key as PEM: VAPID_PRIVATE_KEY is a file's path, a PEM, or base64url raw key."""
+    value = settings.vapid_private_key
+    if not value:
+        return None
+    if "-----BEGIN" in value:
+        return value.replace("\\n", "\n").encode()
+    from pathlib import Path
+
+    if Path(value).is_file():
+        return Path(value).read_bytes()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def vapid_public_key(settings: Settings) -> str | None:
+    """The application server key a browser subscribes with (uncompressed point, base64url)."""
+    pem = vapid_private_pem(settings)
+    if pem is None:
+        return None
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                          serialization.PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+def configured_channels(settings: Settings) -> tuple[str, ...]:
+    """The push channels this server has keys for."""
+    return tuple(name for name, on in (("fcm", settings.fcm_credentials_file),
+                                       ("webpush", settings.vapid_private_key)) if on)
+
+
+# -- what the tick retries ----------------------------------------------------------------
+
+SENDING_STALE_SECONDS = 120  # a claim older than this was a worker that died mid-send
+UNKICKED_GRACE_SECONDS = 15  # a fresh send is kicked at once; the tick takes it only if that was lost
+
+
+def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
+    """Sends to (re)try now: retries whose time came, kicks that were lost, claims of dead workers."""
+    now = now or utcnow()
+    session.execute(
+        update(NotificationSend)
+        .where(NotificationSend.status == "sending",
+               NotificationSend.claimed_at < now - timedelta(seconds=SENDING_STALE_SECONDS))
+        # Due since it was claimed (not "now": a tick's clock may run ahead of a worker's).
+        .values(status="pending", next_attempt_at=NotificationSend.claimed_at)
+    )
+    stmt = (
+        select(NotificationSend.id)
+        .where(NotificationSend.status == "pending", NotificationSend.next_attempt_at <= now,
+               or_(NotificationSend.attempts > 0,
+                   NotificationSend.created_at < now - timedelta(seconds=UNKICKED_GRACE_SECONDS)))
+        .order_by(NotificationSend.next_attempt_at).limit(batch)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = [str(send_id) for send_id in session.scalars(stmt)]
+    session.commit()
+    return ids
+
+
+def due_deliveries(*, session: Session, now: datetime | None = None, batch: int = 500) -> Emitted:
+    """Queue the next attempt of each delivery whose time came (and hand back dead workers' claims)."""
+    now = now or utcnow()
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.status == "sending",
+               WebhookDelivery.next_attempt_at < now - timedelta(seconds=SENDING_STALE_SECONDS))
+        .values(status="pending")  # next_attempt_at is when it was claimed: due
+    )
+    session.commit()
+    emitted = Emitted()
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.user_id, WebhookDelivery.attempts)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at).limit(batch)
+    ).all()
+    for delivery_id, user_id, attempts in rows:
+        # The key names the attempt: two ticks queue it once, and a first attempt whose job
+        # exists already (the sweeper's business) is replayed, not queued again.
+        emitted.delivery_jobs.append(submit_delivery(session=session, delivery_id=delivery_id, user_id=user_id,
+                                                     attempt=attempts))
+    session.commit()
+    return emitted
