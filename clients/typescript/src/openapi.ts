@@ -563,6 +563,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit up to 100 jobs at once; the valid ones are accepted together, the rest say why not. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["JobBatch"];
+                };
+            };
+            responses: {
+                /** @description Each item's job or error, in request order. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobBatchResult"];
+                    };
+                };
+                /** @description The body is not a list of 1-100 items of {type, params, idempotency_key?}. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Rate limited (a batch counts as one request). */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tasks": {
         parameters: {
             query?: never;
@@ -2289,6 +2344,21 @@ export interface components {
             items?: components["schemas"]["JobType"][];
             next_cursor?: string | null;
         };
+        JobBatchItem: {
+            type: string;
+            params?: {
+                [key: string]: unknown;
+            };
+            /** @description Same key and body as an earlier submission: that job, replayed. */
+            idempotency_key?: string;
+        };
+        JobBatch: {
+            jobs: components["schemas"]["JobBatchItem"][];
+        };
+        JobBatchResult: {
+            /** @description One per submitted item, in order: the job (new or replayed), or its error. */
+            items?: (components["schemas"]["Job"] | components["schemas"]["JobBatchError"])[];
+        };
         Task: {
             /** Format: uuid */
             id?: string;
@@ -2575,6 +2645,19 @@ export interface components {
             total?: number;
             /** @description signed in, refreshed a token or submitted a job in the last 24 hours */
             active_last_day?: number;
+        };
+        JobBatchErrorDetail: {
+            code?: string;
+            message?: string;
+            /** @description The HTTP status a single POST /v1/jobs would have answered. */
+            status?: number;
+            /** @description Field errors, as in a 422. */
+            errors?: {
+                [key: string]: unknown;
+            };
+        };
+        JobBatchError: {
+            error: components["schemas"]["JobBatchErrorDetail"];
         };
     };
     responses: {
