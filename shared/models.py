@@ -167,6 +167,8 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     slot: Mapped[int | None] = mapped_column(Integer)  # while active: see ux_jobs_user_active_slot
+    # Moved on by a trigger at every UPDATE (migration 0009): orders the job-status cache.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Task(Base):

@@ -10,6 +10,7 @@ from api.db import get_db
 from api.resources.jobs import IDEMPOTENCY_KEY_MAX
 from api.schemas import JobErrorSchema
 from api.security import auth_required, current_user
+from shared import status_cache
 from shared.job_batch import MAX_BATCH, BatchItem, dispatch_batch, submit_batch
 from shared.jobs import JobError, job_to_dict
 
@@ -69,6 +70,8 @@ class JobBatch(MethodView):
         answers = [_answer(outcome) for outcome in outcomes]
         if any(not isinstance(o, JobError) and o.created for o in outcomes):
             session.commit()
+            status_cache.remember_new([(o.job, a) for o, a in zip(outcomes, answers)
+                                       if not isinstance(o, JobError) and o.created])
             dispatch_batch(session, outcomes)  # after the commit: the rows exist before their messages do
         else:
             session.rollback()  # replays and refusals only: nothing was written
