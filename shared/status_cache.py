@@ -117,22 +117,27 @@ def commit(session: Session, job_ids: Iterable, *, changed: bool = True) -> None
         if marked:
             _release(job_ids)
         raise
-    if marked:
-        seen = {row.id for row in rows}
-        try:
-            with notify.cache_redis().pipeline(transaction=False) as pipe:
-                for row in rows:
-                    current = job_to_dict(row)
-                    _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
-                for job_id in job_ids:
-                    if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
-                        _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("job status cache not updated for %s: %s", job_ids, exc)  # the marks expire
-    if changed:
-        for job_id in job_ids:
-            notify.publish_job_change(job_id)
+    if not marked:
+        if changed:
+            for job_id in job_ids:
+                notify.publish_job_change(job_id)
+        return
+    seen = {row.id for row in rows}
+    try:
+        # One round trip: the entries, the marks released, and the long-polls woken (after the
+        # entries, so a woken poll reads the new one).
+        with notify.cache_redis().pipeline(transaction=False) as pipe:
+            for row in rows:
+                current = job_to_dict(row)
+                _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
+            for job_id in job_ids:
+                if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
+                    _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
+                if changed:
+                    pipe.publish(notify.channel(job_id), b"1")
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("job status cache not updated for %s: %s", job_ids, exc)  # the marks expire
 
 
 def _mark(job_ids: list) -> bool:
