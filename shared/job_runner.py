@@ -202,13 +202,14 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
         .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
         .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
                 expires_at=_expiry(now), error_code=None, error_message=None)
+        .returning(*Job.__table__.c)
         .execution_options(synchronize_session=False)
-    )
-    if not finished.rowcount:
+    ).one_or_none()
+    if finished is None:
         # Canceled or taken over meanwhile: the body's writes go with it.
         session.rollback()
         return "superseded"
-    status_cache.commit(session, [job_id])
+    status_cache.commit(session, [job_id], returned=[finished])
     return SUCCEEDED
 
 
@@ -241,7 +242,7 @@ def _claim(session: Session, job_id: uuid.UUID, run_token: str) -> tuple[str, Jo
     if job is None:
         session.rollback()
         return _claim_again(session, job_id, run_token, now)
-    status_cache.commit(session, [job_id])
+    status_cache.commit(session, [job_id], returned=[job])
     _claimed(job, now)
     return RUNNING, job
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import notify
+from shared.db import is_postgres
 from shared.jobs import TERMINAL, job_etag, job_to_dict
 from shared.models import Job
 
@@ -105,12 +106,21 @@ def _write(pipe, job_id, owner, status: str, etag: str, version: int, *, release
 # -- writers ---------------------------------------------------------------------------
 
 
-def commit(session: Session, job_ids: Iterable, *, changed: bool = True) -> None:
+def commit(session: Session, job_ids: Iterable, *, changed: bool = True, returned: list | None = None) -> None:
     """Commit `session`, which changed these jobs, and bring their cached status along; then
-    wake their long-polls (unless `changed` is False: the change turned out not to apply)."""
+    wake their long-polls (unless `changed` is False: the change turned out not to apply).
+
+    `returned`: the changed rows as the UPDATE's RETURNING gave them, which saves reading them
+    again on PostgreSQL (its trigger has moved the version on by then; SQLite's runs after).
+    """
     job_ids = list(dict.fromkeys(job_ids))
     marked = _mark(job_ids)
-    rows = session.execute(select(Job.__table__).where(Job.id.in_(job_ids))).all() if marked else []
+    if not marked:
+        rows = []
+    elif returned is not None and is_postgres(session):
+        rows = returned
+    else:
+        rows = session.execute(select(Job.__table__).where(Job.id.in_(job_ids))).all()
     try:
         session.commit()
     except BaseException:

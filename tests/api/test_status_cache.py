@@ -185,3 +185,27 @@ def test_a_pending_writer_keeps_polls_off_the_cache(client, user, headers):
         assert response.status_code == 200 and response.json["progress"] == 55  # the database answered
         assert status_cache.lookup(job.id) is None  # and did not refill under the writer
         status_cache._release([job.id])
+
+
+def test_the_workers_commits_leave_the_finished_job_in_the_cache(live_server, user):
+    headers = auth_headers(user)
+    submitted = requests.post(f"{live_server.url}/v1/jobs", headers=headers, timeout=10,
+                              json={"type": "tasks.quick_add", "params": {"text": "cached call tomorrow 9am"}})
+    job_id = submitted.json()["id"]
+    assert status_cache.lookup(job_id) is not None  # the submit cached it
+
+    etag, job = submitted.headers["ETag"], submitted.json()
+    deadline = time.monotonic() + 30
+    while job["status"] != "succeeded" and time.monotonic() < deadline:
+        answer = requests.get(f"{live_server.url}/v1/jobs/{job_id}?wait=5", headers={**headers, "If-None-Match": etag},
+                              timeout=15)
+        if answer.status_code == 200:
+            etag, job = answer.headers["ETag"], answer.json()
+
+    assert job["status"] == "succeeded"
+    entry = status_cache.lookup(job_id)  # the finished state, at the row's version
+    assert entry is not None and entry.status == "succeeded" and entry.etag == etag
+    with db.session_scope() as session:
+        assert entry.version == session.get(Job, uuid.UUID(job_id)).version
+    final = requests.get(f"{live_server.url}/v1/jobs/{job_id}", headers={**headers, "If-None-Match": etag}, timeout=10)
+    assert final.status_code == 304
