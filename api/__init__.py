@@ -19,6 +19,7 @@ from api.resources import (
     devices,
     health,
     integrations,
+    job_batch,
     jobs,
     mail,
     me,
@@ -83,11 +84,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     api = Api(app)
     for blueprint in (
-        health.blp, auth.blp, me.blp, jobs.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
+        health.blp, auth.blp, me.blp, jobs.blp, job_batch.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
         schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
         devices.blp, webhooks.blp,
     ):
         api.register_blueprint(blueprint)
+    job_batch.register_components(api)
     webclient.init_app(app)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)

@@ -202,37 +202,43 @@ def auth_required(admin: bool = False):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            from api.db import get_db
-
-            token = bearer_token()
-            if token is None:
-                raise ApiError(401, "unauthorized", "Send an access token: Authorization: Bearer <token>.",
-                               headers={"WWW-Authenticate": "Bearer"})
-            try:
-                claims = request_claims(token)
-                user_id = uuid.UUID(claims["sub"])
-            except jwt.ExpiredSignatureError:
-                raise ApiError(401, "token_expired", "The access token expired; refresh it.",
-                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            except (jwt.InvalidTokenError, ValueError):
-                raise ApiError(401, "invalid_token", "The access token is invalid.",
-                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            session = get_db()
-            user = session.get(User, user_id)
-            if user is None:  # deleted since the token was issued
-                raise ApiError(401, "invalid_token", "The access token's user no longer exists.",
-                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            if not can_sign_in(user) or revocation.is_revoked(claims, session=session, settings=_settings()):
-                raise ApiError(401, "token_revoked", "This sign-in has ended (logged out); sign in again.",
-                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            if admin and not user.is_admin:
-                raise ApiError(403, "forbidden", "This needs an admin.")
-            g.user = user
+            authenticate(admin=admin)
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def authenticate(*, admin: bool = False) -> User:
+    """What auth_required does before its view: the request's user (also in g.user), or a 401/403."""
+    from api.db import get_db
+
+    token = bearer_token()
+    if token is None:
+        raise ApiError(401, "unauthorized", "Send an access token: Authorization: Bearer <token>.",
+                       headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = request_claims(token)
+        user_id = uuid.UUID(claims["sub"])
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "The access token expired; refresh it.",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    except (jwt.InvalidTokenError, ValueError):
+        raise ApiError(401, "invalid_token", "The access token is invalid.",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    session = get_db()
+    user = session.get(User, user_id)
+    if user is None:  # deleted since the token was issued
+        raise ApiError(401, "invalid_token", "The access token's user no longer exists.",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if not can_sign_in(user) or revocation.is_revoked(claims, session=session, settings=_settings()):
+        raise ApiError(401, "token_revoked", "This sign-in has ended (logged out); sign in again.",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if admin and not user.is_admin:
+        raise ApiError(403, "forbidden", "This needs an admin.")
+    g.user = user
+    return user
 
 
 def user_id_from_token() -> str | None:

@@ -94,14 +94,28 @@ def run(plan: Plan, *, log=print) -> Outcome:
             started = time.monotonic()
             n += 1
             try:
-                response = http.post(f"{server.url}/v1/jobs", headers=random.choice(headers), timeout=15,
-                                     json={"type": "tasks.quick_add", "params": {"text": f"chaos task {n} tomorrow 9am"}})
+                if n % 4 == 0:
+                    # Every fourth request an offline queue's flush: three jobs committed together, sent in one go.
+                    response = http.post(f"{server.url}/v1/jobs/batch", headers=random.choice(headers), timeout=15,
+                                         json={"jobs": [{"type": "tasks.quick_add",
+                                                         "params": {"text": f"chaos batch {n}.{i} tomorrow 9am"}}
+                                                        for i in range(3)]})
+                else:
+                    response = http.post(f"{server.url}/v1/jobs", headers=random.choice(headers), timeout=15,
+                                         json={"type": "tasks.quick_add",
+                                               "params": {"text": f"chaos task {n} tomorrow 9am"}})
                 with lock:
                     outcome.statuses[response.status_code] += 1
                     if response.status_code == 503 and not response.headers.get("Retry-After"):
                         outcome.statuses["503 without Retry-After"] += 1
                     if response.status_code == 202:
                         outcome.accepted.add(response.json()["id"])
+                    elif response.status_code == 200 and "items" in response.json():
+                        for item in response.json()["items"]:
+                            if "id" in item:
+                                outcome.accepted.add(item["id"])
+                            else:
+                                outcome.statuses[f"batch item {item['error']['code']}"] += 1
             except requests.RequestException:
                 with lock:
                     outcome.statuses["no answer"] += 1

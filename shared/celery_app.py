@@ -9,9 +9,11 @@ from celery import Celery
 from celery.signals import beat_init, celeryd_init, worker_process_init
 from kombu import Exchange, Queue
 
-from shared import db
+from shared import broker, db
 from shared.jobtypes import QUEUES, REGISTRY, longest_time_limit
 from shared.settings import Settings, get_settings, refuse_to_start_on_problems
+
+broker.install()  # one publishing client per channel (shared.broker)
 
 
 def _routes() -> dict:

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from shared import metrics, notifications, notify
+from shared import metrics, notifications
 from shared.db import is_postgres
 from shared.errors import (  # noqa: F401  (the names callers import from here)
     Forbidden,
@@ -167,7 +167,7 @@ def submit_job(
         id=uuid.uuid4(), user_id=user.id, type=job_type.name, queue=job_type.queue, status=QUEUED, params=params,
         progress=0, progress_message=None, result=None, error_code=None, error_message=None, attempts=0,
         max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, request_hash=digest,
-        run_token=str(uuid.uuid4()), notify=notify,
+        run_token=str(uuid.uuid4()), notify=notify, version=0,
         enqueued_at=now,  # sent right after the commit; see send_job
         created_at=now, updated_at=now, started_at=None, finished_at=None, expires_at=None,
     )
@@ -467,11 +467,8 @@ def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeu
     result = session.execute(
         update(Job).where(Job.id == job_id, Job.run_token == old_token, Job.status == status).values(**values)
     )
-    session.commit()
-    if result.rowcount:
-        notify.publish_job_change(job_id)
-        return new_token
-    return None
+    _commit_change(session, job_id, changed=bool(result.rowcount))
+    return new_token if result.rowcount else None
 
 
 def fail_job(*, session: Session, job_id, run_token: str, code: str, message: str) -> bool:
@@ -485,8 +482,14 @@ def fail_job(*, session: Session, job_id, run_token: str, code: str, message: st
     )
     # The failure's push and webhooks commit with it (shared.notifications).
     emitted = notifications.job_finished(session=session, job_id=job_id) if result.rowcount else None
-    session.commit()
+    _commit_change(session, job_id, changed=bool(result.rowcount))
     if result.rowcount:
-        notify.publish_job_change(job_id)
         notifications.kick(session, emitted)
     return bool(result.rowcount)
+
+
+def _commit_change(session: Session, job_id, *, changed: bool) -> None:
+    """Commit a change of one job with its cached status and its long-polls' wake-up."""
+    from shared import status_cache  # it builds on this module's job_to_dict
+
+    status_cache.commit(session, [job_id], changed=changed)

@@ -169,6 +169,8 @@ class Job(Base):
     slot: Mapped[int | None] = mapped_column(Integer)  # while active: see ux_jobs_user_active_slot
     # The submit's "notify": push when it finishes (null: the job type's default).
     notify: Mapped[bool | None] = mapped_column(Boolean)
+    # Moved on by a trigger at every UPDATE (migration 0010): orders the job-status cache.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Task(Base):

@@ -98,6 +98,21 @@ def is_revoked(claims: dict, *, session: Session, settings: Settings) -> bool:
     return bool(family_revoked) or current != str(version)
 
 
+def queue_check(pipe, claims: dict) -> None:
+    """Add what `current_in_cache` needs about this token to a Redis pipeline."""
+    pipe.get(version_key(claims["sub"]))
+    pipe.exists(family_key(claims.get("fam")))
+
+
+def current_in_cache(claims: dict, cached_version, family_revoked) -> bool:
+    """True when Redis alone vouches for the token (its family not signed out, its user's version
+    cached and the token's); False means "ask is_revoked", which knows the database."""
+    version = claims.get("ver")
+    if claims.get("fam") is None or not isinstance(version, int) or cached_version is None or family_revoked:
+        return False
+    return cached_version.decode() == str(version)
+
+
 def _from_database(session: Session, user_id, settings: Settings) -> tuple[str, set[str]]:
     """The user's version (or DELETED) and the families they revoked within an access token's lifetime."""
     uid = uuid.UUID(str(user_id))

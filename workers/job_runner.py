@@ -28,7 +28,7 @@ from sqlalchemy import String, case, cast, literal, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from shared import metrics, notifications, notify
+from shared import metrics, notifications, notify, status_cache
 from shared.celery_app import app
 from shared.db import is_postgres, new_session, session_scope
 from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, fail_job, send_job
@@ -107,10 +107,13 @@ class JobContext:
             with new_session() as session:
                 _relaxed_commit(session)
                 result = session.execute(stmt)
-                session.commit()
+                status_cache.commit(session, [self.job.id], changed=bool(result.rowcount))
+            if not result.rowcount:
+                raise JobCanceled()
+            return
         if not result.rowcount:
             raise JobCanceled()
-        notify.publish_job_change(self.job.id)
+        notify.publish_job_change(self.job.id)  # (its commit, and so its cached status, come with the job's)
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -238,15 +241,15 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
         .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
         .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
                 expires_at=_expiry(now), error_code=None, error_message=None)
+        .returning(*Job.__table__.c)
         .execution_options(synchronize_session=False)
-    )
-    if not finished.rowcount:
+    ).one_or_none()
+    if finished is None:
         # Canceled or taken over meanwhile: the body's writes go with it.
         session.rollback()
         return "superseded"
     emitted = notifications.job_finished(session=session, job_id=job_id, succeeded_job=job)  # commits with it
-    session.commit()
-    notify.publish_job_change(job_id)
+    status_cache.commit(session, [job_id], returned=[finished])
     notifications.kick(session, emitted)
     return SUCCEEDED
 
@@ -280,7 +283,7 @@ def _claim(session: Session, job_id: uuid.UUID, run_token: str) -> tuple[str, Jo
     if job is None:
         session.rollback()
         return _claim_again(session, job_id, run_token, now)
-    session.commit()
+    status_cache.commit(session, [job_id], returned=[job])
     _claimed(job, now)
     return RUNNING, job
 
@@ -310,7 +313,8 @@ def _claim_again(session: Session, job_id: uuid.UUID, run_token: str, now) -> tu
     job.updated_at = now
     job.progress = 0
     job.progress_message = f"Attempt {job.attempts} of {job.max_attempts}"
-    session.commit()
+    session.flush()  # the change must be in the row that status_cache.commit reads
+    status_cache.commit(session, [job_id])
     _claimed(job, now)
     return RUNNING, job
 
@@ -318,7 +322,6 @@ def _claim_again(session: Session, job_id: uuid.UUID, run_token: str, now) -> tu
 def _claimed(job: Job, now) -> None:
     if job.enqueued_at is not None:
         metrics.JOB_QUEUE_WAIT.labels(job.queue).observe(max(0.0, (now - job.enqueued_at).total_seconds()))
-    notify.publish_job_change(job.id)
 
 
 def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, message: str, delay: float) -> str:
@@ -334,10 +337,9 @@ def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, mes
                 updated_at=utcnow(),
                 progress_message=f"Retrying in {delay:.0f} s: {message}"[:500])
     )
-    session.commit()
+    status_cache.commit(session, [job.id], changed=bool(result.rowcount))
     if not result.rowcount:
         return "superseded"
-    notify.publish_job_change(job.id)
     send_job(session, job.id, new_token, type_name=job.type, countdown=delay)
     return QUEUED
 

@@ -15,11 +15,10 @@ from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobListQuerySchema, JobSchema, page_schema
 from api.security import auth_required
-from shared import heartbeats, metrics
+from shared import heartbeats, metrics, status_cache
 from shared.jobs import QUEUED, cancel_job, job_to_dict, revoke_running, send_job
 from shared.jobtypes import QUEUES
 from shared.models import Job, RefreshToken, User, utcnow
-from shared.notify import publish_job_change
 from shared.schedules import SYSTEM_EMAIL
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin",
@@ -157,10 +156,9 @@ class AdminJobCancel(MethodView):
         session = get_db()
         job = _job(job_id)
         was_running = cancel_job(session=session, job=job)
-        session.commit()
+        status_cache.commit(session, [job.id])
         if was_running:
             revoke_running(job.run_token)
-        publish_job_change(job.id)
         return admin_job_to_dict(job, _email_of(job))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 import time
 
-from flask import current_app, jsonify, make_response, request
+from flask import current_app, g, jsonify, make_response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from api import cached_polls
 from api.db import get_db
 from api.errors import ApiError
 from api.limits import long_poll_slot
@@ -21,7 +22,8 @@ from api.schemas import (
     JobTypeListSchema,
     JobWaitQuerySchema,
 )
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, authenticate, current_user, owned_or_404
+from shared import status_cache
 from shared.jobs import (
     TERMINAL,
     cancel_job,
@@ -33,7 +35,7 @@ from shared.jobs import (
 )
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
-from shared.notify import JobWaiter, publish_job_change
+from shared.notify import JobWaiter
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Submit jobs and poll their results.")
 
@@ -58,10 +60,10 @@ def _job_response(job_dict: dict, status: int, headers: dict | None = None, *, e
     return response
 
 
-def accepted_response(job: Job, *, created: bool):
+def accepted_response(job: Job, *, created: bool, job_dict: dict | None = None):
     """The answer to a submission: 202 for a new job, 200 for a replayed one; Location and a poll hint."""
     return _job_response(
-        job_to_dict(job),
+        job_dict or job_to_dict(job),
         202 if created else 200,
         {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(get_job_type(job.type).poll_after)},
     )
@@ -102,15 +104,17 @@ class Jobs(MethodView):
             settings=settings, idempotency_key=key.strip() if key else None, notify=data.get("notify"),
         )
         job = submitted.job
+        job_dict = job_to_dict(job)
         if submitted.created:
             session.commit()
+            status_cache.remember_new([(job, job_dict)])  # its first poll with the 202's ETag: a 304 from Redis
             dispatch(session, submitted)  # after the commit: the row exists before its message does
-        return accepted_response(job, created=submitted.created)
+        return accepted_response(job, created=submitted.created, job_dict=job_dict)
 
 
 @blp.route("/jobs/<uuid:job_id>")
 class JobsById(MethodView):
-    decorators = [auth_required()]
+    # No class-wide auth_required: an unchanged poll is authorised from Redis alone (api.cached_polls).
 
     @blp.arguments(JobWaitQuerySchema, location="query")
     @blp.response(200, JobSchema)
@@ -118,12 +122,18 @@ class JobsById(MethodView):
     @blp.alt_response(404, description="No such job (or not yours).")
     def get(self, query, job_id):
         """One job. `?wait=N` holds the request until the job changes (or N seconds pass)."""
+        seen = request.headers.get("If-None-Match")
+        wait = query["wait"]
+        if seen and (answer := cached_polls.not_modified(job_id, _etags(seen), wait, _settings())) is not None:
+            return answer
+        if "poll_deadline" in g:  # the cached long-poll already waited part of it
+            wait = max(0.0, g.poll_deadline - time.monotonic())
+        authenticate()
         session = get_db()
         job = _own_job(job_id)
         current = job_to_dict(job)
         etag = job_etag(current)
-        seen = request.headers.get("If-None-Match")
-        wait = query["wait"]
+        status_cache.refill(job, current, etag)
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
             # Past the user's cap on polls in flight, answer as wait=0 would.
@@ -179,10 +189,9 @@ class JobCancel(MethodView):
         session = get_db()
         job = _own_job(job_id)
         was_running = cancel_job(session=session, job=job)
-        session.commit()
+        status_cache.commit(session, [job.id])
         if was_running:
             revoke_running(job.run_token)
-        publish_job_change(job.id)
         return _job_response(job_to_dict(job), 200)
 
 

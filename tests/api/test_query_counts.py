@@ -60,3 +60,26 @@ def test_a_submit_with_an_idempotency_key_costs_one_lookup_more(client, headers)
 
     assert response.status_code == 202
     assert statements == ["SELECT", "SELECT", "SELECT", "INSERT"], statements
+
+
+def test_an_unchanged_poll_answered_from_redis_makes_no_sql_statement(client, user, headers):
+    job = make_job(user)
+    etag = client.get(f"/v1/jobs/{job.id}", headers=headers).headers["ETag"]  # read from PostgreSQL: fills the cache
+
+    with counted_statements() as statements:
+        response = client.get(f"/v1/jobs/{job.id}", headers={**headers, "If-None-Match": etag})
+
+    assert response.status_code == 304
+    assert response.headers["ETag"] == etag
+    assert statements == [], statements  # neither the job nor the user's row
+
+
+def test_a_cached_long_poll_that_times_out_makes_no_sql_statement(client, user, headers):
+    job = make_job(user)
+    etag = client.get(f"/v1/jobs/{job.id}", headers=headers).headers["ETag"]  # fills the cache
+
+    with counted_statements() as statements:
+        response = client.get(f"/v1/jobs/{job.id}?wait=1", headers={**headers, "If-None-Match": etag})
+
+    assert response.status_code == 304
+    assert statements == [], statements

@@ -84,6 +84,21 @@ export interface WaitOptions {
   pollSeconds?: number;
 }
 
+/** One job of a submitBatch: its own idempotency key, or a fresh one so a retried batch makes no job twice. */
+export interface BatchItem {
+  type: string;
+  params?: Record<string, unknown>;
+  idempotencyKey?: string;
+}
+
+export type BatchItemError = Out<Schemas["JobBatchError"]>;
+/** Each item's answer, in order: the job (new or replayed), or why it was refused. */
+export type BatchResult = Job | BatchItemError;
+
+export function isBatchError(result: BatchResult): result is BatchItemError {
+  return !("id" in result) && "error" in result;
+}
+
 export interface SubmitOptions {
   /** Default: a fresh key per call, reused by its own retries, so a retried submit never makes two jobs. */
   idempotencyKey?: string;
@@ -287,6 +302,33 @@ export class AssistantClient {
         continue;
       }
       if (!transient(result) || attempt >= MAX_SUBMIT_TRIES) return ok(result) as Job;
+      await sleep(retryAfterMs(result.response, 500 * 2 ** attempt), options.signal);
+    }
+  }
+
+  /**
+   * Queues up to 100 jobs in one request (an app flushing what it queued offline). Items
+   * without a key get a fresh one, so a retry after a lost answer replays rather than
+   * duplicates; retried like submit. A refused item comes back as `{error}` in its place.
+   */
+  async submitBatch(items: BatchItem[], options: { signal?: AbortSignal } = {}): Promise<BatchResult[]> {
+    const jobs = items.map((item) => ({
+      type: item.type,
+      params: item.params ?? {},
+      idempotency_key: item.idempotencyKey ?? newKey(),
+    }));
+    for (let attempt = 1; ; attempt++) {
+      let result;
+      try {
+        result = await this.api.POST("/v1/jobs/batch", { body: { jobs }, signal: options.signal });
+      } catch (error) {
+        if (options.signal?.aborted || attempt >= MAX_SUBMIT_TRIES) throw error;
+        await sleep(250 * 2 ** attempt, options.signal);
+        continue;
+      }
+      if (!transient(result) || attempt >= MAX_SUBMIT_TRIES) {
+        return (ok(result) as { items: BatchResult[] }).items;
+      }
       await sleep(retryAfterMs(result.response, 500 * 2 ** attempt), options.signal);
     }
   }
