@@ -1,4 +1,4 @@
-"""The job lifecycle: submit, send, cancel, serialize, and the sweeper that finds lost jobs.
+"""The job lifecycle: submit, send, cancel (failing and the sweeper: shared.job_recovery).
 
 States: queued -> running -> succeeded | failed | canceled; a retry goes back to queued
 with attempts kept. Every transition is a conditional UPDATE on (status, run_token), so
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from shared import metrics, notifications
+from shared import metrics
 from shared.db import is_postgres
 from shared.errors import (  # noqa: F401  (the names callers import from here)
     Forbidden,
@@ -32,16 +32,24 @@ from shared.errors import (  # noqa: F401  (the names callers import from here)
     Unavailable,
     UnknownJobType,
 )
+from shared.job_states import (  # noqa: F401  (the names callers import from here)
+    ACTIVE,
+    CANCELED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STATUSES,
+    SUCCEEDED,
+    TERMINAL,
+    job_etag,
+    job_to_dict,
+)
 from shared.jobtypes import REGISTRY, JobType, get_job_type
 from shared.models import Job, User, utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
-ACTIVE = (QUEUED, RUNNING)
-TERMINAL = (SUCCEEDED, FAILED, CANCELED)
-STATUSES = ACTIVE + TERMINAL
 
 
 # -- submitting ------------------------------------------------------------------------
@@ -355,107 +363,6 @@ def _expiry(now: datetime, settings: Settings | None = None) -> datetime:
 # -- reading ---------------------------------------------------------------------------
 
 
-def job_to_dict(job: Job) -> dict:
-    """The job as the api shows it; Celery's own ids and states never appear here."""
-    return {
-        "id": str(job.id),
-        "type": job.type,
-        "status": job.status,
-        "params": job.params,
-        "progress": job.progress,
-        "progress_message": job.progress_message,
-        "result": job.result,
-        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "attempts": job.attempts,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "expires_at": _iso(job.expires_at),
-    }
-
-
-def job_etag(job_dict: dict) -> str:
-    body = json.dumps(job_dict, sort_keys=True, separators=(",", ":"), default=str)
-    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-# -- the sweeper -----------------------------------------------------------------------
-
-UNSENT_GRACE_SECONDS = 15  # a submit commits, then sends within milliseconds
-
-
-@dataclass
-class SweepReport:
-    resent: int = 0
-    requeued_orphans: int = 0
-    failed_orphans: int = 0
-
-    def as_dict(self) -> dict:
-        return self.__dict__.copy()
-
-
-def sweep(*, session: Session, settings: Settings, now: datetime | None = None, batch: int = 500) -> SweepReport:
-    """Send queued jobs whose message never reached (or was lost by) the broker, and
-    requeue or fail running jobs whose worker died. Safe to run twice at once: every
-    change is a compare-and-set on the job's run_token."""
-    now = now or utcnow()
-    report = SweepReport()
-
-    stuck = (
-        select(Job.id, Job.run_token, Job.type)
-        .where(
-            Job.status == QUEUED,
-            or_(
-                (Job.enqueued_at.is_(None)) & (Job.created_at < now - timedelta(seconds=UNSENT_GRACE_SECONDS)),
-                Job.enqueued_at < now - timedelta(seconds=settings.stuck_queued_seconds),
-            ),
-        )
-        .order_by(Job.created_at)
-        .limit(batch)
-    )
-    for job_id, old_token, type_name in session.execute(_skip_locked(session, stuck)).all():
-        new_token = _swap_token(session, job_id, old_token, status=QUEUED)
-        if new_token:
-            report.resent += 1
-            send_job(session, job_id, new_token, type_name=type_name)
-
-    running = (
-        select(Job.id, Job.run_token, Job.type, Job.started_at, Job.attempts, Job.max_attempts)
-        .where(Job.status == RUNNING)
-        .order_by(Job.started_at)
-        .limit(batch)
-    )
-    for job_id, old_token, type_name, started_at, attempts, max_attempts in session.execute(
-        _skip_locked(session, running)
-    ).all():
-        job_type = REGISTRY.get(type_name)
-        limit = (job_type.time_limit if job_type else 3600) + settings.orphan_grace_seconds
-        if started_at is None or started_at > now - timedelta(seconds=limit):
-            continue
-        if attempts < max_attempts:
-            new_token = _swap_token(session, job_id, old_token, status=RUNNING, requeue=True)
-            if new_token:
-                report.requeued_orphans += 1
-                log.warning("job %s orphaned in running; requeued", job_id)
-                send_job(session, job_id, new_token, type_name=type_name)
-        elif fail_job(
-            session=session, job_id=job_id, run_token=old_token, code="worker_lost",
-            message=f"The worker running this job stopped responding ({attempts} attempts).",
-        ):
-            report.failed_orphans += 1
-    session.commit()
-    return report
-
-
-def _skip_locked(session: Session, stmt):
-    # On PostgreSQL, two sweepers split the rows instead of waiting on each other.
-    return stmt.with_for_update(skip_locked=True) if is_postgres(session) else stmt
-
-
 def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeue: bool = False) -> str | None:
     """Give the job a new run_token if it still has `old_token`; commit; return the new one."""
     new_token = str(uuid.uuid4())
@@ -469,23 +376,6 @@ def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeu
     )
     _commit_change(session, job_id, changed=bool(result.rowcount))
     return new_token if result.rowcount else None
-
-
-def fail_job(*, session: Session, job_id, run_token: str, code: str, message: str) -> bool:
-    """Mark a running or queued job failed, if `run_token` still owns it; commits."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.run_token == run_token, Job.status.in_(ACTIVE))
-        .values(status=FAILED, error_code=code, error_message=message[:2000],
-                finished_at=now, updated_at=now, expires_at=_expiry(now))
-    )
-    # The failure's push and webhooks commit with it (shared.notifications).
-    emitted = notifications.job_finished(session=session, job_id=job_id) if result.rowcount else None
-    _commit_change(session, job_id, changed=bool(result.rowcount))
-    if result.rowcount:
-        notifications.kick(session, emitted)
-    return bool(result.rowcount)
 
 
 def _commit_change(session: Session, job_id, *, changed: bool) -> None:

@@ -396,6 +396,7 @@ register(
         summary="One attempt to deliver a signed event to a webhook; the next is set on the delivery row.",
         params_schema=_object({"delivery_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
         submittable=False,
+        schedulable=False,
         counts_toward_cap=False,
         # One HTTP call with PUSH_HTTP_TIMEOUT; the delivery row, not the job, carries the retries.
         soft_time_limit=30,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from shared import notify
 from shared.db import is_postgres
-from shared.jobs import TERMINAL, job_etag, job_to_dict
+from shared.job_states import TERMINAL, job_etag, job_to_dict
 from shared.models import Job
 
 log = logging.getLogger(__name__)

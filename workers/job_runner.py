@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 from shared import metrics, notifications, notify, status_cache
 from shared.celery_app import app
 from shared.db import is_postgres, new_session, session_scope
-from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, fail_job, send_job
+from shared.job_recovery import fail_job
+from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, send_job
 from shared.jobtypes import JobType, get_job_type
 from shared.models import Job, User, utcnow
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import requests
 from sqlalchemy import update
@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as Signer
 
 from shared import crypto, metrics
-from shared.job_runner import JobContext, job_task
 from shared.models import Webhook, WebhookDelivery, utcnow
 from shared.settings import Settings, get_settings
 from shared.webhooks import UnsafeUrl, check_url, pinned_session
+from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
 

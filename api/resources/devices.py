@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
-from api.schemas import PageQuerySchema
-from api.security import auth_required, current_user
+from api.schemas import PageQuerySchema, page_schema
+from api.security import auth_required, current_user, owned_or_404
 from shared.models import Device, utcnow
 from shared.notifications import PLATFORMS, token_hash, vapid_public_key
 from shared.webhooks import UnsafeUrl, check_url
@@ -34,9 +34,7 @@ class DeviceSchema(Schema):
     last_sent_at = fields.String(allow_none=True)
 
 
-class DevicePageSchema(Schema):
-    items = fields.List(fields.Nested(DeviceSchema))
-    next_cursor = fields.String(allow_none=True)
+DevicePageSchema = page_schema(DeviceSchema, "DevicePageSchema")
 
 
 class _Token(fields.Field):
@@ -104,13 +102,6 @@ def device_to_dict(device: Device) -> dict:
 
 def _settings():
     return current_app.config["SETTINGS"]
-
-
-def _own(device_id) -> Device:
-    device = get_db().get(Device, device_id)
-    if device is None or device.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such device.")
-    return device
 
 
 @blp.route("")
@@ -189,7 +180,7 @@ class DevicesById(MethodView):
     def delete(self, device_id):
         """Stop pushes to a device."""
         session = get_db()
-        session.delete(_own(device_id))
+        session.delete(owned_or_404(Device, device_id))
         session.commit()
         return "", 204
 

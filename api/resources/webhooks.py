@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
-from api.schemas import PageQuerySchema
-from api.security import auth_required, current_user
+from api.schemas import PageQuerySchema, page_schema
+from api.security import auth_required, current_user, owned_or_404
 from shared import crypto
 from shared.models import Webhook, WebhookDelivery
 from shared.notifications import WEBHOOK_EVENTS
@@ -38,9 +38,7 @@ class WebhookCreatedSchema(WebhookSchema):
     secret = fields.String(metadata={"description": "whsec_...: verify our signatures with it. Shown only once."})
 
 
-class WebhookPageSchema(Schema):
-    items = fields.List(fields.Nested(WebhookSchema))
-    next_cursor = fields.String(allow_none=True)
+WebhookPageSchema = page_schema(WebhookSchema, "WebhookPageSchema")
 
 
 class WebhookCreateSchema(Schema):
@@ -61,9 +59,7 @@ class DeliverySchema(Schema):
     created_at = fields.String()
 
 
-class DeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(DeliverySchema))
-    next_cursor = fields.String(allow_none=True)
+DeliveryPageSchema = page_schema(DeliverySchema, "DeliveryPageSchema")
 
 
 def webhook_to_dict(webhook: Webhook) -> dict:
@@ -83,13 +79,6 @@ def delivery_to_dict(delivery: WebhookDelivery) -> dict:
 
 def _settings():
     return current_app.config["SETTINGS"]
-
-
-def _own(webhook_id) -> Webhook:
-    webhook = get_db().get(Webhook, webhook_id)
-    if webhook is None or webhook.user_id != current_user().id:
-        raise ApiError(404, "not_found", "No such webhook.")
-    return webhook
 
 
 @blp.route("")
@@ -138,14 +127,14 @@ class WebhooksById(MethodView):
     @blp.alt_response(404, description="No such webhook (or not yours).")
     def get(self, webhook_id):
         """One webhook."""
-        return webhook_to_dict(_own(webhook_id))
+        return webhook_to_dict(owned_or_404(Webhook, webhook_id))
 
     @blp.response(204)
     @blp.alt_response(404, description="No such webhook (or not yours).")
     def delete(self, webhook_id):
         """Delete a webhook; deliveries not yet made are dropped."""
         session = get_db()
-        session.delete(_own(webhook_id))
+        session.delete(owned_or_404(Webhook, webhook_id))
         session.commit()
         return "", 204
 
@@ -159,7 +148,7 @@ class WebhookDeliveries(MethodView):
     @blp.alt_response(404, description="No such webhook (or not yours).")
     def get(self, query, webhook_id):
         """The webhook's deliveries, newest first, with their status and response code."""
-        webhook = _own(webhook_id)
+        webhook = owned_or_404(Webhook, webhook_id)
         stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
         return page(get_db(), stmt, WebhookDelivery, cursor=query["cursor"], limit=query["limit"],
                     to_dict=delivery_to_dict)

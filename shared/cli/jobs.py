@@ -8,7 +8,8 @@ import click
 from sqlalchemy import select
 
 from shared.db import session_scope
-from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job, sweep
+from shared.job_recovery import sweep
+from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job
 from shared.models import Job, User, utcnow
 from shared.settings import get_settings
 

@@ -14,7 +14,11 @@ from shared.models import utcnow
 from shared.settings import Settings
 from tests.factories import make_job, make_task
 
-SUBSCRIPTION = {"endpoint": "https://127.0.0.1:9/push/abc", "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}
+SUBSCRIPTION = {
+    "endpoint": "https://127.0.0.1:9/push/abc",
+    "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+             "auth": "tBHItJI5svbpez7KI4CCXg"},
+}
 TOKEN = "dGhpcyBpcyBhIGZha2UgdG9rZW4:APA91bH" + "x" * 100
 
 

@@ -24,8 +24,8 @@ from sqlalchemy.pool import NullPool
 
 from shared import backups, db
 from shared.models import AuditEvent, Backup, Base, GoogleIntegration, User
-from tests.ops.runbook import run_block
 from tests.factories import load_job
+from tests.ops.runbook import run_block
 from tests.support import PASSWORD, ROOT, WorkerProcess, wait_for_job, wait_until
 
 ASSISTANT = os.path.join(os.path.dirname(sys.executable), "assistant")

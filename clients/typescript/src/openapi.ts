@@ -739,7 +739,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        /** Edit title, notes, due date, priority, tags, or mark done. */
+        /** Edit title, notes, due date, reminder time, priority, tags, or mark done. */
         patch: {
             parameters: {
                 query?: never;
@@ -2221,6 +2221,400 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your devices, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DevicePage"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Register a device for pushes; the same token again updates it (and moves it to you). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeviceCreate"];
+                };
+            };
+            responses: {
+                /** @description The token was registered already: updated. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Device"];
+                    };
+                };
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Device"];
+                    };
+                };
+                /** @description Too many devices. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description A token that does not fit the platform, or an unusable push endpoint. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/webpush-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VAPID public key to pass to the browser's pushManager.subscribe(). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebPushKey"];
+                    };
+                };
+                /** @description Web Push is not configured (VAPID_PRIVATE_KEY). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop pushes to a device. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    device_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such device (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your webhooks, newest first (their secrets are never shown again). */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookPage"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Create a webhook; the answer carries its signing secret, shown this once. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookCreate"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookCreated"];
+                    };
+                };
+                /** @description Too many webhooks. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description A URL that is not https or reaches a private address; an unknown event. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description ENCRYPTION_KEYS is not set, so a secret cannot be kept. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        /** One webhook. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Webhook"];
+                    };
+                };
+                /** @description No such webhook (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a webhook; deliveries not yet made are dropped. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such webhook (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        /** The webhook's deliveries, newest first, with their status and response code. */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeliveryPage"];
+                    };
+                };
+                /** @description No such webhook (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2329,6 +2723,8 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             };
+            /** @description Push to your devices when it finishes; default: the job type's (on for agents, reports and export). */
+            notify?: boolean;
         };
         JobType: {
             type?: string;
@@ -2365,6 +2761,10 @@ export interface components {
             title?: string;
             notes?: string;
             due_at?: string | null;
+            /** @description When the reminder is pushed. */
+            remind_at?: string | null;
+            /** @description When it was pushed (or found missed). */
+            reminded_at?: string | null;
             all_day?: boolean;
             /** @enum {string} */
             priority?: "low" | "normal" | "high" | "urgent";
@@ -2383,6 +2783,11 @@ export interface components {
             notes?: string;
             /** Format: date-time */
             due_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Moving it re-arms a reminder already sent.
+             */
+            remind_at?: string | null;
             all_day?: boolean;
             done?: boolean;
             /** @enum {string} */
@@ -2645,6 +3050,74 @@ export interface components {
             total?: number;
             /** @description signed in, refreshed a token or submitted a job in the last 24 hours */
             active_last_day?: number;
+        };
+        Device: {
+            /** Format: uuid */
+            id?: string;
+            /** @enum {string} */
+            platform?: "fcm" | "webpush";
+            name?: string;
+            created_at?: string;
+            updated_at?: string;
+            last_sent_at?: string | null;
+        };
+        DevicePage: {
+            items?: components["schemas"]["Device"][];
+            next_cursor?: string | null;
+        };
+        DeviceCreate: {
+            /** @enum {string} */
+            platform: "fcm" | "webpush";
+            /** @description fcm: the registration token; webpush: the PushSubscription JSON {"endpoint", "keys": {"p256dh", "auth"}}. */
+            token: string | Record<string, never>;
+            /** @description e.g. "Pixel 8" */
+            name?: string;
+        };
+        WebPushKey: {
+            public_key?: string;
+        };
+        Webhook: {
+            /** Format: uuid */
+            id?: string;
+            url?: string;
+            events?: ("job.succeeded" | "job.failed" | "task.reminder" | "action.proposed")[];
+            enabled?: boolean;
+            created_at?: string;
+        };
+        WebhookPage: {
+            items?: components["schemas"]["Webhook"][];
+            next_cursor?: string | null;
+        };
+        WebhookCreate: {
+            url: string;
+            events: ("job.succeeded" | "job.failed" | "task.reminder" | "action.proposed")[];
+        };
+        WebhookCreated: {
+            /** Format: uuid */
+            id?: string;
+            url?: string;
+            events?: ("job.succeeded" | "job.failed" | "task.reminder" | "action.proposed")[];
+            enabled?: boolean;
+            created_at?: string;
+            /** @description whsec_...: verify our signatures with it. Shown only once. */
+            secret?: string;
+        };
+        Delivery: {
+            /** Format: uuid */
+            id?: string;
+            event?: string;
+            /** @enum {string} */
+            status?: "pending" | "sending" | "succeeded" | "failed";
+            attempts?: number;
+            response_code?: number | null;
+            error?: string | null;
+            next_attempt_at?: string | null;
+            delivered_at?: string | null;
+            created_at?: string;
+        };
+        DeliveryPage: {
+            items?: components["schemas"]["Delivery"][];
+            next_cursor?: string | null;
         };
         JobBatchErrorDetail: {
             code?: string;
