@@ -108,7 +108,7 @@ def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
     `succeeded_job`: the runner's own row of a job it just marked succeeded, which saves a read
     on every job's hot path (a failure is read back: fail_job knows only the id).
     """
-    from shared.jobtypes import AGENT_TYPES, get_job_type
+    from shared.jobtypes import get_job_type
     from shared.models import Job
 
     if succeeded_job is not None:
@@ -127,7 +127,7 @@ def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
     succeeded = status == "succeeded"
     name = job_type.name
     emitted = Emitted()
-    if succeeded and name in AGENT_TYPES:  # only agents propose actions
+    if succeeded and job_type.toolset:  # only agents (the types with tools) propose actions
         emitted += _actions_proposed(session, job)
     emitted += emit(
         session=session, user_id=job.user_id, event_key=f"job.{status}:{job.id}",

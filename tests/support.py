@@ -37,6 +37,24 @@ def refresh_settings():
     configure(celery_app, get_settings())
 
 
+@contextmanager
+def environment(env: dict[str, str]):
+    """These variables for the block (processes started in it inherit them), with the settings
+    re-read; both restored after it."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    refresh_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        refresh_settings()
+
+
 def reset_schema() -> None:
     """Drop everything and migrate from zero: the migrations are what is tested."""
     refresh_settings()

@@ -10,7 +10,6 @@ meanwhile (a generated account.delete must not erase the caller mid-run).
 """
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 
@@ -28,7 +27,7 @@ from shared.models import AgentThread, CalendarEvent, MailMessage, ProposedActio
 from tests.factories import make_job, make_task
 from tests.fakes.google_server import FakeGoogle
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import auth_headers, create_user, refresh_settings
+from tests.support import auth_headers, create_user, environment
 
 EXAMPLES = 40
 SECONDS_PER_OPERATION = 20
@@ -47,23 +46,15 @@ def configured_env():
         "OAUTH_RETURN_URLS": "https://app.example/google",
         "RATE_LIMIT_ENABLED": "false",
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    refresh_settings()
-    workers = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
-    for queue in QUEUES:
-        if workers:
-            celery_app.control.cancel_consumer(queue, destination=workers, reply=True)
-    yield
-    for queue in QUEUES:
-        if workers:
-            celery_app.control.add_consumer(queue, destination=workers, reply=True)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    refresh_settings()
+    with environment(env):
+        workers = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
+        for queue in QUEUES:
+            if workers:
+                celery_app.control.cancel_consumer(queue, destination=workers, reply=True)
+        yield
+        for queue in QUEUES:
+            if workers:
+                celery_app.control.add_consumer(queue, destination=workers, reply=True)
     google.stop()
     openai.stop()
 

@@ -8,7 +8,6 @@ and fires a signed job.succeeded that the receiver verifies.
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import datetime
@@ -21,7 +20,7 @@ from py_vapid import Vapid
 from shared.notifications import vapid_public_key
 from shared.settings import Settings
 from tests.fakes.push_server import FakeFCM, FakeReceiver, FakeWebPush
-from tests.support import BeatProcess, ServerProcess, WorkerProcess, wait_until
+from tests.support import BeatProcess, ServerProcess, WorkerProcess, environment, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -41,12 +40,12 @@ def stack(tmp_path, worker):
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SCHEDULE_TICK_SECONDS": "60",  # the production tick: at every minute boundary
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)  # the processes below inherit it
-    webpush = FakeWebPush(vapid_public_key(Settings.from_env())).start()
+    fakes = [fcm, receiver]
     processes = []
     try:
-        with worker.paused():
+        with environment(env), worker.paused():  # the processes below inherit the environment
+            webpush = FakeWebPush(vapid_public_key(Settings.from_env())).start()
+            fakes.append(webpush)
             for process in (ServerProcess(), WorkerProcess(), BeatProcess(), BeatProcess()):
                 processes.append(process.start())
             yield {"api": processes[0].url, "fcm": fcm, "webpush": webpush, "receiver": receiver,
@@ -56,12 +55,7 @@ def stack(tmp_path, worker):
     finally:
         for process in processes:
             process.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        for fake in (fcm, webpush, receiver):
+        for fake in fakes:
             fake.stop()
 
 

@@ -4,7 +4,6 @@ The real google-auth / google-api-python-client talk to tests/fakes/google_serve
 """
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +27,7 @@ from tests.support import (
     WorkerProcess,
     auth_headers,
     create_user,
-    refresh_settings,
+    environment,
     wait_for_job,
     wait_until,
 )
@@ -50,16 +49,8 @@ def fake_google():
         # The fake speaks plain HTTP on loopback; oauthlib insists on HTTPS otherwise.
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    refresh_settings()
-    yield fake
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    refresh_settings()
+    with environment(env):
+        yield fake
     fake.stop()
 
 

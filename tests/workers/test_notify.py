@@ -7,7 +7,6 @@ The test plays beat: it calls the tick's service functions as the tick task woul
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -26,7 +25,14 @@ from shared.settings import get_settings
 from tests.factories import make_task
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.push_server import FakeFCM, FakeReceiver, FakeWebPush
-from tests.support import WorkerProcess, auth_headers, create_user, refresh_settings, wait_for_job, wait_until
+from tests.support import (
+    WorkerProcess,
+    auth_headers,
+    create_user,
+    environment,
+    wait_for_job,
+    wait_until,
+)
 
 pytestmark = pytest.mark.worker
 
@@ -73,17 +79,9 @@ class Fakes:
 def fakes(tmp_path_factory):
     fakes = Fakes(tmp_path_factory.mktemp("push"))
     env = fakes.env()
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    refresh_settings()
-    fakes.webpush = FakeWebPush(vapid_public_key(get_settings())).start()
-    yield fakes
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    refresh_settings()
+    with environment(env):
+        fakes.webpush = FakeWebPush(vapid_public_key(get_settings())).start()
+        yield fakes
     fakes.stop()
 
 
