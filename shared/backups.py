@@ -557,7 +557,6 @@ def verify_and_record(*, session: Session, engine: Engine, settings: Settings,
     try:
         outcome = verify_backup(engine=engine, settings=settings, backup=target)
     except BackupError as exc:
-        log.error("BACKUP VERIFICATION FAILED for %s: %s", target.filename, exc)
         target.verified_at, target.verify_status, target.verify_message = utcnow(), "failed", str(exc)[:4000]
         session.commit()
         raise

@@ -1,12 +1,15 @@
 """Backup jobs: make one (with retention) and prove one restores to what was recorded."""
 from __future__ import annotations
 
+import logging
 import uuid
 
 from shared import backups
 from shared.db import get_engine
 from shared.settings import get_settings
 from workers.job_runner import JobContext, JobFailed, job_task
+
+log = logging.getLogger(__name__)
 
 
 @job_task("ops.backup")
@@ -28,5 +31,6 @@ def verify(ctx: JobContext) -> dict:
     except backups.NoBackup as exc:
         raise JobFailed("no_backup", str(exc))
     except backups.BackupError as exc:
+        log.error("BACKUP VERIFICATION FAILED: %s", exc)  # the CLI prints it; a job has only its log
         raise JobFailed(exc.code, str(exc))  # backup_verification_failed, backup_keys_mismatch
     return {"backup": backups.backup_to_dict(target), "tables": outcome.tables, "rows": outcome.rows}

@@ -22,7 +22,7 @@ from shared import db
 from shared.models import Device, GoogleIntegration, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
 from shared.notifications import emit, token_hash, vapid_public_key
 from shared.settings import get_settings
-from tests.factories import make_task
+from tests.factories import make_job, make_task
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.push_server import FakeFCM, FakeReceiver, FakeWebPush
 from tests.support import (
@@ -382,7 +382,9 @@ def test_an_agents_proposed_action_is_pushed_with_its_action_id(push, app):
 
 
 def test_a_google_grant_turning_reauth_required_is_pushed_once(push):
+    from shared.jobtypes import REGISTRY
     from workers.google.auth import mark_reauth_required
+    from workers.job_runner import JobContext
 
     user = create_user("google@example.com")
     token = fcm_token()
@@ -391,8 +393,12 @@ def test_a_google_grant_turning_reauth_required_is_pushed_once(push):
         integration = GoogleIntegration(user_id=user.id, refresh_token_encrypted="x", scopes=[])
         session.add(integration)
 
-    mark_reauth_required(integration.id)
-    mark_reauth_required(integration.id)  # a second sync job finding it revoked
+    for _ in range(2):  # a second sync job finding the grant revoked too
+        job = make_job(user, type="calendar.sync", status="running")
+        with db.session_scope() as session:
+            ctx = JobContext(session=session, job=session.get(Job, job.id), job_type=REGISTRY["calendar.sync"],
+                             run_token=job.run_token)
+            mark_reauth_required(ctx, integration.id)
 
     wait_until(lambda: push.fcm.sent_to(token), message="the reconnect push")
     time.sleep(1.5)
