@@ -30,7 +30,8 @@ ALGORITHM = "HS256"
 ISSUER = "personal-assistant"
 
 
-def _settings() -> Settings:
+def current_settings() -> Settings:
+    """The settings this app was created with."""
     return current_app.config["SETTINGS"]
 
 
@@ -72,7 +73,7 @@ def request_claims(token: str) -> dict:
             raise cached[1]
         return cached[1]
     try:
-        claims = decode_access_token(token, _settings())
+        claims = decode_access_token(token, current_settings())
     except jwt.InvalidTokenError as exc:
         g._token_claims = (token, exc)
         raise
@@ -232,7 +233,7 @@ def authenticate(*, admin: bool = False) -> User:
     if user is None:  # deleted since the token was issued
         raise ApiError(401, "invalid_token", "The access token's user no longer exists.",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if not can_sign_in(user) or revocation.is_revoked(claims, session=session, settings=_settings()):
+    if not can_sign_in(user) or revocation.is_revoked(claims, session=session, settings=current_settings()):
         raise ApiError(401, "token_revoked", "This sign-in has ended (logged out); sign in again.",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if admin and not user.is_admin:

@@ -1,7 +1,6 @@
 """Registration, login, token refresh and logout."""
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from api.db import get_db
 from api.errors import ApiError
 from api.schemas import LoginSchema, LogoutSchema, RefreshSchema, RegisterSchema, TokenSchema, UserSchema
-from api.security import can_sign_in, logout, rotate_refresh_token, token_pair
+from api.security import can_sign_in, current_settings, logout, rotate_refresh_token, token_pair
 from shared.models import User
 from shared.passwords import hash_password, verify_password
 
@@ -24,9 +23,6 @@ def _no_store(response):
     response.headers["Pragma"] = "no-cache"
     return response
 
-
-def _settings():
-    return current_app.config["SETTINGS"]
 
 
 @blp.route("/register")
@@ -61,7 +57,7 @@ class Login(MethodView):
         user = session.scalar(select(User).where(User.email == data["email"].strip().lower()))
         if not verify_password(user.password_hash if user else None, data["password"]) or not can_sign_in(user):
             raise ApiError(401, "invalid_credentials", "Wrong email or password.")
-        pair = token_pair(session, user, _settings())
+        pair = token_pair(session, user, current_settings())
         session.commit()
         return pair
 
@@ -73,7 +69,7 @@ class Refresh(MethodView):
     @blp.alt_response(401, description="Invalid, expired, revoked or reused refresh token.")
     def post(self, data):
         """Rotate a refresh token: a new pair, and the old token stops working."""
-        return rotate_refresh_token(get_db(), data["refresh_token"], _settings())
+        return rotate_refresh_token(get_db(), data["refresh_token"], current_settings())
 
 
 @blp.route("/logout")
@@ -83,5 +79,5 @@ class Logout(MethodView):
     def post(self, data):
         """Sign out: this login's refresh and access tokens stop working (with `everywhere`, every login's)."""
         if data.get("refresh_token"):
-            logout(get_db(), data["refresh_token"], _settings(), everywhere=data["everywhere"])
+            logout(get_db(), data["refresh_token"], current_settings(), everywhere=data["everywhere"])
         return None

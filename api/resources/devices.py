@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -14,7 +13,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared.models import Device, utcnow
 from shared.notifications import PLATFORMS, token_hash, vapid_public_key
 from shared.webhooks import UnsafeUrl, check_url
@@ -100,9 +99,6 @@ def device_to_dict(device: Device) -> dict:
     }
 
 
-def _settings():
-    return current_app.config["SETTINGS"]
-
 
 @blp.route("")
 class Devices(MethodView):
@@ -125,7 +121,7 @@ class Devices(MethodView):
         user, session, platform = current_user(), get_db(), data["platform"]
         if platform == "webpush":
             try:
-                check_url(json.loads(data["token"])["endpoint"], _settings())
+                check_url(json.loads(data["token"])["endpoint"], current_settings())
             except UnsafeUrl as exc:
                 raise ApiError(422, "unsafe_url", f"The push endpoint cannot be used: {exc}",
                                errors={"token": [str(exc)]}) from None
@@ -165,7 +161,7 @@ class WebPushKey(MethodView):
     @blp.alt_response(503, description="Web Push is not configured (VAPID_PRIVATE_KEY).")
     def get(self):
         """The VAPID public key to pass to the browser's pushManager.subscribe()."""
-        key = vapid_public_key(_settings())
+        key = vapid_public_key(current_settings())
         if key is None:
             raise ApiError(503, "webpush_not_configured", "Web Push is not configured on this server.")
         return {"public_key": key}

@@ -20,7 +20,7 @@ import hmac
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import current_app, make_response, redirect, request
+from flask import make_response, redirect, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import delete, select
@@ -38,7 +38,7 @@ from api.schemas import (
     LinkedPageQuerySchema,
     PushAnswerSchema,
 )
-from api.security import auth_required, current_user
+from api.security import auth_required, current_settings, current_user
 from shared import crypto, metrics
 from shared import google_oauth as google
 from shared.jobs import JobError, dispatch, submit_job
@@ -55,12 +55,9 @@ blp = Blueprint("integrations", __name__, url_prefix="/v1/integrations",
 SYNC_TYPES = ("calendar.sync", "mail.sync")
 
 
-def _settings():
-    return current_app.config["SETTINGS"]
-
 
 def _require_configured():
-    missing = google.missing_settings(_settings())
+    missing = google.missing_settings(current_settings())
     if missing:
         raise ApiError(503, "google_not_configured",
                        f"Google is not configured on this server; the operator must set {', '.join(missing)}.",
@@ -79,7 +76,7 @@ class Integrations(MethodView):
     def get(self):
         """What is connected, and when each sync last finished."""
         integration = _integration_of(get_db(), current_user().id)
-        item = integration_to_dict(integration, configured=google.configured(_settings()))
+        item = integration_to_dict(integration, configured=google.configured(current_settings()))
         return {"items": [item], "next_cursor": None}
 
 
@@ -91,7 +88,7 @@ class GoogleIntegrationView(MethodView):
     def get(self):
         """The Google connection."""
         return integration_to_dict(_integration_of(get_db(), current_user().id),
-                                   configured=google.configured(_settings()))
+                                   configured=google.configured(current_settings()))
 
     @blp.response(200, DisconnectSchema)
     @blp.alt_response(404, description="No Google account is connected.")
@@ -103,10 +100,10 @@ class GoogleIntegrationView(MethodView):
         if integration is None:
             raise ApiError(404, "not_found", "No Google account is connected.")
         try:
-            refresh_token = crypto.decrypt(integration.refresh_token_encrypted, _settings())
+            refresh_token = crypto.decrypt(integration.refresh_token_encrypted, current_settings())
         except (crypto.DecryptionFailed, crypto.EncryptionNotConfigured):
             refresh_token = None  # unreadable: nothing we could revoke with it
-        revoked = bool(refresh_token) and google.revoke(settings=_settings(), token=refresh_token)
+        revoked = bool(refresh_token) and google.revoke(settings=current_settings(), token=refresh_token)
         metrics.GOOGLE_API_CALLS.labels("oauth_revoke", "ok" if revoked else "error").inc()
         for model in (CalendarEvent, MailMessage, GoogleWrite):
             session.execute(delete(model).where(model.user_id == user.id))
@@ -126,12 +123,12 @@ class GoogleAuthorize(MethodView):
     def post(self, data):
         """Start connecting: the consent URL to open in a browser (valid for 10 minutes)."""
         _require_configured()
-        return_to = google.allowed_return(_settings(), data.get("return_to"))
+        return_to = google.allowed_return(current_settings(), data.get("return_to"))
         if return_to is None:
             raise ApiError(422, "invalid_return_to",
                            "return_to must be exactly one of the URLs the operator allowed (OAUTH_RETURN_URLS).",
                            errors={"return_to": ["Not an allowed return URL."]})
-        url = google.consent_url(settings=_settings(), user_id=current_user().id, cache=cache_redis(),
+        url = google.consent_url(settings=current_settings(), user_id=current_user().id, cache=cache_redis(),
                                  return_to=return_to)
         return {"url": url, "expires_in": google.STATE_TTL_SECONDS}
 
@@ -162,7 +159,7 @@ class GoogleCallback(MethodView):
     @blp.alt_response(400, description="A state that is unknown, used or expired (invalid_state).")
     def get(self, query):
         """Google redirects here after consent: exchange the code and hand the app a one-time link code."""
-        settings = _settings()
+        settings = current_settings()
         _require_configured()
         consent = google.claim_state(state=query.get("state", ""), cache=cache_redis())
         if consent is None:
@@ -194,7 +191,7 @@ class GoogleComplete(MethodView):
     @blp.alt_response(503, description="Google is not configured on this server (google_not_configured).")
     def post(self, data):
         """Finish connecting: link the Google account the callback's code stands for, and start syncing."""
-        settings = _settings()
+        settings = current_settings()
         _require_configured()
         session = get_db()
         user = current_user()
@@ -306,7 +303,7 @@ class GoogleCalendarPush(MethodView):
         user = session.get(User, integration.user_id)
         try:
             submitted = submit_job(session=session, user=user, type_name="calendar.sync", params={},
-                                   settings=_settings(), internal=True)
+                                   settings=current_settings(), internal=True)
         except JobError as exc:
             log.info("push: calendar.sync not queued: %s", exc.code)
             return {"queued": False}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 
-from flask import current_app, g, jsonify, make_response, request
+from flask import g, jsonify, make_response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from api.schemas import (
     JobTypeListSchema,
     JobWaitQuerySchema,
 )
-from api.security import auth_required, authenticate, current_user, owned_or_404
+from api.security import auth_required, authenticate, current_settings, current_user, owned_or_404
 from shared import status_cache
 from shared.jobs import (
     TERMINAL,
@@ -41,9 +41,6 @@ blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Submit jobs and
 
 IDEMPOTENCY_KEY_MAX = 255
 
-
-def _settings():
-    return current_app.config["SETTINGS"]
 
 
 def _own_job(job_id) -> Job:
@@ -98,7 +95,7 @@ class Jobs(MethodView):
             raise ApiError(400, "invalid_idempotency_key",
                            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} characters.")
         session = get_db()
-        settings = _settings()
+        settings = current_settings()
         submitted = submit_job(
             session=session, user=current_user(), type_name=data["type"], params=data["params"],
             settings=settings, idempotency_key=key.strip() if key else None, notify=data.get("notify"),
@@ -124,7 +121,7 @@ class JobsById(MethodView):
         """One job. `?wait=N` holds the request until the job changes (or N seconds pass)."""
         seen = request.headers.get("If-None-Match")
         wait = query["wait"]
-        if seen and (answer := cached_polls.not_modified(job_id, _etags(seen), wait, _settings())) is not None:
+        if seen and (answer := cached_polls.not_modified(job_id, _etags(seen), wait, current_settings())) is not None:
             return answer
         if "poll_deadline" in g:  # the cached long-poll already waited part of it
             wait = max(0.0, g.poll_deadline - time.monotonic())
@@ -137,7 +134,7 @@ class JobsById(MethodView):
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
             # Past the user's cap on polls in flight, answer as wait=0 would.
-            with long_poll_slot(current_user().id, wait, _settings()) as granted:
+            with long_poll_slot(current_user().id, wait, current_settings()) as granted:
                 if granted:
                     current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
                     etag = job_etag(current)
@@ -203,7 +200,7 @@ class JobTypes(MethodView):
     def get(self):
         """Every job type you may submit, with its params JSON schema and queue."""
         user = current_user()
-        settings = _settings()
+        settings = current_settings()
         items = [
             {
                 "type": jt.name,

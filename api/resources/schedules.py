@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -17,7 +17,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobSchema, PageQuerySchema, page_schema, validate_timezone
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared.jobs import dispatch, job_to_dict, resolve_job_type, validate_params
 from shared.jobtypes import get_job_type
 from shared.models import Schedule, utcnow
@@ -102,16 +102,13 @@ class SchedulePatchSchema(_ScheduleFields):
     job_type = fields.String(validate=validate.Length(min=1, max=64))
 
 
-def _settings():
-    return current_app.config["SETTINGS"]
-
 
 def _own(schedule_id) -> Schedule:
     return owned_or_404(Schedule, schedule_id)
 
 
 def _check_job(job_type: str, params: dict) -> str:
-    resolved = resolve_job_type(job_type, user=current_user(), settings=_settings())
+    resolved = resolve_job_type(job_type, user=current_user(), settings=current_settings())
     if not resolved.schedulable:
         raise ApiError(422, "not_schedulable", f"{job_type} cannot be scheduled.",
                        errors={"job_type": ["This job type cannot be scheduled."]})
@@ -229,7 +226,7 @@ class ScheduleRun(MethodView):
         """Run the schedule's job now (its timing does not change)."""
         session = get_db()
         schedule = _own(schedule_id)
-        outcome = start_run(session=session, settings=_settings(), schedule=schedule)
+        outcome = start_run(session=session, settings=current_settings(), schedule=schedule)
         if outcome.skipped:
             raise ApiError(409, "schedule_running",
                            f"Its previous run (job {outcome.job.id}) is still going; the overlap policy is skip.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import secrets
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -14,7 +13,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared import crypto
 from shared.models import Webhook, WebhookDelivery
 from shared.notifications import WEBHOOK_EVENTS
@@ -77,9 +76,6 @@ def delivery_to_dict(delivery: WebhookDelivery) -> dict:
             "delivered_at": iso(delivery.delivered_at), "created_at": delivery.created_at.isoformat()}
 
 
-def _settings():
-    return current_app.config["SETTINGS"]
-
 
 @blp.route("")
 class Webhooks(MethodView):
@@ -99,7 +95,7 @@ class Webhooks(MethodView):
     @blp.alt_response(503, description="ENCRYPTION_KEYS is not set, so a secret cannot be kept.")
     def post(self, data):
         """Create a webhook; the answer carries its signing secret, shown this once."""
-        user, session, settings = current_user(), get_db(), _settings()
+        user, session, settings = current_user(), get_db(), current_settings()
         try:
             check_url(data["url"], settings)
         except UnsafeUrl as exc:
