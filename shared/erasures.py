@@ -16,8 +16,6 @@ keys may be given, newest first: entries written under an older key still match.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -29,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.models import AuditEvent, User, utcnow
+from shared.privacy import subject_hash
 from shared.settings import Settings
 from shared.storage import LocalStorage, S3Storage, Storage
 
@@ -41,7 +40,7 @@ _ID_LENGTH = 64  # hex of an HMAC-SHA256
 
 def erasure_id(key: str, user_id) -> str:
     """The keyed id an erasure is remembered by: matches a known user id, reveals nothing."""
-    return hmac.new(key.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+    return subject_hash(key, user_id)  # the audit record's keyed hash, under the journal's own key
 
 
 def journal_storage(settings: Settings) -> Storage:
@@ -142,14 +141,14 @@ def reapply(*, connection: Connection, settings: Settings, erasures: Erasures) -
     matched = []
     for (user_id,) in connection.execute(select(users.c.id)):
         if any(erasure_id(key, user_id) in erasures.ids for key in keys) or (
-                erasures.subject_hashes and erasure_id(settings.secret_key, user_id) in erasures.subject_hashes):
+                erasures.subject_hashes and subject_hash(settings.secret_key, user_id) in erasures.subject_hashes):
             matched.append(user_id)
     if not matched:
         return []
     connection.execute(delete(users).where(users.c.id.in_(matched)))
     now = utcnow()
     connection.execute(insert(AuditEvent.__table__), [
-        {"id": uuid.uuid4(), "event": ERASED, "subject_hash": erasure_id(settings.secret_key, user_id),
+        {"id": uuid.uuid4(), "event": ERASED, "subject_hash": subject_hash(settings.secret_key, user_id),
          "details": {"erasure_id": erasure_id(keys[0], user_id), "reapplied_after_restore": True},
          "created_at": now}
         for user_id in matched
