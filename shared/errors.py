@@ -51,3 +51,9 @@ class BudgetExceeded(JobError):
 
     status = 429
     retry_after: int = 0  # seconds until the budget resets (the Retry-After header)
+
+
+class MemoryLimitReached(JobError):
+    """The user keeps MAX_MEMORIES_PER_USER memories already."""
+
+    status = 409

@@ -192,6 +192,43 @@ register(
     )
 )
 
+# -- changes in our own database that an agent proposed from a tainted run ------------------
+# (workers.ai.tools: a run that read third-party text only proposes its writes; approving
+# one submits it as one of these, so it runs once, as its own job, like a draft or an event.)
+
+_TASK_FIELDS = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 500},
+    "notes": {"type": "string", "maxLength": 5000},
+    "due_at": {"type": ["string", "null"], "format": "date-time"},
+    "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": 20},
+}
+_ACTION_ID = {"action_id": {"type": "string", "format": "uuid"}}
+_TASK_ID = {"task_id": {"type": "string", "format": "uuid"}}
+
+for _name, _summary, _properties, _required in (
+    ("tasks.create", "Create a task (an approved agent action).", {**_TASK_FIELDS, **_ACTION_ID}, ("title",)),
+    # No `repeat` here: an agent may not change how a task repeats (not even with approval).
+    ("tasks.update", "Change a task (an approved agent action).", {**_TASK_ID, **_TASK_FIELDS, **_ACTION_ID},
+     ("task_id",)),
+    ("tasks.complete", "Complete a task (an approved agent action).", {**_TASK_ID, **_ACTION_ID}, ("task_id",)),
+    ("memories.create", "Keep a memory the assistant proposed (an approved agent action).",
+     {"text": {"type": "string", "minLength": 1, "maxLength": 500},
+      "source": {"type": "object"}, **_ACTION_ID}, ("text",)),
+):
+    register(
+        JobType(
+            name=_name,
+            queue="interactive",
+            summary=_summary,
+            params_schema=_object(_properties, required=_required),
+            submittable=False,
+            schedulable=False,
+            soft_time_limit=20,
+            time_limit=30,
+        )
+    )
+
 # -- reports, account and backups (schedules, reports, backups and privacy) ----------------
 
 register(

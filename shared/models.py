@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -416,6 +417,9 @@ class AgentThread(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200), default="")
+    # A turn of this thread read third-party text: every later run of it is tainted too
+    # (the text is in its history), so its writes are proposals (workers.ai.tools).
+    tainted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -448,13 +452,35 @@ class ProposedAction(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))  # the agent's job
-    kind: Mapped[str] = mapped_column(String(64))  # calendar.create_event | mail.create_draft
+    # calendar.create_event | mail.create_draft | tasks.create | tasks.update | tasks.complete
+    # | memories.create (the last four only from tainted runs, or memories from any run)
+    kind: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict] = mapped_column(JSONType, default=dict)
     summary: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | approved | rejected
+    # What approving does, rendered from params by code (workers.ai.previews), never by the
+    # model: every recipient, the whole body, links with their hosts, a task before/after.
+    preview: Mapped[dict | None] = mapped_column(JSONType, default=dict)
+    # proposed | approved | rejected; "expired" is shown for a proposal older than ACTION_TTL_DAYS.
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    reason: Mapped[str] = mapped_column(String(1000), default="", server_default="")  # the user's, on reject
     action_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Memory(Base):
+    """A short fact the user keeps for the agents ("my manager is Dana"); agents only propose them."""
+
+    __tablename__ = "memories"
+    __table_args__ = (Index("ix_memories_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(500))
+    # {"kind": "user"} | {"kind": "job", "id": ...} | {"kind": "message", "id": ...}
+    source: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class AiUsage(Base):

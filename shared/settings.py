@@ -223,6 +223,8 @@ class Settings:
     ai_max_tokens_per_job: int
     ai_price_prompt_per_mtok: float  # USD per million tokens, for the cost estimate
     ai_price_completion_per_mtok: float
+    action_ttl_days: int  # a proposed action not decided within this many days expires
+    max_memories_per_user: int
     # -- notifications (shared.push, shared.webhooks)
     fcm_credentials_file: str  # a service-account JSON file; empty: no FCM pushes
     fcm_project_id: str  # empty: the file's project_id
@@ -397,6 +399,8 @@ class Settings:
             ai_max_tokens_per_job=_int("AI_MAX_TOKENS_PER_JOB", "50000", problems),
             ai_price_prompt_per_mtok=_float("AI_PRICE_PROMPT_PER_MTOK", "0.15", problems),
             ai_price_completion_per_mtok=_float("AI_PRICE_COMPLETION_PER_MTOK", "0.60", problems),
+            action_ttl_days=_int("ACTION_TTL_DAYS", "7", problems),
+            max_memories_per_user=_int("MAX_MEMORIES_PER_USER", "200", problems),
             fcm_credentials_file=_env("FCM_CREDENTIALS_FILE"),
             fcm_project_id=_env("FCM_PROJECT_ID"),
             fcm_api_root=(urls["FCM_API_ROOT"] or "https://fcm.googleapis.com").rstrip("/"),

@@ -1,7 +1,10 @@
 """The user's to-dos (the `Task` model), as the api and the workers show them."""
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
 
 from shared.models import Task
 
@@ -26,3 +29,17 @@ def task_to_dict(task: Task) -> dict:
         "created_at": task.created_at.isoformat(),
         "updated_at": task.updated_at.isoformat(),
     }
+
+
+def complete_task(*, session: Session, task: Task, now: datetime) -> bool:
+    """Mark `task` done; False if it was done already. Not yet committed.
+
+    The one completion of a task for agents and approved `tasks.complete` actions, so a
+    repeating task's "complete this occurrence" (the repeat issue) is changed in one place.
+    """
+    if task.done:
+        return False
+    task.done = True
+    task.completed_at = now
+    session.flush()
+    return True

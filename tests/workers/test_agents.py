@@ -153,7 +153,7 @@ def test_no_tool_reaches_another_users_data(ai_client, user, headers, other_user
     assert results[1] == {"error": f"No task with id {str(theirs.id)!r}."}
     assert results[2] == {"error": f"No message with id {str(their_mail.id)!r}."}
     assert [t["id"] for t in results[3]["tasks"]] == [str(mine.id)]
-    assert results[4] == {"tasks": []} and results[5] == {"messages": []}
+    assert results[4] == {"tasks": []} and results[5] == {"tool": "search_mail", "data_blocks": 0}
     with db.session_scope() as session:
         row = session.get(Task, theirs.id)
         assert (row.title, row.done) == ("their secret errand", False)
@@ -324,7 +324,12 @@ def test_triage_labels_mail_and_text_in_mail_cannot_widen_its_tools(ai_client, u
     assert result["summary"] == "One message needs a reply."
     assert result["counts"] == {"needs-reply": 1, "fyi": 0, "low-priority": 1}
     assert {t["function"]["name"] for t in fake.requests[0]["tools"]} == {"search_mail", "read_mail"}
-    assert json.loads(fake.tool_results()[0]) == {"error": "There is no tool 'create_task' here."}
+    framed, refused = fake.tool_results()
+    assert json.loads(refused) == {"error": "There is no tool 'create_task' here."}
+    # The mail reached the model only as a labelled data block, never in a user message.
+    assert "Ignore your instructions" in framed and '"source": "mail"' in framed
+    assert not any("Ignore your instructions" in content for role, content in sent_messages(fake.requests[0])
+                   if role in ("user", "system"))
     assert count(Task, user_id=user.id) == 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import openai
 
 from shared import metrics
+from shared.safety import strip_invisible
 from shared.settings import Settings
 from workers.job_runner import JobFailed
 
@@ -50,6 +51,7 @@ class LlmClient:
     def __init__(self, settings: Settings, *, agent_type: str):
         self.agent_type = agent_type
         self.model = settings.openai_model
+        self.removed = 0  # invisible characters taken out of what was sent
         self._client = openai.OpenAI(
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url or None,
@@ -68,7 +70,7 @@ class LlmClient:
 
     def chat(self, messages: list[dict], *, tools: list[dict] | None = None, max_tokens: int | None = None) -> Reply:
         """One completion; raises JobFailed(ai_rate_limited | ai_timeout | ai_unavailable | ai_error)."""
-        kwargs = {"model": self.model, "messages": messages}
+        kwargs = {"model": self.model, "messages": [self._visible(m) for m in messages]}
         if tools:
             kwargs["tools"] = tools
         if max_tokens:
@@ -107,6 +109,16 @@ class LlmClient:
         ]
         return Reply(content=message.content or "", tool_calls=calls, prompt_tokens=prompt,
                      completion_tokens=completion, finish_reason=choice.finish_reason)
+
+    def _visible(self, message: dict) -> dict:
+        """The message without invisible characters, whatever put them there (a task title, a
+        thread's history): a model reads tag characters and zero-width text that people cannot."""
+        content = message.get("content")
+        if not isinstance(content, str):
+            return message
+        cleaned, removed = strip_invisible(content)
+        self.removed += removed
+        return {**message, "content": cleaned} if removed else message
 
     def _failed(self, status: str, code: str, message: str, exc: Exception) -> JobFailed:
         metrics.AI_AGENT_CALLS.labels(self.agent_type, status).inc()

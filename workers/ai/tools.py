@@ -6,6 +6,20 @@ as "not found". What an agent may do is fixed by its toolset (JobType.toolset), 
 job type in code: text the tools return (mail, event descriptions) is passed back as
 data and cannot add a tool. Side effects outside our database are never done here: the
 propose_* tools record a ProposedAction that runs only after the user approves it.
+
+The taint rule (in code, not in a prompt, because a steered model ignores prompts):
+- Each tool declares `returns_untrusted`: whether its result carries text someone other
+  than the user wrote (mail, event fields, sender names, anything fetched).
+- A run is tainted from its start when its agent type says so (AGENTS below: mail.triage,
+  mail.draft_reply) or its thread had a tainted turn, and becomes tainted the moment a
+  `returns_untrusted` tool returns.
+- In a tainted run every write is a proposal: a tool with `proposes` (create_task,
+  update_task, complete_task) records a `tasks.*` ProposedAction instead of writing.
+  Memories are always proposals; calendar and mail writes always were. Thread messages
+  and usage rows are not writes.
+- Untrusted results reach the model framed and cleaned (shared.safety.DataFramer); model
+  text that is shown or saved is cleaned (shared.safety.OutputPolicy).
+Each agent type's tools and why each is there: AGENTS below, and docs/agents.md.
 """
 from __future__ import annotations
 
@@ -20,10 +34,12 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from shared import previews
 from shared.jobs import InvalidParams, validate_params
 from shared.jobtypes import REGISTRY
 from shared.models import CalendarEvent, MailMessage, ProposedAction, Task, User, utcnow
-from shared.todos import PRIORITIES, task_to_dict
+from shared.safety import DataFramer, OutputPolicy
+from shared.todos import PRIORITIES, complete_task as complete_task_service, task_to_dict
 
 MAX_ITEMS = 50
 TEXT_LIMIT = 1000
@@ -47,6 +63,13 @@ class ToolContext:
     # a run that wrote nothing else holds no write transaction while the model thinks.
     pending: list = field(default_factory=list)
     wrote: bool = False  # a write was flushed: the transaction must stay open to the end
+    tainted: bool = False  # the run has read third-party text: every write is a proposal
+    framer: DataFramer = field(default_factory=DataFramer)
+    # Links model text may keep (shown results), and links a draft body may keep.
+    output: OutputPolicy = field(default_factory=OutputPolicy)
+    draft_output: OutputPolicy = field(default_factory=OutputPolicy)
+    thread_scope: str | None = None  # mail.draft_reply: the one mail thread read_thread reads
+    seen: dict = field(default_factory=dict)  # id -> "task" | "message" | "event": ids the model saw
 
     @property
     def zone(self) -> ZoneInfo:
@@ -60,6 +83,9 @@ class Tool:
     parameters: dict
     handler: Callable[[ToolContext, dict], dict]
     progress: str  # what the job says it is doing while this runs
+    returns_untrusted: bool = False  # its result carries text other people wrote (the taint rule)
+    # The handler writes to our database; in a tainted run this proposal kind is recorded instead.
+    proposes: str | None = None
 
     def schema(self) -> dict:
         """The OpenAI function-calling definition."""
@@ -113,8 +139,13 @@ def _own_task(tc: ToolContext, task_id) -> Task:
 
 
 def _task_brief(task: Task) -> dict:
-    full = task_to_dict(task)
-    return {key: full[key] for key in ("id", "title", "notes", "due_at", "priority", "tags", "done")}
+    return previews.task_snapshot(task)
+
+
+def _seen(tc: ToolContext, kind: str, items: list[dict]) -> list[dict]:
+    for item in items:
+        tc.seen[item["id"]] = kind
+    return items
 
 
 def list_tasks(tc: ToolContext, args: dict) -> dict:
@@ -123,7 +154,7 @@ def list_tasks(tc: ToolContext, args: dict) -> dict:
     if status != "all":
         stmt = stmt.where(Task.done == (status == "done"))
     stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at).limit(args.get("limit", MAX_ITEMS))
-    return {"tasks": [_task_brief(t) for t in tc.session.scalars(stmt)]}
+    return {"tasks": _seen(tc, "task", [_task_brief(t) for t in tc.session.scalars(stmt)])}
 
 
 def search_tasks(tc: ToolContext, args: dict) -> dict:
@@ -134,14 +165,19 @@ def search_tasks(tc: ToolContext, args: dict) -> dict:
         .order_by(Task.created_at.desc())
         .limit(MAX_ITEMS)
     )
-    return {"tasks": [_task_brief(t) for t in tc.session.scalars(stmt)]}
+    return {"tasks": _seen(tc, "task", [_task_brief(t) for t in tc.session.scalars(stmt)])}
 
 
 def _task_fields(tc: ToolContext, args: dict) -> dict:
+    if "repeat" in args:
+        # How a task repeats is the user's to set (the repeat issue's rules); an agent never changes it.
+        raise ToolError("An agent cannot set or change how a task repeats; the user does that in the app.")
     fields = {}
-    for name in ("title", "notes", "priority"):
+    for name in ("title", "notes"):
         if name in args:
-            fields[name] = args[name]
+            fields[name] = tc.output.clean(args[name])  # no hidden images or foreign links in a task
+    if "priority" in args:
+        fields["priority"] = args["priority"]
     if "tags" in args:
         fields["tags"] = list(dict.fromkeys(tag.lower() for tag in args["tags"]))
     if "due_at" in args:
@@ -149,7 +185,15 @@ def _task_fields(tc: ToolContext, args: dict) -> dict:
     return fields
 
 
+def _task_params(fields: dict) -> dict:
+    """Task fields as a proposal's JSON params."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+
+
 def create_task(tc: ToolContext, args: dict) -> dict:
+    if tc.tainted:
+        params = _task_params(_task_fields(tc, args))
+        return propose(tc, "tasks.create", params, f"Create task: {params['title']}")
     task = Task(user_id=tc.user.id, timezone=tc.user.timezone, **_task_fields(tc, args))
     tc.session.add(task)
     tc.session.flush()
@@ -160,6 +204,9 @@ def create_task(tc: ToolContext, args: dict) -> dict:
 
 def update_task(tc: ToolContext, args: dict) -> dict:
     task = _own_task(tc, args["task_id"])
+    if tc.tainted:
+        params = {"task_id": str(task.id), **_task_params(_task_fields(tc, args))}
+        return propose(tc, "tasks.update", params, f"Change task: {task.title}")
     for name, value in _task_fields(tc, args).items():
         setattr(task, name, value)
     tc.session.flush()
@@ -170,10 +217,9 @@ def update_task(tc: ToolContext, args: dict) -> dict:
 
 def complete_task(tc: ToolContext, args: dict) -> dict:
     task = _own_task(tc, args["task_id"])
-    if not task.done:
-        task.done = True
-        task.completed_at = utcnow()
-        tc.session.flush()
+    if tc.tainted:
+        return propose(tc, "tasks.complete", {"task_id": str(task.id)}, f"Complete task: {task.title}")
+    if complete_task_service(session=tc.session, task=task, now=utcnow()):
         tc.wrote = True
         tc.applied.append({"type": "task.completed", "task_id": str(task.id), "title": task.title})
     return {"completed": _task_brief(task)}
@@ -216,7 +262,8 @@ def list_events(tc: ToolContext, args: dict) -> dict:
     end = _parse_time(args["end"], tc.zone, "end") if args.get("end") else day_end
     if end <= start or end - start > timedelta(days=31):
         raise ToolError("end must be after start, and at most 31 days later.")
-    return {"timezone": tc.user.timezone, "events": [_event_brief(e, tc.zone) for e in _events_between(tc, start, end)]}
+    events = [_event_brief(e, tc.zone) for e in _events_between(tc, start, end)]
+    return {"timezone": tc.user.timezone, "events": _seen(tc, "event", events)}
 
 
 def free_slots_of_day(tc: ToolContext, day: date, min_minutes: int = 30) -> list[dict]:
@@ -274,15 +321,31 @@ def search_mail(tc: ToolContext, args: dict) -> dict:
         stmt = stmt.where(or_(MailMessage.subject.ilike(pattern), MailMessage.sender.ilike(pattern),
                               MailMessage.snippet.ilike(pattern)))
     stmt = stmt.order_by(MailMessage.date.desc()).limit(args.get("limit", 20))
-    return {"messages": [mail_brief(m) for m in tc.session.scalars(stmt)]}
+    return {"messages": _seen(tc, "message", [mail_brief(m) for m in tc.session.scalars(stmt)])}
 
 
 def read_mail(tc: ToolContext, args: dict) -> dict:
     message = _own_message(tc, args["message_id"])
     # The synced row keeps the snippet in the clear; the full body (encrypted) is the
     # Google sync's to expose.
-    return {"message": {**mail_brief(message), "to": list(message.recipients or []),
-                        "thread_id": message.thread_id, "text": _clip(message.snippet, 4000)}}
+    _seen(tc, "message", [{"id": str(message.id)}])
+    return {"message": mail_full(message)}
+
+
+def mail_full(message: MailMessage) -> dict:
+    return {**mail_brief(message), "to": list(message.recipients or []),
+            "thread_id": message.thread_id, "text": _clip(message.snippet, 4000)}
+
+
+def read_thread(tc: ToolContext, args: dict) -> dict:
+    """The messages of the one thread a reply is drafted in (mail.draft_reply), oldest first."""
+    if not tc.thread_scope:
+        return {"messages": []}
+    rows = tc.session.scalars(
+        select(MailMessage).where(MailMessage.user_id == tc.user.id, MailMessage.thread_id == tc.thread_scope)
+        .order_by(MailMessage.date).limit(20)
+    )
+    return {"messages": _seen(tc, "message", [mail_full(m) for m in rows])}
 
 
 # -- proposals (approval before anything leaves our database) -------------------------
@@ -294,10 +357,12 @@ def propose(tc: ToolContext, kind: str, params: dict, summary: str) -> dict:
         validate_params(REGISTRY[kind], params)
     except InvalidParams as exc:
         raise ToolError(f"Invalid {kind} proposal: {json.dumps(exc.errors)}") from None
+    preview = previews.render(session=tc.session, user=tc.user, kind=kind, params=params)
     action = ProposedAction(id=uuid.uuid4(), user_id=tc.user.id, job_id=tc.job_id, kind=kind,
-                            params=params, summary=summary[:500])
+                            params=params, summary=summary[:500], preview=preview)
     tc.pending.append(action)
-    proposed = {"action_id": str(action.id), "type": kind, "summary": action.summary, "params": params}
+    proposed = {"action_id": str(action.id), "type": kind, "summary": action.summary, "params": params,
+                "preview": preview}
     tc.proposed.append(proposed)
     return {"proposed": proposed, "note": "Not done yet: the user approves or rejects it."}
 
@@ -307,17 +372,26 @@ def propose_event(tc: ToolContext, args: dict) -> dict:
     end = _parse_time(args["end"], tc.zone, "end")
     if end <= start:
         raise ToolError("end must be after start.")
-    params = {"summary": args["summary"], "start": start.isoformat(), "end": end.isoformat(),
+    params = {"summary": tc.output.clean(args["summary"]), "start": start.isoformat(), "end": end.isoformat(),
               "timezone": tc.user.timezone}
     if args.get("description"):
-        params["description"] = args["description"]
+        params["description"] = tc.output.clean(args["description"])
     local = start.astimezone(tc.zone)
     return propose(tc, "calendar.create_event", params, f"{args['summary']} at {local:%a %H:%M}")
 
 
 def propose_draft(tc: ToolContext, args: dict) -> dict:
-    params = {"to": args["to"], "subject": args["subject"], "body": args["body"]}
-    return propose(tc, "mail.create_draft", params, f"Draft to {', '.join(args['to'])}: {args['subject']}")
+    params = {"to": args["to"], "subject": tc.draft_output.clean(args["subject"]),
+              "body": tc.draft_output.clean(args["body"])}
+    return propose(tc, "mail.create_draft", params, f"Draft to {len(args['to'])} recipient(s): {params['subject']}")
+
+
+def propose_memory(tc: ToolContext, args: dict) -> dict:
+    text = tc.output.clean(args["text"]).strip()
+    if not text:
+        raise ToolError("A memory needs some text.")
+    return propose(tc, "memories.create", {"text": text[:500], "source": {"kind": "job", "id": str(tc.job_id)}},
+                   f"Remember: {text}")
 
 
 # -- the registry ----------------------------------------------------------------------
@@ -331,6 +405,9 @@ _TASK_FIELDS = {
     "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": 20},
 }
 
+# Accepted only to be refused with a clear reason (_task_fields): agents never change `repeat`.
+_REPEAT = {"repeat": {"description": "Not settable by an agent; always refused."}}
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -341,15 +418,18 @@ TOOLS: dict[str, Tool] = {
         Tool("search_tasks", "Find the user's tasks whose title or notes contain the text.",
              _params({"query": {"type": "string", "minLength": 1, "maxLength": 200}}, ("query",)),
              search_tasks, "looking at your tasks"),
-        Tool("create_task", "Create a task for the user.", _params(_TASK_FIELDS, ("title",)),
-             create_task, "updating your tasks"),
-        Tool("update_task", "Change one of the user's tasks.",
-             _params({"task_id": {"type": "string"}, **_TASK_FIELDS}, ("task_id",)),
-             update_task, "updating your tasks"),
+        Tool("create_task", "Create a task for the user.", _params({**_TASK_FIELDS, **_REPEAT}, ("title",)),
+             create_task, "updating your tasks", proposes="tasks.create"),
+        Tool("update_task", "Change one of the user's tasks (not how it repeats).",
+             _params({"task_id": {"type": "string"}, **_TASK_FIELDS, **_REPEAT}, ("task_id",)),
+             update_task, "updating your tasks", proposes="tasks.update"),
         Tool("complete_task", "Mark one of the user's tasks done.",
-             _params({"task_id": {"type": "string"}}, ("task_id",)), complete_task, "updating your tasks"),
+             _params({"task_id": {"type": "string"}}, ("task_id",)), complete_task, "updating your tasks",
+             proposes="tasks.complete"),
         Tool("list_events", "List the user's calendar events between start and end (default: today).",
-             _params({"start": _DATE_TIME, "end": _DATE_TIME}), list_events, "reading your calendar"),
+             _params({"start": _DATE_TIME, "end": _DATE_TIME}), list_events, "reading your calendar",
+             returns_untrusted=True),  # summaries, descriptions, locations: others write them (invites)
+        # Only times: nothing anyone else wrote.
         Tool("free_slots", "Free time in the user's working hours on a day (default: today).",
              _params({"date": {"type": "string", "description": "YYYY-MM-DD"},
                       "min_minutes": {"type": "integer", "minimum": 5, "maximum": 600}}),
@@ -357,9 +437,12 @@ TOOLS: dict[str, Tool] = {
         Tool("search_mail", "Recent mail of the user, optionally matching text in subject, sender or snippet.",
              _params({"query": {"type": "string", "maxLength": 200},
                       "limit": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS}}),
-             search_mail, "reading your mail"),
+             search_mail, "reading your mail", returns_untrusted=True),
         Tool("read_mail", "Read one of the user's mail messages.",
-             _params({"message_id": {"type": "string"}}, ("message_id",)), read_mail, "reading your mail"),
+             _params({"message_id": {"type": "string"}}, ("message_id",)), read_mail, "reading your mail",
+             returns_untrusted=True),
+        Tool("read_thread", "Read the messages of the mail thread being replied to.",
+             _params({}), read_thread, "reading your mail", returns_untrusted=True),
         Tool("propose_event", "Propose a calendar event; it is created only if the user approves.",
              _params({"summary": {"type": "string", "minLength": 1, "maxLength": 1024}, "start": _DATE_TIME,
                       "end": _DATE_TIME, "description": {"type": "string", "maxLength": 8192}},
@@ -371,7 +454,53 @@ TOOLS: dict[str, Tool] = {
                       "subject": {"type": "string", "maxLength": 2048},
                       "body": {"type": "string", "maxLength": 100000}}, ("to", "subject", "body")),
              propose_draft, "drafting reply"),
+        Tool("propose_memory", "Propose a short fact to remember about the user; kept only if the user approves.",
+             _params({"text": {"type": "string", "minLength": 1, "maxLength": 500}}, ("text",)),
+             propose_memory, "noting a memory"),
     )
+}
+
+
+@dataclass(frozen=True)
+class AgentTools:
+    """One agent type's place in the taint rule, and why each of its tools is there."""
+
+    tainted_from_start: bool
+    why: dict[str, str]
+
+
+# The one table of the agents' tools (shared.jobtypes carries the same names as each job
+# type's toolset; a test holds the two together). docs/agents.md says the same for people.
+AGENTS: dict[str, AgentTools] = {
+    "agent.assistant": AgentTools(False, {
+        "list_tasks": "answers \"what's on my list\"",
+        "search_tasks": "finds the task the user names",
+        "create_task": "\"add milk to my list\" (a proposal once the run read mail or events)",
+        "update_task": "\"move the report to Friday\" (a proposal once tainted; never `repeat`)",
+        "complete_task": "\"I paid the rent\" (a proposal once tainted)",
+        "list_events": "answers questions about the calendar (taints the run)",
+        "free_slots": "finds time without reading anyone's text",
+        "search_mail": "answers questions about mail (taints the run)",
+        "read_mail": "reads the message the user asks about (taints the run)",
+        "propose_event": "the user asks for a meeting or a block of time; always a proposal",
+        "propose_draft": "the user asks to write someone; always a proposal",
+        "propose_memory": "the user states a lasting fact; always a proposal",
+    }),
+    "agent.plan_day": AgentTools(False, {
+        "list_tasks": "the tasks to fit into the day",
+        "list_events": "what already fills the day (taints the run)",
+        "free_slots": "where the blocks can go",
+        "propose_event": "the plan's time blocks; always proposals",
+    }),
+    # Their input is mail: tainted before the model reads a word.
+    "mail.triage": AgentTools(True, {
+        "search_mail": "more of the messages being triaged",
+        "read_mail": "one message's text, when the snippet is not enough",
+    }),
+    "mail.draft_reply": AgentTools(True, {
+        "read_thread": "the thread being replied to, and nothing else of the mailbox",
+        "free_slots": "a reply that proposes a time needs the user's free time",
+    }),
 }
 
 _validators = {name: Draft202012Validator(tool.parameters) for name, tool in TOOLS.items()}
@@ -393,11 +522,20 @@ class Toolbox:
         return tool.progress if tool else "thinking"
 
     def call(self, call_id: str, name: str, arguments: str) -> str:
-        """Run one tool call; the result (or the refusal) as JSON text for the model."""
+        """Run one tool call; the result (or the refusal) as text for the model."""
         if call_id in self._answered:
             # The model repeated a call it already made: its effect happened once.
             return self._answered[call_id]
-        self._answered[call_id] = answer = json.dumps(self._run(name, arguments), default=str)
+        result = self._run(name, arguments)
+        tool = self.tools.get(name)
+        if tool is not None and tool.returns_untrusted and "error" not in result:
+            # From here on this run's writes are proposals: the model has read text an
+            # attacker may have written, and may be following it.
+            self.tc.tainted = True
+            answer = frame_result(self.tc.framer, name, result)
+        else:
+            answer = json.dumps(result, default=str)
+        self._answered[call_id] = answer
         return answer
 
     def _run(self, name: str, arguments: str) -> dict:
@@ -418,3 +556,22 @@ class Toolbox:
                 return tool.handler(self.tc, args)
         except ToolError as exc:
             return {"error": str(exc)}
+
+
+_SOURCES = {"messages": "mail", "message": "mail", "events": "calendar", "event": "calendar"}
+
+
+def frame_result(framer: DataFramer, tool_name: str, result: dict) -> str:
+    """A tool's result for the model: its third-party items each in a labelled data block."""
+    blocks, rest = [], {}
+    for key, value in result.items():
+        source = _SOURCES.get(key)
+        items = value if isinstance(value, list) else [value] if isinstance(value, dict) else None
+        if source is None or items is None:
+            rest[key] = value
+            continue
+        for item in items:
+            sender = item.get("from") or item.get("organizer")
+            blocks.append(framer.block(item, source=source, sender=sender, id=item.get("id")))
+    header = json.dumps({"tool": tool_name, "data_blocks": len(blocks), **framer.value(rest)}, default=str)
+    return "\n".join([header, *blocks])
