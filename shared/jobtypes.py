@@ -362,8 +362,7 @@ def _ai_configured(settings: Settings) -> bool:
     return bool(settings.openai_api_key)
 
 
-# Tools that only read the user's own data.
-_READ_TOOLS = ("list_tasks", "search_tasks", "list_events", "free_slots", "search_mail", "read_mail")
+# Why each agent has each tool, and which tools taint a run: workers.ai.tools (AGENTS, TOOLS).
 
 
 def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] = (), *,
@@ -398,7 +397,7 @@ _agent(
     },
     required=("message",),
     toolset=("list_tasks", "search_tasks", "create_task", "update_task", "complete_task", "list_events",
-             "free_slots", "search_mail", "read_mail", "propose_event", "propose_draft"),
+             "free_slots", "search_mail", "read_mail", "propose_event", "propose_draft", "propose_memory"),
 )
 _agent(
     "agent.plan_day",
@@ -420,7 +419,8 @@ _agent(
         "instructions": {"type": "string", "maxLength": 2000},
     },
     required=("message_id",),
-    toolset=_READ_TOOLS,
+    # Only what a reply needs: the message's own thread and the user's free time (workers.ai.tools.AGENTS).
+    toolset=("read_thread", "free_slots"),
 )
 
 

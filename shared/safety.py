@@ -138,6 +138,12 @@ def url_host(url: str) -> str:
     return host.lower().rstrip(".")
 
 
+def _shown_host(url: str) -> str:
+    """The host as text for people; without "www." (apps turn "www.x" into a link by themselves)."""
+    host = url_host(url)
+    return host[4:] if host.startswith("www.") else host
+
+
 def links_in(text: str) -> list[dict]:
     """Every URL in `text` (Markdown or bare) with its host, in order, once each."""
     seen, found = set(), []
@@ -178,15 +184,15 @@ class OutputPolicy:
         tail = raw[len(url):]
         if self.allows(url):
             return raw
-        host = url_host(url)
+        host = _shown_host(url)
         return (f"link ({host})" if host else "link") + tail
 
     def _link(self, match: re.Match) -> str:
         label, url = match.group(1), match.group(2)
-        label = _URL.sub(lambda m: url_host(m.group(0)) or "link", label)  # a URL as label shows its host
+        label = _URL.sub(lambda m: _shown_host(m.group(0)) or "link", label)  # a URL as label shows its host
         if url and self.allows(url):
             return f"[{label}]({url})"
-        host = url_host(url)
+        host = _shown_host(url)
         return f"{label} ({host})" if host else label
 
     def clean(self, text: str) -> str:

@@ -294,7 +294,8 @@ def _labelled(answer: dict, given: dict[str, MailMessage], clean) -> list[dict]:
         label = str(item.get("label", "")).strip().lower().replace("_", "-").replace(" ", "-")
         if message is None or label not in TRIAGE_LABELS:
             continue
-        labelled.append({"id": str(message.id), "subject": message.subject, "from": message.sender,
+        # Subject and sender are the mail's own, but still third-party text shown to the user.
+        labelled.append({"id": str(message.id), "subject": clean(message.subject), "from": clean(message.sender),
                          "label": label, "reason": clean(str(item.get("reason", "")).splitlines()[0][:300])
                          if item.get("reason") else ""})
     return labelled
@@ -355,7 +356,9 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
     run.tc.thread_scope = message.thread_id or None
     # The draft may keep only links the mail itself (or the user's instructions) had.
     source_links = links_in(f"{message.subject}\n{message.snippet}\n{instructions}")
-    run.tc.draft_output = OutputPolicy.of(urls=(link["url"] for link in source_links))
+    # ...and only those on hosts any shown text may link to (an attacker's mail has links too).
+    run.tc.draft_output = OutputPolicy.of(urls=(link["url"] for link in source_links
+                                                if run.tc.output.allows(link["url"])))
     request = "Draft my reply to the message in the read_thread result."
     if instructions:
         request += f" My instructions: {instructions}"
@@ -371,6 +374,7 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
     if not body:
         raise JobFailed("ai_bad_output", "The model drafted an empty reply.")
     params = _draft_params(message, body)
+    params["subject"] = run.clean(params["subject"])
     run.ctx.progress(90, "drafting reply")
     propose(run.tc, "mail.create_draft", params, f"Reply to {params['to'][0]}: {params['subject']}"[:500])
     run.finish()
