@@ -192,7 +192,8 @@ class OutputPolicy:
         label = _URL.sub(lambda m: _shown_host(m.group(0)) or "link", label)  # a URL as label shows its host
         if url and self.allows(url):
             return f"[{label}]({url})"
-        host = _shown_host(url)
+        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", url)
+        host = _shown_host(url) if not scheme or url.lower().startswith(("http:", "https:")) else ""
         return f"{label} ({host})" if host else label
 
     def clean(self, text: str) -> str:
@@ -214,8 +215,8 @@ class OutputPolicy:
 class StreamCleaner:
     """`OutputPolicy.clean` on a token stream: feed(delta) returns what is safe to show now.
 
-    Text from a `[` (or `![`) is held until its link is complete or cannot be one, and the
-    last word until whitespace ends it (it may still grow into `http...`). What is emitted is
+    Text from a `[` (or `![`, or an HTML `<`) is held until its link is complete or cannot be
+    one, and the last word until whitespace ends it (it may still grow into `http...`). What is emitted is
     never taken back, and the emitted text of the whole stream equals clean(whole text) for
     links and images (cut points are whitespace or a `[`, where no link can span).
     """
@@ -253,14 +254,21 @@ class StreamCleaner:
                 break
             if after == "(":
                 paren = text.find(")", close_at)
-                if paren == -1:
-                    cut = open_at
+                if paren == -1 or paren >= cut:
+                    cut = open_at  # the link is not complete before the cut: hold all of it
                     break
                 start = paren + 1
                 continue
+            if close_at >= cut:
+                cut = open_at
+                break
             start = close_at + 1
         if cut > 0 and text[cut - 1] == "!":
             cut -= 1  # keep `!` with its `[`: together they are an image
+        # An HTML tag (`<img src=...>`) spans spaces: hold from an unclosed `<`.
+        tag = text.rfind("<", 0, cut)
+        if tag != -1 and not 0 <= text.find(">", tag) < cut and len(text) - tag < 500:
+            cut = tag
         return cut
 
     def feed(self, delta: str) -> str:
