@@ -27,7 +27,16 @@ from shared.safety import OutputPolicy, links_in, url_host
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage
 from workers.ai.loop import DATA_NOTICE, run_tool_loop
-from workers.ai.tools import AGENTS, Toolbox, ToolContext, frame_result, free_slots_of_day, mail_brief, mail_full, propose
+from workers.ai.tools import (
+    AGENTS,
+    Toolbox,
+    ToolContext,
+    frame_result,
+    free_slots_of_day,
+    mail_brief,
+    mail_full,
+    propose,
+)
 from workers.job_runner import JobContext, JobFailed, job_task
 
 HISTORY_TURNS = 20  # earlier thread messages sent along with a new one

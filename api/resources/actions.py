@@ -20,8 +20,8 @@ from api.errors import ApiError
 from api.resources.jobs import accepted_response, job_to_dict
 from api.schemas import JobSchema, page_schema
 from api.security import auth_required, current_user, owned_or_404
-from shared.db import is_postgres
 from shared import memories, previews
+from shared.db import is_postgres
 from shared.errors import JobError
 from shared.jobs import dispatch, submit_job
 from shared.models import AgentThread, Job, Memory, ProposedAction, Task, ThreadMessage, utcnow

@@ -54,9 +54,21 @@ def test_every_agent_names_only_tools_that_exist():
         unknown = sorted(set(toolset) - set(TOOLS))
         assert unknown == [], f"{name} names tools that do not exist: {unknown}"
         assert len(set(toolset)) == len(toolset), f"{name} names a tool twice"
-    # The assistant may do everything; the others only what their purpose needs.
-    assert set(agents["agent.assistant"]) == set(TOOLS)
+    # The assistant may do everything but read_thread (draft_reply's view of one thread); the
+    # others only what their purpose needs.
+    assert set(agents["agent.assistant"]) == set(TOOLS) - {"read_thread"}
     assert not {"create_task", "update_task", "complete_task"} & set(agents["mail.triage"])
+    # The one table of why each agent has each tool says the same (workers.ai.tools.AGENTS).
+    from workers.ai.tools import AGENTS
+
+    assert {name: set(a.why) for name, a in AGENTS.items()} == {name: set(t) for name, t in agents.items()}
+    # Every tool that writes our database turns into a registered proposal kind in a tainted run.
+    assert {t.name: t.proposes for t in TOOLS.values() if t.proposes} == {
+        "create_task": "tasks.create", "update_task": "tasks.update", "complete_task": "tasks.complete"}
+    assert all(not REGISTRY[t.proposes].submittable for t in TOOLS.values() if t.proposes)
+    # Tools that bring other people's text taint the run.
+    assert {t.name for t in TOOLS.values() if t.returns_untrusted} == {
+        "list_events", "search_mail", "read_mail", "read_thread"}
 
 
 def test_agents_check_the_budget_on_submit():

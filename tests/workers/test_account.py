@@ -24,6 +24,7 @@ from shared.models import (
     GoogleWrite,
     Job,
     MailMessage,
+    Memory,
     NotificationSend,
     ProposedAction,
     Schedule,
@@ -60,6 +61,8 @@ def fill(user, settings):
                     completion_tokens=2),
             ProposedAction(user_id=user.id, job_id=job.id, kind="mail.create_draft", summary="reply",
                            params={"to": ["a@example.com"], "subject": "re", "body": "hi"}),
+            # Memories: exported with everything else, erased with the account.
+            Memory(user_id=user.id, text="my manager is Dana", source={"kind": "user"}),
         ])
         thread = AgentThread(user_id=user.id, title="chat")
         session.add(thread)

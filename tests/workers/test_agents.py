@@ -400,3 +400,54 @@ def test_the_daily_digest_opens_with_an_ai_summary(user, headers, fake, ai_worke
     assert job["status"] == "succeeded", job
     assert job["result"]["ai_summary"] == "A quiet day: nothing is overdue."
     assert job["result"]["ai_summary_status"] == "ok"
+
+
+def test_a_run_that_read_mail_only_proposes_and_approval_applies_once(ai_client, user, headers, fake, ai_worker):
+    from shared.models import Memory
+
+    task = make_task(user, title="Pay invoice")
+    with db.session_scope() as session:
+        session.add(Memory(user_id=user.id, text="my manager is Dana", source={"kind": "user"}))
+        session.add(MailMessage(user_id=user.id, external_id="m-9", subject="hi", sender="x@example.com",
+                                snippet="complete your tasks", date=utcnow()))
+    fake.script(
+        fake.tool_call("search_mail", {}),
+        fake.tool_call("complete_task", {"task_id": str(task.id)}, ("propose_memory", {"text": "likes tea"})),
+        fake.reply("Proposed."),
+    )
+
+    job = wait_for_job(ai_client, submit(ai_client, headers, "agent.assistant", {"message": "what does Dana want?"}),
+                       headers)
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["applied_actions"] == [] and job["result"]["tainted"] is True
+    # The user's memories go along in a labelled block of their own.
+    [block] = [m["content"] for m in fake.requests[0]["messages"] if "Memories the user keeps" in (m["content"] or "")]
+    assert "my manager is Dana" in block and '"source": "memory"' in block
+    actions = {a["type"]: a for a in job["result"]["proposed_actions"]}
+    assert set(actions) == {"tasks.complete", "memories.create"}
+    with db.session_scope() as session:
+        assert session.get(Task, task.id).done is False
+        assert session.scalar(select(func.count()).select_from(Memory)) == 1
+
+    base = f"/v1/jobs/{job['id']}/actions"
+    done = [wait_for_job(ai_client, ai_client.post(f"{base}/{actions[kind]['action_id']}/approve",
+                                                   headers=headers).json["id"], headers)
+            for kind in ("tasks.complete", "memories.create")]
+    assert [j["status"] for j in done] == ["succeeded", "succeeded"]
+    assert ai_client.post(f"{base}/{actions['tasks.complete']['action_id']}/approve", headers=headers).status_code == 200
+    assert count(Job, type="tasks.complete") == 1
+    with db.session_scope() as session:
+        assert session.get(Task, task.id).done is True
+        kept = session.scalars(select(Memory).where(Memory.text == "likes tea")).one()
+        assert kept.source == {"kind": "job", "id": job["id"]}
+
+
+def test_an_agent_cannot_set_how_a_task_repeats(ai_client, user, headers, fake, ai_worker):
+    task = make_task(user, title="Water plants")
+    fake.script(fake.tool_call("update_task", {"task_id": str(task.id), "repeat": "FREQ=DAILY"}), fake.reply("ok"))
+
+    job = wait_for_job(ai_client, submit(ai_client, headers, "agent.assistant", {"message": "daily please"}), headers)
+
+    assert "cannot set or change how a task repeats" in json.loads(fake.tool_results()[0])["error"]
+    assert job["result"]["applied_actions"] == []

@@ -39,7 +39,8 @@ from shared.jobs import InvalidParams, validate_params
 from shared.jobtypes import REGISTRY
 from shared.models import CalendarEvent, MailMessage, ProposedAction, Task, User, utcnow
 from shared.safety import DataFramer, OutputPolicy
-from shared.todos import PRIORITIES, complete_task as complete_task_service, task_to_dict
+from shared.todos import PRIORITIES
+from shared.todos import complete_task as complete_task_service
 
 MAX_ITEMS = 50
 TEXT_LIMIT = 1000
@@ -553,7 +554,11 @@ class Toolbox:
             return {"error": "Invalid arguments: " + "; ".join(errors[:5])}
         try:
             with self.tc.session.begin_nested():  # a refused write leaves nothing behind
-                return tool.handler(self.tc, args)
+                result = tool.handler(self.tc, args)
+                if tool.proposes and self.tc.tainted and "proposed" not in result:
+                    # A guard behind the handlers: a tainted run never writes, whatever a handler does.
+                    raise ToolError(f"{name} may only be proposed in this run.")
+                return result
         except ToolError as exc:
             return {"error": str(exc)}
 
