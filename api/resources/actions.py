@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from api.db import get_db
@@ -168,20 +168,6 @@ def _approve(action: ProposedAction):
     return submitted.job, submitted.created
 
 
-def _reject_body() -> dict:
-    """The optional {"reason"}; no body and {} are fine."""
-    if not request.get_data(cache=True):
-        return {"reason": ""}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(422, "validation_error", "The body must be a JSON object such as {\"reason\": \"...\"}.")
-    try:
-        return RejectSchema().load(body)
-    except ValidationError as exc:
-        raise ApiError(422, "validation_error", "The request did not pass validation; see errors.",
-                       errors=exc.messages) from None
-
-
 def _tell_the_thread(action: ProposedAction) -> None:
     """An assistant's thread hears of the rejection (and the reason), so its next turn knows."""
     session = get_db()
@@ -283,13 +269,14 @@ class ActionsApproveAll(MethodView):
 class ActionReject(MethodView):
     decorators = [auth_required()]
 
+    @blp.arguments(RejectSchema, required=False)
     @blp.response(200, ActionSchema)
     @blp.alt_response(404, description="No such action (or not yours).")
     @blp.alt_response(409, description="The action was approved already, or expired.")
-    def post(self, job_id, action_id):
+    def post(self, data, job_id, action_id):
         """Reject a proposed action, optionally with a reason: it never runs; an assistant's thread hears why."""
         session = get_db()
-        data = _reject_body()
+        data = {"reason": "", **(data or {})}
         action = _own_action(job_id, action_id, lock=True)
         if action.status == "approved":
             raise ApiError(409, "action_approved", "This action was approved already; cancel its job instead.")

@@ -15,14 +15,14 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared import db
-from shared.models import Backup, Job, ProposedAction
+from shared.models import Backup, Job, Memory, ProposedAction, User
 from tests.clients.conftest import DESKTOP, PHONE
 from tests.clients.npm import WEB
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import PASSWORD, ServerProcess, WorkerProcess, create_user
+from tests.support import PASSWORD, ServerProcess, WorkerProcess, create_user, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -196,6 +196,81 @@ def test_the_assistant_proposes_an_event_and_the_user_approves_it(browser_page, 
     page.reload()
     page.get_by_role("list", name="Conversations").get_by_role("button").first.click()
     expect(page.get_by_role("group", name=re.compile("^Proposed: Focus block")).get_by_role("status")).to_have_text("Approved")
+
+
+def test_an_approval_card_shows_every_recipient_of_a_hostile_draft_and_its_body(browser_page, web, fake_ai):
+    to = [f"colleague{i}@corp.example" for i in range(1, 13)] + ["attacker@evil.example"]
+    body = ("Hi all,\nthe code is 482913.\n" + "More text.\n" * 40
+            + "Budget: https://docs.corp.example/budget\nPay at https://evil.example/pay\nThe end.")
+    fake_ai.script(fake_ai.tool_call("propose_draft", {"to": to, "subject": "Re: budget", "body": body}),
+                   fake_ai.reply("I drafted the reply."))
+    page = browser_page
+    sign_up(page, web.url)
+    page.get_by_role("link", name="Chat").click()
+    page.get_by_label("Message").fill("reply to the budget mail with https://docs.corp.example/budget")
+    page.get_by_role("button", name="Send").click()
+
+    card = page.get_by_role("group", name=re.compile("^Proposed: Draft to 13"))
+    expect(card).to_be_visible()
+    recipients = card.get_by_role("list", name="To recipients")
+    expect(recipients.get_by_role("listitem")).to_have_count(13)
+    for address in to:
+        expect(recipients).to_contain_text(address)
+    expect(recipients.get_by_role("listitem").last).to_contain_text("never written to")
+    shown = card.get_by_label("Body")
+    expect(shown).to_contain_text("the code is 482913.")
+    expect(shown).to_contain_text("The end.")  # the whole body, scrollable, not cut
+    assert shown.evaluate("e => e.scrollHeight > e.clientHeight")
+    # A link the user gave is kept and shown as text with its host; the model's own link to
+    # another host became text; nothing in the card is a live link.
+    expect(card.get_by_role("list", name="Links")).to_have_text("https://docs.corp.example/budget (docs.corp.example)")
+    expect(shown).to_contain_text("Pay at link (evil.example)")
+    expect(card.locator("a")).to_have_count(0)
+
+
+def test_a_proposed_memory_appears_only_once_approved_and_is_gone_after_erasure(browser_page, web, fake_ai):
+    fake_ai.script(fake_ai.tool_call("propose_memory", {"text": "My manager is Dana"}),
+                   fake_ai.reply("Shall I remember that?"))
+    page = browser_page
+    email = sign_up(page, web.url)
+    page.get_by_role("link", name="Chat").click()
+    page.get_by_label("Message").fill("my manager is Dana")
+    page.get_by_role("button", name="Send").click()
+    card = page.get_by_role("group", name=re.compile("^Proposed: Remember"))
+    expect(card).to_contain_text("My manager is Dana")
+
+    page.get_by_role("link", name="Settings").click()
+    memories = page.get_by_role("list", name="Memories")
+    expect(page.get_by_text("Nothing yet.")).to_be_visible()
+    expect(memories.get_by_role("listitem")).to_have_count(0)
+
+    page.get_by_role("link", name="Chat").click()
+    page.get_by_role("list", name="Conversations").get_by_role("button").first.click()
+    card = page.get_by_role("group", name=re.compile("^Proposed: Remember"))
+    card.get_by_role("button", name="Approve").click()
+    expect(card.get_by_role("status")).to_have_text("Approved")
+
+    def kept() -> bool:
+        page.get_by_role("link", name="Settings").click()
+        return page.get_by_role("list", name="Memories").get_by_text("My manager is Dana").count() == 1
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=20)
+    while not kept():  # the approved memories.create job runs on the worker
+        assert datetime.now(timezone.utc) < deadline, "the approved memory never appeared"
+        page.get_by_role("link", name="Chat").click()
+    with db.session_scope() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        assert session.scalar(select(func.count()).select_from(Memory).filter_by(user_id=user.id)) == 1
+
+    page.get_by_role("button", name="Delete my account…").click()
+    page.get_by_label("Type your email to confirm").fill(email)
+    page.get_by_role("button", name="Delete my account", exact=True).click()
+
+    def erased() -> bool:
+        with db.session_scope() as session:
+            return session.get(User, user.id) is None
+    wait_until(erased, timeout=30, message="the account to be erased")
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Memory).filter_by(user_id=user.id)) == 0
 
 
 def test_the_admin_panel_shows_queues_and_workers_and_backs_up_now(browser_page, web):

@@ -18,6 +18,9 @@ export type JobType = Out<Schemas["JobType"]>;
 export type Task = Out<Schemas["Task"]>;
 export type TaskPatch = Schemas["TaskPatch"];
 export type Action = Out<Schemas["Action"]>;
+/** What approving an action does, rendered by the API from its params (never the model's words). */
+export type ActionPreview = Schemas["Preview"];
+export type Memory = Out<Schemas["Memory"]>;
 export type Thread = Out<Schemas["ThreadWithMessages"]>;
 export type ThreadMessage = Out<Schemas["ThreadMessage"]>;
 export type Schedule = Out<Schemas["Schedule"]>;
@@ -413,9 +416,35 @@ export class AssistantClient {
     return ok(await this.api.POST("/v1/jobs/{job_id}/actions/{action_id}/approve", { params: { path } })) as Job;
   }
 
-  async reject(jobId: string, actionId: string): Promise<Action> {
+  /** Rejects a proposed action; a reason goes back to the assistant's thread. */
+  async reject(jobId: string, actionId: string, reason?: string): Promise<Action> {
     const path = { job_id: jobId, action_id: actionId };
-    return ok(await this.api.POST("/v1/jobs/{job_id}/actions/{action_id}/reject", { params: { path } })) as Action;
+    const body = reason ? { reason } : {};
+    return ok(await this.api.POST("/v1/jobs/{job_id}/actions/{action_id}/reject", { params: { path }, body })) as Action;
+  }
+
+  /** Approves every open task proposal of a job (never drafts, events or memories). */
+  async approveAllTasks(jobId: string): Promise<Job[]> {
+    const answer = ok(await this.api.POST("/v1/jobs/{job_id}/actions/approve-all", { params: { path: { job_id: jobId } } }));
+    return (answer as { items: Job[] }).items;
+  }
+
+  // -- memories: facts the agents use; the user writes them, agents only propose ----------
+
+  async memories(query: paths["/v1/memories"]["get"]["parameters"]["query"] = {}): Promise<Page<Memory>> {
+    return ok(await this.api.GET("/v1/memories", { params: { query } })) as Page<Memory>;
+  }
+
+  async createMemory(text: string): Promise<Memory> {
+    return ok(await this.api.POST("/v1/memories", { body: { text } })) as Memory;
+  }
+
+  async updateMemory(memoryId: string, text: string): Promise<Memory> {
+    return ok(await this.api.PATCH("/v1/memories/{memory_id}", { params: { path: { memory_id: memoryId } }, body: { text } })) as Memory;
+  }
+
+  async deleteMemory(memoryId: string): Promise<void> {
+    ok(await this.api.DELETE("/v1/memories/{memory_id}", { params: { path: { memory_id: memoryId } } }));
   }
 
   // -- the user's data -----------------------------------------------------------------

@@ -875,8 +875,56 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The action was rejected. */
+                /** @description Rejected, expired (action_expired), the task changed since (task_changed), or no room for a memory (memory_limit_reached). */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job_id}/actions/approve-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve every open task proposal of a job; drafts, events and memories are never covered. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    job_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The jobs of the job's task proposals, queued. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApproveAll"];
+                    };
+                };
+                /** @description No such job (or not yours). */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -903,7 +951,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Reject a proposed action: it never runs. */
+        /** Reject a proposed action, optionally with a reason: it never runs; an assistant's thread hears why. */
         post: {
             parameters: {
                 query?: never;
@@ -914,7 +962,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["Reject"];
+                };
+            };
             responses: {
                 /** @description OK */
                 200: {
@@ -932,13 +984,14 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The action was approved already. */
+                /** @description The action was approved already, or expired. */
                 409: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -2615,6 +2668,191 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/memories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's memories, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MemoryPage"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Keep a memory (at most 500 characters). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MemoryIn"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Memory"];
+                    };
+                };
+                /** @description memory_limit_reached: MAX_MEMORIES_PER_USER are kept already. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/memories/{memory_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                memory_id: string;
+            };
+            cookie?: never;
+        };
+        /** One memory. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    memory_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Memory"];
+                    };
+                };
+                /** @description No such memory (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Forget a memory. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    memory_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such memory (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a memory's text. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    memory_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MemoryIn"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Memory"];
+                    };
+                };
+                /** @description No such memory (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2794,26 +3032,74 @@ export interface components {
             priority?: "low" | "normal" | "high" | "urgent";
             tags?: string[];
         };
+        Link: {
+            url?: string;
+            host?: string;
+        };
+        EventPreview: {
+            start?: string | null;
+            end?: string | null;
+            timezone?: string | null;
+            title?: string;
+            description?: string;
+            location?: string;
+            attendees?: string[];
+        };
+        TaskPreview: {
+            before?: {
+                [key: string]: unknown;
+            } | null;
+            after?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        MemoryPreview: {
+            text?: string;
+        };
+        Preview: {
+            to?: string[];
+            cc?: string[];
+            subject?: string;
+            body?: string;
+            links?: components["schemas"]["Link"][];
+            /** @description Recipients or attendees the user never sent mail to (their SENT mail's To). */
+            unknown_recipients?: string[];
+            event?: components["schemas"]["EventPreview"];
+            task?: components["schemas"]["TaskPreview"];
+            memory?: components["schemas"]["MemoryPreview"];
+        };
         Action: {
             /** Format: uuid */
             id?: string;
             /** Format: uuid */
             job_id?: string;
-            type?: string;
+            /** @enum {string} */
+            type?: "calendar.create_event" | "mail.create_draft" | "tasks.create" | "tasks.update" | "tasks.complete" | "memories.create";
             summary?: string;
             params?: {
                 [key: string]: unknown;
             };
+            preview?: components["schemas"]["Preview"];
             /** @enum {string} */
-            status?: "proposed" | "approved" | "rejected";
+            status?: "proposed" | "approved" | "rejected" | "expired";
+            /** @description The user's reason, when they gave one on reject. */
+            reason?: string;
             /** Format: uuid */
             action_job_id?: string | null;
             decided_at?: string | null;
+            expires_at?: string;
             created_at?: string;
         };
         ActionList: {
             items?: components["schemas"]["Action"][];
             next_cursor?: string | null;
+        };
+        ApproveAll: {
+            items?: components["schemas"]["Job"][];
+        };
+        Reject: {
+            /** @default  */
+            reason?: string;
         };
         Thread: {
             /** Format: uuid */
@@ -3118,6 +3404,26 @@ export interface components {
         DeliveryPage: {
             items?: components["schemas"]["Delivery"][];
             next_cursor?: string | null;
+        };
+        MemorySource: {
+            /** @enum {string} */
+            kind?: "user" | "job" | "message";
+            id?: string;
+        };
+        Memory: {
+            /** Format: uuid */
+            id?: string;
+            text?: string;
+            source?: components["schemas"]["MemorySource"];
+            created_at?: string;
+            updated_at?: string;
+        };
+        MemoryPage: {
+            items?: components["schemas"]["Memory"][];
+            next_cursor?: string | null;
+        };
+        MemoryIn: {
+            text: string;
         };
         JobBatchErrorDetail: {
             code?: string;

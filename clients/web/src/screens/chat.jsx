@@ -1,5 +1,7 @@
 // The assistant: a conversation (agent.assistant jobs on a thread) with approve/reject on
-// what it proposes (calendar events, mail drafts): nothing leaves our database unapproved.
+// what it proposes (calendar events, mail drafts, and task changes or memories from runs that
+// read mail): nothing leaves our database unapproved. The card shows the API's preview,
+// rendered from the action's params: every recipient, the whole body, links as text.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { client } from "../client.js";
 import { Empty, ErrorNote, Loading, describe, useLoad } from "../ui.jsx";
@@ -91,6 +93,10 @@ export function Chat() {
             <li key={m.id} class={`bubble bubble-${m.role}`}>
               <span class="sr-only">{m.role === "user" ? "You:" : "Assistant:"}</span>
               <p>{m.content}</p>
+              {m.role === "assistant" && m.job_id && (
+                <ApproveAllTasks jobId={m.job_id} actions={actions[m.job_id] || []}
+                  onDone={() => client.actions(m.job_id).then((list) => setActions((all) => ({ ...all, [m.job_id]: list })))} />
+              )}
               {m.role === "assistant" && m.job_id && actions[m.job_id]?.map((action) => (
                 <ActionCard key={action.id} action={action}
                   onDecided={(changed) => setActions((all) => ({
@@ -117,9 +123,123 @@ export function Chat() {
   );
 }
 
+const KIND = {
+  "calendar.create_event": "Event",
+  "mail.create_draft": "Draft",
+  "tasks.create": "New task",
+  "tasks.update": "Task change",
+  "tasks.complete": "Complete task",
+  "memories.create": "Memory",
+};
+const TASK_KINDS = ["tasks.create", "tasks.update", "tasks.complete"];
+const STATUS = { approved: "Approved", rejected: "Rejected", expired: "Expired" };
+
+// "Approve all" covers task proposals only: drafts, events and memories are approved one by one.
+function ApproveAllTasks({ jobId, actions, onDone }) {
+  const open = actions.filter((a) => TASK_KINDS.includes(a.type) && a.status === "proposed");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  if (open.length < 2) return null;
+  const approve = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await client.approveAllTasks(jobId);
+      onDone();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="row">
+      <button type="button" class="secondary small" disabled={busy} onClick={approve}>
+        Approve all {open.length} task changes
+      </button>
+      {error && <p class="note note-error" role="alert">{describe(error)}</p>}
+    </div>
+  );
+}
+
+function Recipients({ label, list, unknown }) {
+  if (!list?.length) return null;
+  return (
+    <div class="preview-row">
+      <dt>{label} ({list.length})</dt>
+      <dd>
+        <ul class="recipients" aria-label={`${label} recipients`}>
+          {list.map((address) => (
+            <li key={address} class={unknown.includes(address) ? "unknown" : undefined}>
+              {address}
+              {unknown.includes(address) && <span class="badge badge-warn"> never written to</span>}
+            </li>
+          ))}
+        </ul>
+      </dd>
+    </div>
+  );
+}
+
+function Links({ links }) {
+  if (!links?.length) return null;
+  return (
+    <div class="preview-row">
+      <dt>Links</dt>
+      <dd>
+        <ul class="links" aria-label="Links">
+          {links.map((link) => <li key={link.url}><code>{link.url}</code> <span class="muted">({link.host})</span></li>)}
+        </ul>
+      </dd>
+    </div>
+  );
+}
+
+function TaskFields({ title, task }) {
+  if (!task) return null;
+  return (
+    <div class="preview-row">
+      <dt>{title}</dt>
+      <dd>{task.title}{task.notes ? ` — ${task.notes}` : ""}{task.due_at ? ` (due ${task.due_at})` : ""}
+        {task.done ? " ✓ done" : ""}</dd>
+    </div>
+  );
+}
+
+// Everything approving does, as text: nothing here is a live link or an image.
+function Preview({ action }) {
+  const p = action.preview || {};
+  const unknown = p.unknown_recipients || [];
+  return (
+    <dl class="preview" aria-label="What approving does">
+      <Recipients label="To" list={p.to} unknown={unknown} />
+      <Recipients label="Cc" list={p.cc} unknown={unknown} />
+      {p.subject !== undefined && <div class="preview-row"><dt>Subject</dt><dd>{p.subject}</dd></div>}
+      {p.body !== undefined && (
+        <div class="preview-row"><dt>Body</dt><dd><pre class="preview-body" tabindex="0" aria-label="Body">{p.body}</pre></dd></div>
+      )}
+      {p.event && (
+        <>
+          <div class="preview-row"><dt>Event</dt><dd>{p.event.title}</dd></div>
+          <div class="preview-row"><dt>When</dt><dd>{p.event.start} – {p.event.end} {p.event.timezone || ""}</dd></div>
+          {p.event.description && (
+            <div class="preview-row"><dt>Description</dt><dd><pre class="preview-body">{p.event.description}</pre></dd></div>
+          )}
+          <Recipients label="Attendees" list={p.event.attendees} unknown={unknown} />
+        </>
+      )}
+      {p.task && <TaskFields title="Before" task={p.task.before} />}
+      {p.task && <TaskFields title={p.task.before ? "After" : "Task"} task={p.task.after} />}
+      {p.memory && <div class="preview-row"><dt>Remember</dt><dd>{p.memory.text}</dd></div>}
+      <Links links={p.links} />
+    </dl>
+  );
+}
+
 function ActionCard({ action, onDecided }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const [reason, setReason] = useState("");
 
   const decide = async (approve) => {
     setBusy(true);
@@ -129,7 +249,7 @@ function ActionCard({ action, onDecided }) {
         await client.approve(action.job_id, action.id);
         onDecided({ ...action, status: "approved" });
       } else {
-        onDecided(await client.reject(action.job_id, action.id));
+        onDecided(await client.reject(action.job_id, action.id, reason.trim() || undefined));
       }
     } catch (e) {
       setError(e);
@@ -141,15 +261,21 @@ function ActionCard({ action, onDecided }) {
   return (
     <div class="action" role="group" aria-label={`Proposed: ${action.summary}`}>
       <p class="action-summary">
-        <span class="badge">{action.type === "calendar.create_event" ? "Event" : "Draft"}</span> {action.summary}
+        <span class="badge">{KIND[action.type] || action.type}</span> {action.summary}
       </p>
+      <Preview action={action} />
       {action.status === "proposed" ? (
         <div class="row">
           <button type="button" disabled={busy} onClick={() => decide(true)}>Approve</button>
+          <label class="grow">
+            <span class="sr-only">Reason for rejecting (optional)</span>
+            <input placeholder="Reason (optional)" value={reason} maxLength={1000}
+              onInput={(e) => setReason(e.currentTarget.value)} />
+          </label>
           <button type="button" class="secondary" disabled={busy} onClick={() => decide(false)}>Reject</button>
         </div>
       ) : (
-        <p class="small muted" role="status">{action.status === "approved" ? "Approved" : "Rejected"}</p>
+        <p class="small muted" role="status">{STATUS[action.status] || action.status}</p>
       )}
       {error && <p class="note note-error" role="alert">{describe(error)}</p>}
     </div>

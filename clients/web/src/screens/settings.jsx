@@ -1,4 +1,5 @@
-// Profile (timezone, digest time), devices for notifications, export and account deletion.
+// Profile (timezone, digest time), memory (facts the assistant uses), devices for
+// notifications, export and account deletion.
 import { useState } from "preact/hooks";
 import { client } from "../client.js";
 import { ErrorNote, Loading, Section, describe, useLoad } from "../ui.jsx";
@@ -8,6 +9,7 @@ export function Settings({ me, setMe, signOut }) {
     <>
       <h1 class="page-title">Settings</h1>
       <Profile me={me} setMe={setMe} />
+      <Memory />
       <Devices />
       <Export />
       <DeleteAccount me={me} signOut={signOut} />
@@ -62,6 +64,58 @@ function Profile({ me, setMe }) {
 function base64UrlToBytes(value) {
   const padded = (value + "=".repeat((4 - (value.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/");
   return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
+
+// Facts the assistant reads ("my manager is Dana"). The user writes them here; the assistant
+// only proposes one, which appears here once approved.
+function Memory() {
+  const memories = useLoad(() => client.memories({ limit: 100 }), []);
+  const [text, setText] = useState("");
+  const [state, setState] = useState({ busy: false, error: null });
+
+  const run = async (action) => {
+    setState({ busy: true, error: null });
+    try {
+      await action();
+      setState({ busy: false, error: null });
+      memories.reload();
+    } catch (error) {
+      setState({ busy: false, error });
+    }
+  };
+  const add = (event) => {
+    event.preventDefault();
+    const value = text.trim();
+    if (value) run(async () => (await client.createMemory(value), setText("")));
+  };
+
+  return (
+    <Section title="Memory">
+      <p class="muted">Short facts the assistant uses, such as “my manager is Dana” or “no meetings before 10”.</p>
+      {memories.loading && <Loading label="Loading your memories" />}
+      <ErrorNote error={memories.error} onRetry={memories.reload} />
+      {memories.data && memories.data.items.length === 0 && <p class="muted">Nothing yet.</p>}
+      <ul class="memories" aria-label="Memories">
+        {memories.data?.items.map((m) => (
+          <li key={m.id}>
+            <span class="grow">{m.text}</span>
+            {m.source?.kind === "job" && <span class="badge">from the assistant</span>}
+            <button type="button" class="ghost small" aria-label={`Forget “${m.text}”`}
+              onClick={() => run(() => client.deleteMemory(m.id))}>Forget</button>
+          </li>
+        ))}
+      </ul>
+      <form class="row" onSubmit={add}>
+        <label class="grow">
+          <span class="sr-only">New memory</span>
+          <input name="memory" placeholder="Something the assistant should know" maxLength={500} value={text}
+            onInput={(e) => setText(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={state.busy || !text.trim()}>Remember</button>
+      </form>
+      <ErrorNote error={state.error} />
+    </Section>
+  );
 }
 
 function Devices() {
