@@ -34,14 +34,26 @@ def summarize_with_ai(settings: Settings, user: User, digest: dict) -> str:
     """A short summary of the digest from the configured AI provider."""
     from workers.ai.client import LlmClient
 
+    from shared.safety import DataFramer, OutputPolicy, url_host
+
     facts = {key: value for key, value in digest.items() if key not in ("ai_summary", "ai_summary_status")}
+    # The digest holds mail subjects and event titles other people wrote: framed as data
+    # (docs/agents.md), given as a tool's result, never as the user's own message.
+    framer = DataFramer()
+    data = framer.block(json.loads(json.dumps(facts, default=str)), source="digest", id=str(digest.get("date", "")))
+    call = {"id": "call_digest", "type": "function", "function": {"name": "read_digest", "arguments": "{}"}}
+    tool = {"type": "function", "function": {"name": "read_digest", "description": "The day's digest.",
+                                             "parameters": {"type": "object", "properties": {}}}}
     with LlmClient(settings, agent_type="report.daily_digest") as client:
         reply = client.chat(
-            [{"role": "system", "content": SUMMARY_PROMPT},
-             {"role": "user", "content": json.dumps(facts, default=str)[:20000]}],
-            max_tokens=300,
+            [{"role": "system", "content": f"{SUMMARY_PROMPT} {framer.notice()}"},
+             {"role": "user", "content": "Write the opening of my digest from the read_digest result."},
+             {"role": "assistant", "content": None, "tool_calls": [call]},
+             {"role": "tool", "tool_call_id": "call_digest", "content": data}],
+            tools=[tool], max_tokens=300,
         )
-    return reply.content.strip()
+    origin = {url_host(o) for o in settings.cors_origins} - {""}
+    return OutputPolicy.of(origin).clean(reply.content).strip()
 
 _templates = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
