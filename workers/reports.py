@@ -32,9 +32,8 @@ SUMMARY_PROMPT = (
 
 def summarize_with_ai(settings: Settings, user: User, digest: dict) -> str:
     """A short summary of the digest from the configured AI provider."""
-    from workers.ai.client import LlmClient
-
     from shared.safety import DataFramer, OutputPolicy, url_host
+    from workers.ai.client import LlmClient
 
     facts = {key: value for key, value in digest.items() if key not in ("ai_summary", "ai_summary_status")}
     # The digest holds mail subjects and event titles other people wrote: framed as data
