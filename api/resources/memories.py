@@ -44,6 +44,10 @@ class MemoryInSchema(Schema):
     text = fields.String(required=True, validate=validate.Length(min=1, max=memories.MAX_TEXT))
 
 
+class MemoryPatchSchema(Schema):
+    text = fields.String(validate=validate.Length(min=1, max=memories.MAX_TEXT))
+
+
 def _clean(text: str) -> str:
     try:
         return memories.clean_text(text)
@@ -90,15 +94,16 @@ class MemoriesById(MethodView):
         """One memory."""
         return memories.memory_to_dict(owned_or_404(Memory, memory_id))
 
-    @blp.arguments(MemoryInSchema)
+    @blp.arguments(MemoryPatchSchema)
     @blp.response(200, MemorySchema)
     @blp.alt_response(404, description="No such memory (or not yours).")
     def patch(self, data, memory_id):
         """Change a memory's text."""
         memory = owned_or_404(Memory, memory_id)
-        memory.text = _clean(data["text"])
-        memory.updated_at = utcnow()
-        get_db().commit()
+        if "text" in data:
+            memory.text = _clean(data["text"])
+            memory.updated_at = utcnow()
+            get_db().commit()
         return memories.memory_to_dict(memory)
 
     @blp.response(204)

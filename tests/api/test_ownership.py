@@ -13,6 +13,7 @@ from shared.models import (
     Device,
     Job,
     MailMessage,
+    Memory,
     ProposedAction,
     Schedule,
     Task,
@@ -24,7 +25,7 @@ from tests.factories import at, make_task
 # Every `<uuid:name>` in a route must name a kind of row here; a new one needs a factory.
 ROW_KINDS = {"task_id": "task", "job_id": "job", "schedule_id": "schedule", "event_id": "event",
              "message_id": "message", "action_id": "action", "thread_id": "thread", "device_id": "device",
-             "webhook_id": "webhook"}
+             "webhook_id": "webhook", "memory_id": "memory"}
 BODIES = {"PATCH": {}, "POST": {}, "PUT": {}}
 DUE = at("2026-11-27T16:00:00")
 
@@ -89,10 +90,11 @@ def theirs(other_user):
                         name="secret phone")
         webhook = Webhook(user_id=other_user.id, url="https://hooks.example/secret", events=["job.failed"],
                           secret_encrypted="secret")
-        session.add_all([schedule, event, message, action, thread, device, webhook])
+        memory = Memory(user_id=other_user.id, text="secret fact", source={"kind": "user"})
+        session.add_all([schedule, event, message, action, thread, device, webhook, memory])
     return {"task": str(task.id), "job": str(job.id), "schedule": str(schedule.id), "event": str(event.id),
             "message": str(message.id), "action": str(action.id), "thread": str(thread.id),
-            "device": str(device.id), "webhook": str(webhook.id)}
+            "device": str(device.id), "webhook": str(webhook.id), "memory": str(memory.id)}
 
 
 def test_there_are_id_routes_to_check(app):

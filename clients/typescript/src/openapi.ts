@@ -2827,7 +2827,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["MemoryIn"];
+                    "application/json": components["schemas"]["MemoryPatch"];
                 };
             };
             responses: {
@@ -3424,6 +3424,9 @@ export interface components {
         };
         MemoryIn: {
             text: string;
+        };
+        MemoryPatch: {
+            text?: string;
         };
         JobBatchErrorDetail: {
             code?: string;
