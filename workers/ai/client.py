@@ -113,12 +113,19 @@ class LlmClient:
     def _visible(self, message: dict) -> dict:
         """The message without invisible characters, whatever put them there (a task title, a
         thread's history): a model reads tag characters and zero-width text that people cannot."""
-        content = message.get("content")
-        if not isinstance(content, str):
-            return message
-        cleaned, removed = strip_invisible(content)
-        self.removed += removed
-        return {**message, "content": cleaned} if removed else message
+        cleaned = dict(message)
+        if isinstance(message.get("content"), str):
+            cleaned["content"], removed = strip_invisible(message["content"])
+            self.removed += removed
+        if message.get("tool_calls"):
+            # The model's own earlier calls go back to it too; their arguments are JSON text.
+            calls = []
+            for call in message["tool_calls"]:
+                arguments, removed = strip_invisible(call["function"].get("arguments") or "")
+                self.removed += removed
+                calls.append({**call, "function": {**call["function"], "arguments": arguments}})
+            cleaned["tool_calls"] = calls
+        return cleaned
 
     def _failed(self, status: str, code: str, message: str, exc: Exception) -> JobFailed:
         metrics.AI_AGENT_CALLS.labels(self.agent_type, status).inc()

@@ -24,10 +24,12 @@ Each agent type's tools and why each is there: AGENTS below, and docs/agents.md.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
@@ -378,11 +380,19 @@ def propose_event(tc: ToolContext, args: dict) -> dict:
     if args.get("description"):
         params["description"] = tc.output.clean(args["description"])
     local = start.astimezone(tc.zone)
-    return propose(tc, "calendar.create_event", params, f"{args['summary']} at {local:%a %H:%M}")
+    return propose(tc, "calendar.create_event", params, f"{params['summary']} at {local:%a %H:%M}")
+
+
+def _address(value: str) -> str:
+    """A recipient as a bare address; anything else (a URL, a name alone) is refused."""
+    address = parseaddr(value)[1]
+    if not re.fullmatch(r"[^@\s/<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", address or ""):
+        raise ToolError(f"{value!r} is not an email address.")
+    return address
 
 
 def propose_draft(tc: ToolContext, args: dict) -> dict:
-    params = {"to": args["to"], "subject": tc.draft_output.clean(args["subject"]),
+    params = {"to": [_address(value) for value in args["to"]], "subject": tc.draft_output.clean(args["subject"]),
               "body": tc.draft_output.clean(args["body"])}
     return propose(tc, "mail.create_draft", params, f"Draft to {len(args['to'])} recipient(s): {params['subject']}")
 
