@@ -179,7 +179,8 @@ def _tell_the_thread(action: ProposedAction) -> None:
                                                       AgentThread.user_id == action.user_id))
     if thread is None:
         return
-    text = f"I rejected your proposal ({action.summary})."
+    # The kind and id, not the summary: a summary can carry mail text, and this is the user's turn.
+    text = f"I rejected your proposed {action.kind} (action {action.id})."
     if action.reason:
         text += f" Reason: {action.reason}"
     now = utcnow()
