@@ -132,8 +132,11 @@ def _refuse_stale(action: ProposedAction) -> None:
         raise ApiError(409, "action_expired", "This proposal expired; ask the assistant again.")
     session, user = get_db(), current_user()
     if action.kind == "tasks.update":
-        task = session.scalar(select(Task).where(Task.id == uuid.UUID(action.params["task_id"]),
-                                                 Task.user_id == user.id))
+        try:
+            task_id = uuid.UUID(str(action.params.get("task_id")))
+        except ValueError:
+            task_id = None
+        task = session.scalar(select(Task).where(Task.id == task_id, Task.user_id == user.id)) if task_id else None
         before = ((action.preview or {}).get("task") or {}).get("before")
         if task is None or previews.task_snapshot(task) != before:
             raise ApiError(409, "task_changed", "The task changed since this was proposed; review it again.")
