@@ -14,7 +14,7 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
 from api.security import user_id_from_token
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -109,8 +109,8 @@ class ActionApprove(MethodView):
             )
             job, created = submitted.job, submitted.created
             action.status, action.action_job_id, action.decided_at = "approved", job.id, utcnow()
+            dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
             session.commit()
-            dispatch(session, submitted)  # after the commit: the row exists first
         return accepted_response(job, created=created)
 
 
