@@ -91,11 +91,7 @@ def test_the_pending_mark_is_set_before_the_commit_and_released_on_rollback(user
 def test_a_broker_failure_after_commit_leaves_the_job_to_the_sweeper(user, monkeypatch):
     job = make_job(user, enqueued_at=utcnow())
     # The broker goes away: Celery's producer pool is rebuilt for a closed port.
-    monkeypatch.setattr(celery_app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
-    monkeypatch.setattr(celery_app.conf, "broker_connection_retry", False)
-    monkeypatch.setattr(celery_app.conf, "broker_connection_max_retries", 0)
-    monkeypatch.setattr(celery_app.conf, "broker_transport_options",
-                        {**celery_app.conf.broker_transport_options, "max_retries": 0})
+    monkeypatch.setitem(celery_app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
     monkeypatch.setattr(celery_app, "_pool", None)
     monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
 
