@@ -12,7 +12,7 @@ import logging
 import time
 
 import redis
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -102,10 +102,11 @@ def _sample_backups() -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.db import get_db
+    from api.security import current_settings
     from shared.models import Backup
     from shared.storage import backup_storage
 
-    storage = backup_storage(current_app.config["SETTINGS"]).where()
+    storage = backup_storage(current_settings()).where()
     session = get_db()
     try:
         newest = session.scalar(select(func.max(Backup.created_at)))

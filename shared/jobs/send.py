@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared import metrics
+from shared.celery_app import app
 from shared.jobs import outbox
 from shared.jobs.submit import fair_priority
 from shared.jobtypes import REGISTRY
@@ -48,8 +49,6 @@ class Sending(outbox.Entry):
         self.sent: bool | None = None  # None: not yet (the transaction is still open)
 
     def after_commit(self) -> None:
-        from shared.celery_app import app  # the Celery app imports the job registry, which imports shared.ai
-
         try:
             with app.producer_or_acquire() as producer, producer.batch(max_size=len(self.messages) + 1):
                 for message in self.messages:
@@ -117,8 +116,6 @@ def revoke(session: Session, run_token: str) -> None:
     """Once the session commits (the row says canceled), ask the worker running this message to stop it now."""
 
     def send() -> None:
-        from shared.celery_app import app
-
         try:
             app.control.revoke(run_token, terminate=True, signal="SIGTERM")
         except Exception as exc:  # best effort: the claim and progress() see the canceled row anyway
