@@ -22,7 +22,7 @@ from shared.errors import (
     Unavailable,
     UnknownJobType,
 )
-from shared.jobs import outbox
+from shared.jobs import outbox, status_cache, wakeups
 from shared.jobs.batch import MAX_BATCH, BatchItem, dispatch_batch, submit_batch
 from shared.jobs.recovery import SweepReport, sweep
 from shared.jobs.send import dispatch, send_job
@@ -62,6 +62,6 @@ __all__ = [
     "BatchItem", "IdempotencyConflict", "InvalidParams", "JobError", "JobFinished", "JobNotQueued", "JobWaiter",
     "Submitted", "SweepReport", "TooManyActiveJobs", "Unavailable", "UnknownJobType",
     "cancel_job", "claim_job", "dispatch", "dispatch_batch", "fail_job", "fair_priority", "job_etag", "job_to_dict",
-    "outbox", "report_progress", "request_hash", "resend_job", "resolve_job_type", "retry_job", "send_job",
+    "outbox", "report_progress", "status_cache", "wakeups", "request_hash", "resend_job", "resolve_job_type", "retry_job", "send_job",
     "submit_batch", "submit_job", "succeed_job", "sweep", "validate_params",
 ]
