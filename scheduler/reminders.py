@@ -84,5 +84,6 @@ def retry_due(*, session: Session, now: datetime | None = None) -> Emitted:
     """Send again what is due: push retries, lost kicks, dead workers' claims, webhook attempts."""
     emitted = Emitted(send_ids=due_sends(session=session, now=now))
     emitted += due_deliveries(session=session, now=now)
-    kick(session, emitted)  # due_* committed what they claimed: this sends now
+    kick(session, emitted)  # they leave once this commits (shared.jobs.outbox)
+    session.commit()
     return emitted

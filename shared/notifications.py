@@ -279,7 +279,8 @@ UNKICKED_GRACE_SECONDS = 15  # a fresh send is kicked at once; the tick takes it
 
 
 def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
-    """Sends to (re)try now: retries whose time came, kicks that were lost, claims of dead workers."""
+    """Sends to (re)try now: retries whose time came, kicks that were lost, claims of dead workers
+    (not committed: kick them, then commit)."""
     now = now or utcnow()
     session.execute(
         update(NotificationSend)
@@ -297,13 +298,12 @@ def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
     )
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
-    ids = [str(send_id) for send_id in session.scalars(stmt)]
-    session.commit()
-    return ids
+    return [str(send_id) for send_id in session.scalars(stmt)]  # (not committed: kick them, then commit)
 
 
 def due_deliveries(*, session: Session, now: datetime | None = None, batch: int = 500) -> Emitted:
-    """Queue the next attempt of each delivery whose time came (and hand back dead workers' claims)."""
+    """Queue the next attempt of each delivery whose time came (and hand back dead workers' claims);
+    commits what it handed back, not what it queued (kick it, then commit)."""
     now = now or utcnow()
     session.execute(
         update(WebhookDelivery)
@@ -323,5 +323,4 @@ def due_deliveries(*, session: Session, now: datetime | None = None, batch: int 
         # exists already (the sweeper's business) is replayed, not queued again.
         emitted.delivery_jobs.append(submit_delivery(session=session, delivery_id=delivery_id, user_id=user_id,
                                                      attempt=attempts))
-    session.commit()
     return emitted
