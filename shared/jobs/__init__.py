@@ -3,6 +3,8 @@
     states         the statuses, and a job as the api shows it (job_to_dict, job_etag)
     submit         submitting one job: type, admission, params, idempotency, the user's cap
     batch          many submissions in one transaction
+    registry       what a job type declares (JobType) and the registry the catalogue,
+                   shared.jobtypes, fills
     send           messages to the broker (and revokes) once the transaction commits
     transitions    cancel, resend, claim, progress, succeed, retry, fail: one function each
     recovery       the sweeper: lost messages, dead workers
@@ -12,6 +14,9 @@
 
 Callers outside the package use the names below (tests/test_architecture.py holds them to it).
 """
+# The catalogue fills the registry, so whoever uses the engine sees every job type. (It imports
+# shared.jobs.registry, a submodule: either may be imported first.)
+import shared.jobtypes  # noqa: F401
 from shared.errors import (
     IdempotencyConflict,
     InvalidParams,
@@ -62,6 +67,6 @@ __all__ = [
     "BatchItem", "IdempotencyConflict", "InvalidParams", "JobError", "JobFinished", "JobNotQueued", "JobWaiter",
     "Submitted", "SweepReport", "TooManyActiveJobs", "Unavailable", "UnknownJobType",
     "cancel_job", "claim_job", "dispatch", "dispatch_batch", "fail_job", "fair_priority", "job_etag", "job_to_dict",
-    "outbox", "report_progress", "status_cache", "wakeups", "request_hash", "resend_job", "resolve_job_type", "retry_job", "send_job",
-    "submit_batch", "submit_job", "succeed_job", "sweep", "validate_params",
+    "outbox", "report_progress", "request_hash", "resend_job", "resolve_job_type", "retry_job", "send_job",
+    "status_cache", "submit_batch", "submit_job", "succeed_job", "sweep", "validate_params", "wakeups",
 ]

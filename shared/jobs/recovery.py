@@ -9,9 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shared.db import is_postgres
+from shared.jobs.registry import REGISTRY
 from shared.jobs.states import QUEUED, RUNNING
 from shared.jobs.transitions import fail_job, resend_lost
-from shared.jobtypes import REGISTRY
 from shared.models import Job, utcnow
 from shared.settings import Settings
 

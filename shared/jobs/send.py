@@ -22,10 +22,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.celery_app import app
 from shared.jobs import outbox
+from shared.jobs.registry import REGISTRY
 from shared.jobs.submit import fair_priority
-from shared.jobtypes import REGISTRY
 from shared.models import Job
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,8 @@ class Sending(outbox.Entry):
         self.sent: bool | None = None  # None: not yet (the transaction is still open)
 
     def after_commit(self) -> None:
+        from shared.celery_app import app  # it routes by the catalogue, which imports this package's registry
+
         try:
             with app.producer_or_acquire() as producer, producer.batch(max_size=len(self.messages) + 1):
                 for message in self.messages:
@@ -116,6 +117,8 @@ def revoke(session: Session, run_token: str) -> None:
     """Once the session commits (the row says canceled), ask the worker running this message to stop it now."""
 
     def send() -> None:
+        from shared.celery_app import app
+
         try:
             app.control.revoke(run_token, terminate=True, signal="SIGTERM")
         except Exception as exc:  # best effort: the claim and progress() see the canceled row anyway

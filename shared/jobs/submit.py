@@ -22,8 +22,8 @@ from shared.errors import (
     Unavailable,
     UnknownJobType,
 )
+from shared.jobs.registry import JobType, get_job_type
 from shared.jobs.states import ACTIVE, QUEUED
-from shared.jobtypes import JobType, get_job_type
 from shared.models import Job, User, utcnow
 from shared.settings import Settings
 
