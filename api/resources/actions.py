@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -19,7 +18,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.resources.jobs import accepted_response, job_to_dict
 from api.schemas import JobSchema, page_schema
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared import memories, previews
 from shared.db import is_postgres
 from shared.errors import JobError
@@ -100,7 +99,7 @@ class ApproveAllSchema(Schema):
 
 
 def _expires_at(action: ProposedAction):
-    return action.created_at + timedelta(days=current_app.config["SETTINGS"].action_ttl_days)
+    return action.created_at + timedelta(days=current_settings().action_ttl_days)
 
 
 def _status(action: ProposedAction) -> str:
@@ -146,7 +145,7 @@ def _refuse_stale(action: ProposedAction) -> None:
             held = session.scalar(select(func.count()).select_from(Memory).where(Memory.user_id == user.id))
         except JobError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
-        limit = current_app.config["SETTINGS"].max_memories_per_user
+        limit = current_settings().max_memories_per_user
         if held >= limit:
             raise ApiError(409, "memory_limit_reached",
                            f"You keep {held} memories, the most allowed ({limit}); delete one first.")
@@ -161,13 +160,13 @@ def _approve(action: ProposedAction):
     submitted = submit_job(
         session=session, user=current_user(), type_name=action.kind,
         params={**action.params, "action_id": str(action.id)},
-        settings=current_app.config["SETTINGS"],
+        settings=current_settings(),
         # A second guard besides action_job_id: one job per action, even in a race.
         idempotency_key=f"action:{action.id}", internal=True,
     )
     action.status, action.action_job_id, action.decided_at = "approved", submitted.job.id, utcnow()
+    dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
     session.commit()
-    dispatch(session, submitted)  # after the commit: the row exists first
     return submitted.job, submitted.created
 
 

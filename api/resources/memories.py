@@ -5,7 +5,6 @@ any proposal). Text is cleaned like third-party text (shared.memories.clean_text
 """
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -15,7 +14,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared import memories
 from shared.errors import JobError
 from shared.models import Memory, utcnow
@@ -77,7 +76,7 @@ class Memories(MethodView):
         try:
             memory = memories.create_memory(session=session, user=current_user(), text=_clean(data["text"]),
                                             source={"kind": "user"},
-                                            limit=current_app.config["SETTINGS"].max_memories_per_user)
+                                            limit=current_settings().max_memories_per_user)
         except JobError as exc:
             raise ApiError(exc.status, exc.code, exc.message, errors=exc.errors) from None
         session.commit()
