@@ -210,6 +210,7 @@ class _Piece:
     instant: datetime | None = None  # an exact instant (durations, "now")
     zone: tzinfo | None = None  # a stated zone for the time
     month_day: int | None = None  # "the 15th": a day of month still to place
+    month_and_day: tuple[int, int] | None = None  # a date said without a year (a weekday may place it)
     weekday: int | None = None  # a weekday still to place (with month_day)
     midnight: bool = False
     range_only: bool = False  # a piece that only makes sense in a range ("to")
@@ -420,9 +421,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             return None
         if year_text:
             found = _safe_date(_year(year_text), month, day)
-        else:
-            found = _next_date(ctx, month, day)
-        return _piece(match, day=found) if found else None
+            return _piece(match, day=found) if found else None
+        found = _next_date(ctx, month, day)
+        return _piece(match, day=found, month_and_day=(month, day)) if found else None
 
     # Numeric dates (every language; order from the locale).
     @rule(r"(?P<y>\d{4})[/.-](?P<a>\d{1,2})[/.-](?P<b>\d{1,2})")
@@ -434,7 +435,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     @rule(r"(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})")
     def _full_numeric(match, ctx):
         a, b = int(match["a"]), int(match["b"])
-        day, month = (a, b) if ctx.day_first or (match["sep"] == "." and language != "en") else (b, a)
+        day, month = (a, b) if ctx.day_first or match["sep"] == "." else (b, a)
         found = _safe_date(_year(match["y"]), month, day) or _safe_date(_year(match["y"]), day, month)
         return _piece(match, day=found) if found else None
 
@@ -502,7 +503,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     bare_hour_word = _alt([w for w, v in {**vocab.NUMBERS["en"], **numbers}.items() if isinstance(v, int)
                            and 1 <= v <= 12 and " " not in w and w not in ("a", "an", "few")])
-    at_word = {"en": r"at|@|around|about|by", "de": r"um|gegen|ca\.?|zirka|bis", "fr": r"à|vers", "es": r"a\s+las|a\s+la|las"}
+    at_word = {"en": r"at|@|around|about|by|before|not\s+after", "de": r"um|gegen|ca\.?|zirka|bis|vor|bis\s+spätestens|spätestens\s+bis|spätestens",
+               "fr": r"à|vers|avant", "es": r"a\s+las|a\s+la|las|antes\s+de\s+las"}
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
           r"(?:\s*(?:o'?clock|uhr|heures?|horas?|h))?" + r"(?:\s+(?P<ampm>am|pm|a\.m\.|p\.m\.))?" + _ZONE)
@@ -621,7 +623,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     # Month and day.
     if language == "en":
         date_patterns = [
-            rf"(?:the\s+)?{day_re}\s*(?:of\s+|-\s*)?{month_re}(?:,?\s*{year_re}|\s+(?P<y2>\d\d)(?!:))?",
+            rf"(?:the\s+)?{day_re}\s*(?:of\s+|-)?{month_re}(?:,?\s*{year_re}|\s+(?P<y2>\d\d)(?!:))?",
             rf"{month_re}\s*(?:the\s+)?{day_re}(?:,?\s*{year_re})?",
             rf"{month_re}/(?P<day>\d{{1,2}})",
             rf"(?P<day>\d{{1,2}})/{month_re}(?:/{year_re})?",
@@ -881,22 +883,27 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             return _piece(match, day=date(year, 3 * order - 2, 1))
 
         # Quarter past / half past / quarter to, "twenty after 3pm", "15 to noon".
-        @rule(r"(?:at\s+)?(?:(?P<q>a\s+quarter|quarter|half|(?P<mi>\d{1,2}|five|ten|fifteen|twenty|twenty\s+five))\s+"
+        @rule(r"(?:at\s+)?(?:(?P<q>a\s+quarter|quarter|half|(?P<mi>five|ten|fifteen|twenty|twenty\s+five))\s+"
               r"(?P<rel>past|after|to|till|before)\s+(?P<h>\d{1,2}|" + bare_hour_word + r"|noon|midnight)"
-              r"(?:\s*(?:o'?clock))?\s*" + _AMPM.replace("|a|p)", ")") + "?)")
+              r"(?:\s*(?:o'?clock))?\s*" + _AMPM.replace("|a|p)", ")") + "?"
+              r"|(?P<mi2>\d{1,2})\s+(?P<rel2>past|after|to|till|before)\s+(?P<h2>\d{1,2}\s*(?:am|pm)|noon|midnight))")
         def _quarter(match, ctx):
-            target = match["h"].lower()
+            target = (match["h"] or match["h2"]).lower()
+            meridiem = re.search(r"am|pm", target)
+            target = re.sub(r"\s*(?:am|pm)", "", target)
             hour = 12 if target == "noon" else 0 if target == "midnight" else _number(target, language)
             if hour is None:
                 return None
+            if meridiem and meridiem.group() == "pm" and hour < 12:
+                hour += 12
             q = (match["q"] or "").lower()
-            minutes = 15 if "quarter" in q else 30 if q == "half" else int(_number(match["mi"], language) or 0)
-            if match["rel"].lower() in ("to", "till", "before"):
+            minutes = 15 if "quarter" in q else 30 if q == "half" else int(_number(match["mi"] or match["mi2"], language) or 0)
+            if (match["rel"] or match["rel2"]).lower() in ("to", "till", "before"):
                 total = int(hour) * 60 - minutes
             else:
                 total = int(hour) * 60 + minutes
-            piece = _clock(match, language, (total // 60) % 24, total % 60, literal=target in ("noon", "midnight"))
-            return piece
+            literal = target in ("noon", "midnight") or bool(meridiem) or not 1 <= hour <= 7
+            return _clock(match, language, (total // 60) % 24, total % 60, literal=literal)
 
         @rule(r"half\s+(?P<h>\d{1,2}|" + bare_hour_word + r")")
         def _half_british(match, ctx):
@@ -978,8 +985,11 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             return _clock(match, language, int(match["h"]), literal=True)
 
     # A bare hour before a part of the day: "8 tonight", "6 in the afternoon", "6 de la mañana".
-    pod_words = _alt(list(pods) + ["tonight", "this evening", "this morning", "this afternoon", "in the morning",
-                                   "in the afternoon", "in the evening", "in afternoon", "in the am", "in the pm"])
+    pod_words = _alt(["tonight", "this evening", "this morning", "this afternoon", "in the morning", "in the afternoon",
+                      "in the evening", "in afternoon", "in the am", "in the pm", "morgens", "abends", "nachmittags",
+                      "am abend", "am nachmittag", "in der früh", "früh", "du matin", "du mat", "du soir",
+                      "de l'après-midi", "cet après-midi", "ce soir", "de la mañana", "de la manana", "de la tarde",
+                      "de la noche", "en la mañana", "en la manana", "en la tarde", "del mediodía"])
     @rule(rf"(?:(?:at|um|à|a\s+las)\s+)?(?P<h>\d{{1,2}}|{bare_hour_word})(?:\s*(?:o'?clock|uhr|h))?\s+(?P<pod>{pod_words})")
     def _hour_pod(match, ctx):
         hour = _number(match["h"], language)
@@ -1004,16 +1014,27 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 # --- finding and resolving the phrase ----------------------------------------------------
 
 _JOINER = re.compile(
-    r"\s*(?:,\s*|(?:at|on|@|um|am|à|a|le|el|the|of|for|de|del|du|in|en|,)\s+|around\s+|from\s+)*", _FLAGS
+    r"\s*(?:,\s*|(?:at|on|@|um|am|à|a|le|el|the|of|for|de|del|du|in|en|gegen|vers|about|around|approximately|,)\s+)*",
+    _FLAGS
 )
 _PREPOSITION_BEFORE = re.compile(
-    r"(?:^|\s)(?:on|at|by|due|before|until|till|for|starting|am|um|bis|ab|spätestens|le|à|pour|avant|vers|"
+    r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|am|um|bis|"
+    r"gegen|ca\.?|zirka|spätestens|le|à|pour|avant|vers|environ|"
     r"el|para|antes\s+del?|hasta)\s*$",
     _FLAGS,
 )
 _RANGE_AFTER = re.compile(r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|jusqu'au|al|hasta)\s*\d", _FLAGS)
 _RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis|zum|au|à|a|al|hasta|and|und|et|y)\s*$", _FLAGS)
-_RANGE_BEFORE = re.compile(r"(?:^|\s)(?:from|between|vom|von|zwischen|du|entre|desde|starting)\s+$", _FLAGS)
+_RANGE_BEFORE = re.compile(
+    r"(?:(?:^|\s)(?:from|between|after|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de)\s+|\d\s*[-–]\s*)$", _FLAGS
+)
+# What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
+# "tomorrow 0930 - 1045", "on the 27th for one day".
+_OPEN_AFTER = re.compile(
+    r"\s*,?\s*(?:(?:between|after|from|zwischen|nach|ab|von|entre|après|desde|después)\s+(?:\d|noon|mittag|midi|the|\w+\s+\d)"
+    r"|\d{1,4}(?:[:.]\d\d)?\s*(?:uhr|h)?\s*(?:-|–|to|bis)\s*\d|(?:for|für)\s+(?:one|a|an|\d+|ein|eine)\s+(?:day|night|hour|week)s?\b)",
+    _FLAGS,
+)
 
 
 def _scan(text: str, ctx: _Context) -> list[_Piece]:
@@ -1059,7 +1080,7 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         start, end = group[0].start, group[-1].end
         if any(piece.range_only for piece in group):
             continue  # a range: no date, the words stay
-        if _RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text[:start]):
+        if _RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text[:start]) or _OPEN_AFTER.match(text, end):
             continue
         if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(text[:start]):
             continue
@@ -1075,16 +1096,27 @@ def _resolve(group: list[_Piece], ctx: _Context) -> tuple[datetime, bool] | None
     for piece in group:
         if piece.instant is not None:
             return piece.instant.replace(second=0, microsecond=0), False
-    day = next((p.day for p in group if p.day is not None and p.month_day is None and p.hour is None
-                and p.part_of_day is None), None)
-    day = day or next((p.day for p in group if p.day is not None), None)
-    month_day = next((p.month_day for p in group if p.month_day is not None), None)
     weekday = next((p.weekday for p in group if p.weekday is not None), None)
-    if month_day is not None and (day is None or weekday is not None and all(
-            p.month_day is None and p.weekday is None for p in group if p.day == day and p.hour is None)):
+    dated = [p for p in group if p.day is not None and p.weekday is None]
+    day = next((p.day for p in dated if p.hour is None and p.part_of_day is None), None)
+    day = day or next((p.day for p in dated), None)
+    month_day = next((p.month_day for p in group if p.month_day is not None), None)
+    if day is None and month_day is not None:
         day = _next_month_day(ctx, month_day, weekday)
         if day is None:
             return None
+    elif day is not None and weekday is not None:
+        pair = next((p.month_and_day for p in dated if p.month_and_day is not None), None)
+        if pair is not None and day.weekday() != weekday:
+            # "Fri, Jul 18": the next July 18 that is a Friday (this year's when it is one)
+            this_year = _safe_date(ctx.today.year, *pair)
+            if this_year is not None and this_year.weekday() == weekday:
+                day = this_year
+            else:
+                day = next((d for y in range(day.year, day.year + 12) if (d := _safe_date(y, *pair))
+                            and d.weekday() == weekday), day)
+    if day is None:
+        day = next((p.day for p in group if p.day is not None), None)
     clock = next((p for p in group if p.hour is not None), None)
     pod = next((p.part_of_day for p in group if p.part_of_day is not None), None)
     if clock is None and pod is None:
@@ -1316,6 +1348,10 @@ def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) 
         start_day = phrase.due_at.date()
     dtstart = datetime.combine(start_day, clock or time())
     try:
+        if rule.interval > 1 and rule.byday:
+            # "every other tuesday" starts on the coming Tuesday, not in the week of today
+            first = rrulestr(replace(rule, interval=1, count=None, until=None).text, dtstart=dtstart).after(dtstart, inc=True)
+            dtstart = first or dtstart
         recurrence = rrulestr(text, dtstart=dtstart)
     except (ValueError, TypeError, OverflowError):
         return None
