@@ -458,6 +458,14 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         day, month = (a, b) if ctx.day_first or match["sep"] == "." else (b, a)
         return dated(match, ctx, month, day)
 
+    if language == "fr":
+        @rule(r"(?:le\s+)?(?P<a>3[01]|[12]\d|0?[1-9]) (?P<b>1[0-2]|0?[1-9])(?: (?P<y>\d{4}|\d{2}))?")
+        def _spaced(match, ctx):
+            if match["y"]:
+                found = _safe_date(_year(match["y"]), int(match["b"]), int(match["a"]))
+                return _piece(match, day=found) if found else None
+            return dated(match, ctx, int(match["b"]), int(match["a"]))
+
     if language != "en":
         @rule(r"(?:(?:am|den|le|el)\s+)?(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.?(?=\s|$|,)")
         def _dotted(match, ctx):
@@ -477,7 +485,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     @rule(r"(?:(?P<at>at|@|um|gegen|à|a\s+las|a\s+la|vers)\s+)?(?P<h>\d{1,2})(?P<sep>[:.])(?P<mi>\d{2})"
           r"(?::(?P<s>\d{2}))?(?:\s*(?:uhr|h))?\s*" + _AMPM + "?" + _ZONE)
     def _hh_mm(match, ctx):
-        if match["sep"] == "." and not (match["at"] or match["ampm"]):
+        if match["sep"] == "." and not (match["at"] or match["ampm"] or re.search(r"uhr|h$", match.group(), _FLAGS)):
             return None  # "12.30" is a time only after at/um/à/a las or with am/pm
         hour = int(match["h"])
         literal = language != "en" or match["h"].startswith("0")
@@ -495,6 +503,10 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _hmm_ap(match, ctx):
         return _clock(match, language, int(match["h"]), int(match["mi"]))
 
+    @rule(r"(?P<h>[01]?\d|2[0-3])(?P<mi>[0-5]\d)\s*uhr")
+    def _hhmm_uhr(match, ctx):
+        return _clock(match, language, int(match["h"]), int(match["mi"]), literal=True)
+
     @rule(r"(?P<h>\d{1,2})\s*(?:h|uhr)(?P<mi>\d{2})?" + _ZONE)
     def _h_uhr(match, ctx):
         hour, minute = int(match["h"]), int(match["mi"] or 0)
@@ -507,13 +519,15 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                "fr": r"à|vers|avant", "es": r"a\s+las|a\s+la|las|antes\s+de\s+las"}
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
-          r"(?:\s*(?:o'?clock|uhr|heures?|horas?|h))?" + r"(?:\s+(?P<ampm>am|pm|a\.m\.|p\.m\.))?" + _ZONE)
+          r"(?P<suffix>\s*(?:o'?clock|uhr|heures?|horas?|h))?"
+          + (r"(?:\s+(?P<ampm>am|pm|a\.m\.|p\.m\.))?" if language == "en" else "") + _ZONE)
     def _at_hour(match, ctx):
         hour = _number(match["h"], language)
         minute = _number(match["mi"], language) if match["mi"] else 0
         if hour is None or minute is None:
             return None
-        return _clock(match, language, int(hour), int(minute))
+        literal = language == "fr" and bool(match["suffix"])  # "à 5h" is 05:00
+        return _clock(match, language, int(hour), int(minute), literal=literal)
 
     # Noon, midnight, parts of the day, EOD.
     noon = {"en": "noon|midday", "de": "mittag", "fr": "midi", "es": "mediodía|mediodia"}[language]
@@ -531,13 +545,21 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     pod_prefix = {"en": r"(?:in\s+the\s+|this\s+|at\s+|during\s+the\s+)?", "de": r"(?:am\s+|heute\s+)?",
                   "fr": r"(?:le\s+|ce\s+|cet\s+|dans\s+l'|l')?", "es": r"(?:esta\s+|en\s+la\s+)?"}[language]
 
+    this_pods = {"en": {"tonight": 20, "this evening": 19, "this morning": 9, "this afternoon": 15},
+                 "de": {"heute abend": 19, "heute morgen": 9, "heute früh": 9, "heute nachmittag": 15, "heute nacht": 20,
+                        "heute vormittag": 10, "heute mittag": 12},
+                 "fr": {"ce soir": 20, "ce matin": 9, "cet après-midi": 15, "cet apres-midi": 15, "cette nuit": 20},
+                 "es": {"esta noche": 20, "esta tarde": 15, "esta mañana": 9, "esta manana": 9}}[language]
+
+    @rule(rf"(?P<pod>{_alt(this_pods)})")
+    def _this_part_of_day(match, ctx):
+        return _piece(match, part_of_day=this_pods[match["pod"].lower()], day=ctx.today)
+
     @rule(pod_prefix + rf"(?P<pod>{_alt(pods)})")
     def _part_of_day(match, ctx):
         word = match["pod"].lower()
-        piece = _piece(match, part_of_day=pods[word])
-        if re.match(r"this|heute|ce|cet|esta|tonight", match.group().lower()):
-            piece.day = ctx.today
-        return piece
+        # a bare "morning" or "Nacht" is a word too ("Gute Nacht"): alone it needs a preposition
+        return _piece(match, part_of_day=pods[word], strong=match.group().lower() != word)
 
     if language == "en":
         @rule(r"(?:by\s+)?(?:eod|cob|end\s+of\s+(?:the\s+)?(?:business\s+)?day)")
@@ -563,9 +585,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, day=ctx.today + timedelta(days=days_words[match["w"].lower()]))
 
     now_words = {"en": r"now|right\s*now|just\s+now|asap", "de": r"jetzt|genau\s+jetzt|gerade\s+eben|sofort",
-                 "fr": r"maintenant|tout\s+de\s+suite", "es": r"ahora|ahorita|cuanto\s+antes|ya"}[language]
+                 "fr": r"maintenant|tout\s+de\s+suite", "es": r"ahora(?:\s+mismo)?|ahorita|cuanto\s+antes"}[language]
 
-    @rule(now_words, strong=language != "es")
+    @rule(now_words)
     def _now(match, ctx):
         return _piece(match, instant=ctx.now)
 
@@ -573,7 +595,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     before = {
         "en": {"this": "", "coming": "", "on": "", "next": "next", "last": "last", "past": "last", "this past": "last",
                "around next": "next", "on the following": "next", "the following": "next"},
-        "de": {"am": "", "diesen": "", "kommenden": "", "nächsten": "next", "naechsten": "next",
+        "de": {"am": "", "diesen": "", "kommenden": "", "nächsten": "next", "naechsten": "next", "nächste woche": "next",
                "übernächsten": "after_next", "letzten": "last", "vergangenen": "last"},
         "fr": {"ce": "", "le": ""},
         "es": {"el": "", "este": "", "el próximo": "next", "el proximo": "next", "próximo": "next", "proximo": "next"},
@@ -610,6 +632,25 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         piece = _piece(match, day=_weekday_date(ctx, weekday, modifier), strong=strong)
         piece.weekday = weekday
         return piece
+
+    if language == "de":
+        @rule(rf"(?P<weekday>{_alt(weekdays)})(?P<pod>morgen|vormittag|mittag|nachmittag|abend|nacht|früh)")
+        def _weekday_compound(match, ctx):
+            pod = {"morgen": 9, "vormittag": 10, "mittag": 12, "nachmittag": 15, "abend": 19, "nacht": 20, "früh": 9}
+            piece = _piece(match, day=_weekday_date(ctx, weekdays[match["weekday"].lower()], ""),
+                           part_of_day=pod[match["pod"].lower()])
+            piece.weekday = weekdays[match["weekday"].lower()]
+            return piece
+
+    # A weekday with a day number: "Thu 15th", "samedi 16", "vendredi quinze", "jue 15".
+    @rule(rf"{weekday_re},?\s+(?:the\s+|le\s+|el\s+|der\s+|den\s+|dem\s+)?"
+          rf"(?P<d>3[01]|[12]\d|0?[1-9]|{_alt(w for w, v in numbers.items() if isinstance(v, int) and v <= 31 and ' ' not in w and len(w) > 2)})"
+          rf"(?:st|nd|rd|th|ten|ter|te|er|\.)?(?!\s*(?:[:h]\d|uhr|am|pm|o'?clock|heures?|horas?|de\s|{_alt(months)}))")
+    def _weekday_number(match, ctx):
+        value = _number(re.sub(r"\D+$", "", match["d"]) or match["d"], language)
+        if value is None or not 1 <= value <= 31:
+            return None
+        return _piece(match, month_day=int(value), weekday=weekdays[match["weekday"].lower().rstrip(".")])
 
     # Day of month alone: "the 15th", "on the 15th", "le 16", "el 17", "am 15ten".
     @rule(r"(?:(?P<on>on\s+the|the|on|am|le|el|den|dem|der)\s+)?(?P<d>3[01]|[12]\d|0?[1-9])(?P<ord>st|nd|rd|th|ten|ter|te|er|\.)?")
@@ -923,16 +964,22 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                 q = (match["q"] or "").lower()
                 minutes = 15 if q == "viertel" else 30 if q == "halb" else int(_number(match["mi"], language) or 0)
                 total = int(hour) * 60 + (minutes if match["rel"].lower() == "nach" else -minutes)
-            return _clock(match, language, (total // 60) % 24, total % 60)
+            # "halb 4" is 15:30 by the 1-7 rule, "viertel vor acht" 07:45
+            literal = not 1 <= int(hour) <= 7 or total // 60 == 0
+            return _clock(match, language, (total // 60) % 24, total % 60, literal=literal)
 
     if language == "fr":
-        @rule(r"(?:(?:à|vers)\s+)?(?P<h>\d{1,2}|" + bare_hour_word + r"|midi|minuit)(?:\s+heures?)?"
+        fr_hours = _alt(["treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt"])
+        fr_hour_values = {"treize": 13, "quatorze": 14, "quinze": 15, "seize": 16, "dix-sept": 17, "dix-huit": 18,
+                          "dix-neuf": 19, "vingt": 20}
+
+        @rule(r"(?:(?:à|vers)\s+)?(?P<h>\d{1,2}|" + fr_hours + "|" + bare_hour_word + r"|midi|minuit)(?P<heures>\s+heures?)?"
               r"(?:\s+(?P<rel>et\s+quart|et\s+demie?|moins\s+le\s+quart|moins\s+(?P<less>cinq|dix|vingt|\d+)|trois\s+quarts|"
-              r"(?P<plus>quinze|trente|trois|cinq|dix|vingt|\d{1,2})(?:\s+minutes)?))")
+              r"(?:et\s+)?(?P<plus>quinze|trente|trois|cinq|dix|vingt|\d{1,2})(?:\s+minutes)?))")
         def _fr_minutes(match, ctx):
             target = match["h"].lower()
-            hour = 12 if target == "midi" else 0 if target == "minuit" else _number(target, language)
-            if hour is None:
+            hour = 12 if target == "midi" else 0 if target == "minuit" else fr_hour_values.get(target) or _number(target, language)
+            if hour is None or not (target in ("midi", "minuit") or match["heures"]):
                 return None
             rel = match["rel"].lower()
             if "quart" in rel and "moins" not in rel and "trois" not in rel:
@@ -980,7 +1027,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             hour = _number(match["h"], language)
             return _clock(match, language, int(hour)) if hour else None
 
-        @rule(r"(?:a\s+las\s+)?(?P<h>\d{1,2})\s+horas")
+        @rule(r"a\s+las\s+(?P<h>\d{1,2})\s+horas")
         def _horas(match, ctx):
             return _clock(match, language, int(match["h"]), literal=True)
 
@@ -990,7 +1037,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                       "am abend", "am nachmittag", "in der früh", "früh", "du matin", "du mat", "du soir",
                       "de l'après-midi", "cet après-midi", "ce soir", "de la mañana", "de la manana", "de la tarde",
                       "de la noche", "en la mañana", "en la manana", "en la tarde", "del mediodía"])
-    @rule(rf"(?:(?:at|um|à|a\s+las)\s+)?(?P<h>\d{{1,2}}|{bare_hour_word})(?:\s*(?:o'?clock|uhr|h))?\s+(?P<pod>{pod_words})")
+    @rule(rf"(?:(?:at|um|à|a\s+las|las|a\s+la)\s+)?(?P<h>\d{{1,2}}|{bare_hour_word})(?:\s*(?:o'?clock|uhr|h))?\s+(?P<pod>{pod_words})")
     def _hour_pod(match, ctx):
         hour = _number(match["h"], language)
         if hour is None or not 1 <= hour <= 12:
@@ -1019,19 +1066,20 @@ _JOINER = re.compile(
 )
 _PREPOSITION_BEFORE = re.compile(
     r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|am|um|bis|"
-    r"gegen|ca\.?|zirka|spätestens|le|à|pour|avant|vers|environ|"
+    r"gegen|ca\.?|zirka|spätestens|vor|le|à|pour|avant|vers|environ|"
     r"el|para|antes\s+del?|hasta)\s*$",
     _FLAGS,
 )
 _RANGE_AFTER = re.compile(r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|jusqu'au|al|hasta)\s*\d", _FLAGS)
-_RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis|zum|au|à|a|al|hasta|and|und|et|y)\s*$", _FLAGS)
+_RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis\s+zum|bis|zum|au|à|a|al|hasta|and|und|et|y)\s*$", _FLAGS)
 _RANGE_BEFORE = re.compile(
-    r"(?:(?:^|\s)(?:from|between|after|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de)\s+|\d\s*[-–]\s*)$", _FLAGS
+    r"(?:(?:^|\s)(?:from|between|after|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
+    r"nicht\s+vor|not\s+before)\s+|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".
 _OPEN_AFTER = re.compile(
-    r"\s*,?\s*(?:(?:between|after|from|zwischen|nach|ab|von|entre|après|desde|después)\s+(?:\d|noon|mittag|midi|the|\w+\s+\d)"
+    r"\s*,?\s*(?:(?:frühestens|earliest|nicht\s+vor|not\s+before)\b|(?:between|after|from|zwischen|nach|ab|von|entre|après|desde|después)\s+(?:\d|noon|mittag|midi|the|\w+\s+\d)"
     r"|\d{1,4}(?:[:.]\d\d)?\s*(?:uhr|h)?\s*(?:-|–|to|bis)\s*\d|(?:for|für)\s+(?:one|a|an|\d+|ein|eine)\s+(?:day|night|hour|week)s?\b)",
     _FLAGS,
 )
@@ -1149,11 +1197,11 @@ def _hour_of(clock: _Piece, pod: int | None, ctx: _Context) -> int:
         return 0 if hour == 12 else hour
     if clock.meridiem == "pm":
         return hour if hour == 12 or hour > 12 else hour + 12
-    if clock.literal_hour:
-        return hour
-    if pod is not None:
-        if pod >= 12 and hour < 12:
+    if pod is not None and not clock.midnight:
+        if pod >= 12 and 1 <= hour < 12:
             return hour + 12
+        return hour
+    if clock.literal_hour:
         return hour
     if 1 <= hour <= 7:
         return hour + 12
