@@ -491,7 +491,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         literal = language != "en" or match["h"].startswith("0")
         return _clock(match, language, hour, int(match["mi"]), literal=literal)
 
-    @rule(r"(?P<h>\d{1,2})(?:ish)?\s*(?:o'?\s?clock\s*)?" + _AMPM.replace("|a|p)", ")") + _ZONE)
+    @rule(r"(?P<h>\d{1,2})(?:ish)?\s*(?:o'?\s?clock\s*)?" + _AMPM.replace("|a|p)", ")") + _ZONE
+          + r"(?:\s+(?:approximately|approx\.?|or\s+so))?")
     def _h_ampm(match, ctx):
         return _clock(match, language, int(match["h"]))
 
@@ -559,7 +560,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _part_of_day(match, ctx):
         word = match["pod"].lower()
         # a bare "morning" or "Nacht" is a word too ("Gute Nacht"): alone it needs a preposition
-        return _piece(match, part_of_day=pods[word], strong=match.group().lower() != word)
+        strong = match.group().lower() != word or word in vocab.ADVERB_PARTS_OF_DAY
+        return _piece(match, part_of_day=pods[word], strong=strong)
 
     if language == "en":
         @rule(r"(?:by\s+)?(?:eod|cob|end\s+of\s+(?:the\s+)?(?:business\s+)?day)")
@@ -645,7 +647,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     # A weekday with a day number: "Thu 15th", "samedi 16", "vendredi quinze", "jue 15".
     @rule(rf"{weekday_re},?\s+(?:the\s+|le\s+|el\s+|der\s+|den\s+|dem\s+)?"
           rf"(?P<d>3[01]|[12]\d|0?[1-9]|{_alt(w for w, v in numbers.items() if isinstance(v, int) and v <= 31 and ' ' not in w and len(w) > 2)})"
-          rf"(?:st|nd|rd|th|ten|ter|te|er|\.)?(?!\s*(?:[:h]\d|uhr|am|pm|o'?clock|heures?|horas?|de\s|{_alt(months)}))")
+          rf"(?:st|nd|rd|th|ten|ter|te|er|\.)?(?![.\d]|\s*(?:[:h]\d|uhr|am|pm|o'?clock|heures?|horas?|de\s|\.?\s*(?:{_alt(months)})))")
     def _weekday_number(match, ctx):
         value = _number(re.sub(r"\D+$", "", match["d"]) or match["d"], language)
         if value is None or not 1 <= value <= 31:
@@ -702,6 +704,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _month_alone(match, ctx):
         if not (match["prep"] or match["year"] or match["after"]):
             return None
+        if not match["year"] and re.match(r"\s*(?:the\s+)?\d{1,2}(?!\d)", match.string[match.end():]):
+            return None  # "this May 8th": the day belongs to the date
         month = month_of(match)
         if match["year"]:
             found = _safe_date(_year(match["year"]), month, 1)
@@ -1073,8 +1077,8 @@ _PREPOSITION_BEFORE = re.compile(
 _RANGE_AFTER = re.compile(r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|jusqu'au|al|hasta)\s*\d", _FLAGS)
 _RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis\s+zum|bis|zum|au|à|a|al|hasta|and|und|et|y)\s*$", _FLAGS)
 _RANGE_BEFORE = re.compile(
-    r"(?:(?:^|\s)(?:from|between|after|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
-    r"nicht\s+vor|not\s+before)\s+|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
+    r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
+    r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".

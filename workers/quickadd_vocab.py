@@ -123,10 +123,13 @@ UNITS: dict[str, dict[str, str]] = {
 
 # Parts of the day -> the hour they mean when no clock time is given.
 PARTS_OF_DAY: dict[str, dict[str, int]] = {
-    "en": {"early morning": 7, "morning": 9, "forenoon": 10, "noon": 12, "midday": 12,
+    "en": {"early morning": 7, "morning": 9, "forenoon": 10, "late morning": 11, "very late morning": 11,
+           "noon": 12, "midday": 12, "early": 9, "late": 19, "very late": 22,
            "very early afternoon": 13, "afternoon": 15, "late afternoon": 17, "evening": 19,
            "late evening": 22, "night": 20, "tonight": 20},
-    "de": {"früh morgens": 7, "morgens": 9, "früh": 9, "in der früh": 9, "vormittag": 10, "vormittags": 10,
+    "de": {"früh morgens": 7, "sehr früh": 7, "morgens": 9, "früh": 9, "in der früh": 9, "vormittag": 10,
+           "vormittags": 10, "spät": 19, "später abend": 22, "spät nachmittags": 17, "am späten nachmittag": 17,
+           "sehr früher nachmittag": 13,
            "mittag": 12, "mittags": 12, "nachmittag": 15, "nachmittags": 15, "am nachmittag": 15,
            "abend": 19, "abends": 19, "am abend": 19, "nacht": 20, "nachts": 20},
     "fr": {"matin": 9, "du matin": 9, "du mat": 9, "midi": 12, "après-midi": 15, "apres-midi": 15,
@@ -135,6 +138,10 @@ PARTS_OF_DAY: dict[str, dict[str, int]] = {
            "en la manana": 9, "por la manana": 9, "mediodía": 12, "del mediodía": 12,
            "de la tarde": 15, "por la tarde": 15, "en la tarde": 15, "de la noche": 20, "por la noche": 20},
 }
+
+# Parts of the day that are adverbs, never nouns: they count alone ("abends", "tonight").
+ADVERB_PARTS_OF_DAY = {"tonight", "morgens", "abends", "nachts", "vormittags", "nachmittags", "mittags",
+                       "früh morgens", "in der früh", "spät nachmittags"}
 
 # Stated zones people write after a time -> IANA name (or a fixed offset in minutes).
 ZONES: dict[str, str] = {
