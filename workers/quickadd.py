@@ -109,8 +109,10 @@ def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "e
     due_at, all_day, repeat = None, False, None
     found_repeat = _find_repeat(head, ctx)
     if found_repeat is not None:
-        span, rule = found_repeat
-        without = head[: span[0]] + " " + head[span[1]:]
+        spans, rule = found_repeat
+        without = head
+        for start, end in sorted(spans, reverse=True):
+            without = without[:start] + " " + without[end:]
         phrase = _find_due_date(without, ctx)
         first = _first_occurrence(rule, phrase, ctx)
         if first is not None:
@@ -538,9 +540,12 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _noon(match, ctx):
         return _piece(match, hour=12, literal_hour=True)
 
-    @rule(rf"(?:(?:at|by|um|à|a)\s+)?(?:{midnight})")
+    @rule(rf"(?:(?P<at>at|by|um|à|a)\s+)?(?:{midnight})")
     def _midnight(match, ctx):
-        return _piece(match, hour=0, literal_hour=True, midnight=True)
+        # "midnight snack" is a snack: a word right after makes a bare "midnight" weak
+        followed = re.match(r"\s+[^\W\d]", match.string[match.end():])
+        strong = bool(match["at"]) or not followed
+        return _piece(match, hour=0, literal_hour=True, midnight=True, strong=strong)
 
     pods = vocab.PARTS_OF_DAY[language]
     pod_prefix = {"en": r"(?:in\s+the\s+|this\s+|at\s+|during\s+the\s+)?", "de": r"(?:am\s+|heute\s+)?",
@@ -589,7 +594,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     now_words = {"en": r"now|right\s*now|just\s+now|asap", "de": r"jetzt|genau\s+jetzt|gerade\s+eben|sofort",
                  "fr": r"maintenant|tout\s+de\s+suite", "es": r"ahora(?:\s+mismo)?|ahorita|cuanto\s+antes"}[language]
 
-    @rule(now_words)
+    @rule(rf"(?:{now_words})(?!!)")
     def _now(match, ctx):
         return _piece(match, instant=ctx.now)
 
@@ -1065,7 +1070,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 # --- finding and resolving the phrase ----------------------------------------------------
 
 _JOINER = re.compile(
-    r"\s*(?:,\s*|(?:at|on|@|um|am|à|a|le|el|the|of|for|de|del|du|in|en|gegen|vers|about|around|approximately|,)\s+)*",
+    r"\s*(?:,\s*|(?:at|on|@|um|am|à|a|le|el|the|of|for|de|del|du|in|en|gegen|vers|,)\s+)*",
     _FLAGS
 )
 _PREPOSITION_BEFORE = re.compile(
@@ -1311,7 +1316,7 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
             re.compile(rf"\s+(?:{count})(?![\w])", _FLAGS))
 
 
-def _find_repeat(text: str, ctx: _Context) -> tuple[tuple[int, int], _Recurrence] | None:
+def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recurrence] | None:
     """The repeat phrase (with its until/count tails) and its rule, or None."""
     for language in ctx.languages:
         phrase_re, until_re, count_re = _repeat_patterns(language)
@@ -1336,9 +1341,16 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[tuple[int, int], _Recurrence
                     end = until.end() + target.end
                     continue
             break
+        spans = [(match.start(), end)]
+        if rule.count is None:
+            # "daily 8am for 10 times": the count may come after the time
+            counted = count_re.search(text, end)
+            if counted:
+                rule = replace(rule, count=int(counted["c"]))
+                spans.append(counted.span())
         if not 0 < (rule.count or 1) <= 1000:
             return None
-        return (match.start(), end), rule
+        return spans, rule
     return None
 
 

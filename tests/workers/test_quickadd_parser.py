@@ -64,7 +64,7 @@ def test_product_example():
         ("pay rent fri, 3pm", "2026-11-27T15:00:00+01:00", False),
         ("pay rent at noon", "2026-11-26T12:00:00+01:00", False),
         ("pay rent on sat", "2026-11-28T00:00:00+01:00", True),
-        ("pay rent next week", "2026-12-03T00:00:00+01:00", True),
+        ("pay rent next week", "2026-11-30T00:00:00+01:00", True),  # issue 24: its Monday (was +7 days)
         ("pay rent jan 5", "2027-01-05T00:00:00+01:00", True),  # past month-day rolls to next year
         ("Pay Rent TOMORROW 5PM", "2026-11-27T17:00:00+01:00", False),
     ],
@@ -125,18 +125,63 @@ def test_false_positive_words_next_to_a_real_date(text, title, due):
     assert (parsed.title, iso(parsed)) == (title, due)
 
 
+# Issue 24 changed this: a repeat phrase is read into `repeat` (an RRULE value) and the first due
+# date, where it used to stay in the title with no date.
+@pytest.mark.parametrize(
+    ("text", "title", "repeat", "due", "all_day"),
+    [
+        ("every monday standup", "standup", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T00:00:00+01:00", True),
+        ("every monday at 9am standup", "standup", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T09:00:00+01:00", False),
+        ("water plants every 2 weeks", "water plants", "FREQ=WEEKLY;INTERVAL=2", "2026-11-26T00:00:00+01:00", True),
+        ("stretch every day tomorrow 5pm", "stretch", "FREQ=DAILY", "2026-11-27T17:00:00+01:00", False),
+        ("water plants every monday 9am", "water plants", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T09:00:00+01:00", False),
+        ("pay rent every month on the 1st", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01T00:00:00+01:00", True),
+        ("sync every other thursday 3pm", "sync", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH", "2026-11-26T15:00:00+01:00", False),
+        ("gym every weekday at 7am", "gym", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "2026-11-27T07:00:00+01:00", False),
+        ("pills daily 8am for 10 times", "pills", "FREQ=DAILY;COUNT=10", "2026-11-27T08:00:00+01:00", False),
+        ("log hours weekly until dec 31", "log hours", "FREQ=WEEKLY;UNTIL=20261231T235959",
+         "2026-11-26T00:00:00+01:00", True),
+        ("renew domain every year", "renew domain", "FREQ=YEARLY", "2026-11-26T00:00:00+01:00", True),
+    ],
+)
+def test_repeat_phrases_give_a_rule_and_its_first_occurrence(text, title, repeat, due, all_day):
+    parsed = parse(text)
+    assert (parsed.title, parsed.repeat, iso(parsed), parsed.all_day) == (title, repeat, due, all_day)
+
+
+def test_repeat_rules_are_valid_rrules_that_dateutil_enumerates():
+    from dateutil.rrule import rrulestr
+
+    parsed = parse("water plants every monday 9am")
+    rule = rrulestr(parsed.repeat, dtstart=parsed.due_at.replace(tzinfo=None))
+    assert [d.day for d in rule[:3]] == [30, 7, 14]
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "repeat", "first"),
+    [
+        ("Blumen gießen jeden Montag", "de-DE", "Blumen gießen", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("arroser les plantes tous les lundis", "fr-FR", "arroser les plantes", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("regar las plantas todos los lunes", "es-ES", "regar las plantas", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("Miete zahlen monatlich am 1.", "de-DE", "Miete zahlen", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01"),
+    ],
+)
+def test_repeat_phrases_in_other_languages(text, locale, title, repeat, first):
+    parsed = parse_quick_add(text, now=NOW, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.repeat, parsed.due_at.date().isoformat()) == (title, repeat, first)
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "every monday standup",
-        "every monday at 9am standup",
-        "water plants every 2 weeks",
-        "every day tomorrow 5pm",
+        "every 0 days stretch",  # dateutil refuses INTERVAL=0: no rule, the words stay
+        "pay rent every month on the 31st for 0 times",
     ],
 )
-def test_recurrence_is_left_in_the_title_without_a_due_date(text):
+def test_a_refused_rule_leaves_the_phrase_in_the_title(text):
     parsed = parse(text)
-    assert (parsed.title, parsed.due_at, parsed.all_day) == (text, None, False)
+    assert parsed.repeat is None
+    assert "every" in parsed.title
 
 
 @pytest.mark.parametrize(
