@@ -523,7 +523,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
           r"(?P<suffix>\s*(?:o'?clock|uhr|heures?|horas?|h))?"
-          + (r"(?:\s+(?P<ampm>am|pm|a\.m\.|p\.m\.))?" if language == "en" else "") + _ZONE)
+          + (r"(?:\s*(?P<ampm>am|pm|a\.m\.|p\.m\.))?" if language == "en" else "") + _ZONE)
     def _at_hour(match, ctx):
         hour = _number(match["h"], language)
         minute = _number(match["mi"], language) if match["mi"] else 0
@@ -672,7 +672,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     if language == "en":
         date_patterns = [
             rf"(?:the\s+)?{day_re}\s*(?:of\s+|-)?{month_re}(?:,?\s*{year_re}|\s+(?P<y2>\d\d)(?!:))?",
-            rf"{month_re}\s*(?:the\s+)?{day_re}(?:,?\s*{year_re})?",
+            rf"(?:this\s+)?{month_re}\s*(?:the\s+)?{day_re}(?:,?\s*{year_re})?",
             rf"{month_re}/(?P<day>\d{{1,2}})",
             rf"(?P<day>\d{{1,2}})/{month_re}(?:/{year_re})?",
         ]
@@ -1085,6 +1085,7 @@ _RANGE_BEFORE = re.compile(
     r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
+_RANGE_TAIL = re.compile(r"\s*(?:-|–|to|till|until|bis|au|al|hasta|a)\s+(?:the\s+|zum\s+|le\s+|el\s+)?", _FLAGS)
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".
 _OPEN_AFTER = re.compile(
@@ -1133,12 +1134,16 @@ def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
 
 def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
     """The first credible group of pieces that resolves to a due date."""
+    previous_range_end = None
     for group in _groups(text, _scan(text, ctx)):
         start, end = group[0].start, group[-1].end
         if any(piece.range_only for piece in group):
             continue  # a range: no date, the words stay
-        if _RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text[:start]) or _OPEN_AFTER.match(text, end):
+        if (_RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text[:start]) or _OPEN_AFTER.match(text, end)
+                or previous_range_end is not None and _RANGE_TAIL.fullmatch(text, previous_range_end, start)):
+            previous_range_end = end
             continue
+        previous_range_end = None
         if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(text[:start]):
             continue
         resolved = _resolve(group, ctx)
