@@ -216,6 +216,7 @@ class _Piece:
     weekday: int | None = None  # a weekday still to place (with month_day)
     midnight: bool = False
     range_only: bool = False  # a piece that only makes sense in a range ("to")
+    needs_day: bool = False  # a bare hour: a time only right after a day ("tmrw 9")
 
 
 @dataclass
@@ -523,7 +524,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
           r"(?P<suffix>\s*(?:o'?clock|uhr|heures?|horas?|h))?"
-          + (r"(?:\s*(?P<ampm>am|pm|a\.m\.|p\.m\.))?" if language == "en" else "") + _ZONE)
+          # (German "am" is "on the": "um 8 am 5. August")
+          + (r"(?:\s*(?P<ampm>pm|a\.m\.|p\.m\.))?" if language == "de" else r"(?:\s*(?P<ampm>am|pm|a\.m\.|p\.m\.))?")
+          + _ZONE)
     def _at_hour(match, ctx):
         hour = _number(match["h"], language)
         minute = _number(match["mi"], language) if match["mi"] else 0
@@ -666,6 +669,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             return None
         strong = bool(match["on"]) and (match["on"].lower() not in ("the", "der", "dem", "den")) and (
             match["ord"] is not None or match["on"].lower() in ("le", "el"))
+        if match["on"] and match["on"].lower() == "the" and match["ord"] and match["ord"] != ".":
+            # "pay rent the 1st" is a date; "the 25th anniversary" is not
+            strong = not re.match(r"\s+[^\W\d]", match.string[match.end():])
         return _piece(match, month_day=int(match["d"]), strong=strong)
 
     # Month and day.
@@ -737,7 +743,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     shifts = {
         "en": {"this": 0, "current": 0, "coming": 0, "next": 1, "the following": 1, "around next": 1, "last": -1,
                "past": -1, "previous": -1},
-        "de": {"diese": 0, "dieses": 0, "diesen": 0, "dieser": 0, "kommende": 0, "nächste": 1, "nächsten": 1,
+        "de": {"am": 0, "übers": 0, "diese": 0, "dieses": 0, "diesen": 0, "dieser": 0, "kommende": 0, "nächste": 1, "nächsten": 1,
                "nächstes": 1, "letzte": -1, "letzten": -1, "letztes": -1},
         "fr": {"cette": 0, "ce": 0, "cet": 0, "la": 0, "le": 0, "l'": 0},
         "es": {"esta": 0, "este": 0, "la": 0, "el": 0, "la próxima": 1, "la proxima": 1, "el próximo": 1,
@@ -756,7 +762,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         groups = match.groupdict()
         if groups.get("after"):
             shift = shifts_after[groups["after"].lower()]
-        elif language in ("fr", "es") and match["shift"].lower() in ("la", "le", "l'", "el") and period != "weekend":
+        elif match["shift"].lower() in ("la", "le", "l'", "el", "am", "übers") and period != "weekend":
             return None  # "la semaine" alone is no date
         today = ctx.today
         if period == "week":
@@ -775,7 +781,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, day=found)
 
     ends = {
-        "en": r"(?:by\s+)?(?:(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<p>week|month|year)|(?P<abbr>eow|eom|eoy))",
+        "en": r"(?:by\s+)?(?:(?:the\s+)?end\s+of\s+(?:the\s+|this\s+|(?P<next>next)\s+)?(?P<p>week|month|year)|(?P<abbr>eow|eom|eoy))",
         "de": r"(?:bis\s+)?(?:ende\s+(?:des|der|dieses|diesen)?\s*(?P<p>woche|monats?|jahres|jahr))",
         "fr": r"(?:(?:à\s+la\s+|d'ici\s+la\s+)?fin\s+(?:de\s+la\s+|du\s+|de\s+l')(?P<p>semaine|mois|année))",
         "es": r"(?:(?:a\s+)?finales?\s+de(?:l)?\s+(?:la\s+)?|fin\s+de(?:l)?\s+(?:la\s+)?)(?P<p>semana|mes|año)",
@@ -788,6 +794,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _end_of(match, ctx):
         kind = end_kind[(match["p"] or match.groupdict().get("abbr") or "").lower()]
         today = ctx.today
+        if match.groupdict().get("next"):
+            today = today + (timedelta(weeks=1) if kind == "week" else relativedelta(months=1) if kind == "month"
+                             else relativedelta(years=1))
         if kind == "week":
             found = _week_start(today) + timedelta(days=4)
         elif kind == "month":
@@ -1040,6 +1049,14 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         def _horas(match, ctx):
             return _clock(match, language, int(match["h"]), literal=True)
 
+    # A bare hour right after a day ("tmrw 9", "friday 3"): it counts only there (see _groups).
+    @rule(r"(?:(?:a|à|um)\s+)?(?P<h>1[0-2]|0?[1-9])(?=\s*$|\s*[,;!]|\s+(?:#|!))")
+    def _bare_hour(match, ctx):
+        piece = _clock(match, language, int(match["h"]), strong=False)
+        if piece is not None:
+            piece.needs_day = True
+        return piece
+
     # A bare hour before a part of the day: "8 tonight", "6 in the afternoon", "6 de la mañana".
     pod_words = _alt(["tonight", "this evening", "this morning", "this afternoon", "in the morning", "in the afternoon",
                       "in the evening", "in afternoon", "in the am", "in the pm", "morgens", "abends", "nachmittags",
@@ -1074,13 +1091,15 @@ _JOINER = re.compile(
     _FLAGS
 )
 _PREPOSITION_BEFORE = re.compile(
-    r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|am|um|bis|"
+    r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|sometime|"
+    r"am|um|bis|"
     r"gegen|ca\.?|zirka|spätestens|vor|le|à|pour|avant|vers|environ|"
     r"el|para|antes\s+del?|hasta)\s*$",
     _FLAGS,
 )
 _RANGE_AFTER = re.compile(r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|jusqu'au|al|hasta)\s*\d", _FLAGS)
-_RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis\s+zum|bis|zum|au|à|a|al|hasta|and|und|et|y)\s*$", _FLAGS)
+# ("à"/"a" join a date and its time in French and Spanish, so they are no range words here.)
+_RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis\s+zum|bis|zum|au|al|hasta|and|und|et|y)\s*$", _FLAGS)
 _RANGE_BEFORE = re.compile(
     r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
@@ -1120,12 +1139,20 @@ def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
     """Adjacent pieces (joined by spaces, commas or joiner words) form one group."""
     groups: list[list[_Piece]] = []
     for piece in pieces:
+        if piece.needs_day:
+            previous = groups[-1][-1] if groups else None
+            if (previous is not None and previous.day is not None and previous.hour is None
+                    and not text[previous.end: piece.start].strip()):
+                groups[-1].append(piece)
+            continue
         if groups:
             gap = text[groups[-1][-1].end: piece.start]
             if _JOINER.fullmatch(gap) and not _RANGE_WORDS.fullmatch(gap):
                 groups[-1].append(piece)
                 continue
-            if _RANGE_WORDS.fullmatch(gap) and gap.strip():
+            if (_RANGE_WORDS.fullmatch(gap) and gap.strip()) or (
+                    gap.strip().lower() in ("a", "à") and piece.day is not None and groups[-1][-1].day is not None
+                    and piece.hour is None and groups[-1][-1].hour is None):  # "21 de Dic. a 6 de Ene"
                 groups[-1].append(replace(piece, range_only=True))
                 continue
         groups.append([piece])
