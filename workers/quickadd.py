@@ -57,7 +57,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone as fixed_zone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import timezone as fixed_zone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -519,7 +520,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     bare_hour_word = _alt([w for w, v in {**vocab.NUMBERS["en"], **numbers}.items() if isinstance(v, int)
                            and 1 <= v <= 12 and " " not in w and w not in ("a", "an", "few")])
-    at_word = {"en": r"at|@|around|about|by|before|not\s+after", "de": r"um|gegen|ca\.?|zirka|bis|vor|bis\s+spätestens|spätestens\s+bis|spätestens",
+    at_word = {"en": r"at|@|around|about|by|before|not\s+after",
+               "de": r"um|gegen|ca\.?|zirka|bis|vor|bis\s+spätestens|spätestens\s+bis|spätestens",
                "fr": r"à|vers|avant", "es": r"a\s+las|a\s+la|las|antes\s+de\s+las"}
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
@@ -653,8 +655,10 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             return piece
 
     # A weekday with a day number: "Thu 15th", "samedi 16", "vendredi quinze", "jue 15".
+    day_number_words = _alt(w for w, v in numbers.items() if isinstance(v, int) and v <= 31 and " " not in w and len(w) > 2)
+
     @rule(rf"{weekday_re},?\s+(?:the\s+|le\s+|el\s+|der\s+|den\s+|dem\s+)?"
-          rf"(?P<d>3[01]|[12]\d|0?[1-9]|{_alt(w for w, v in numbers.items() if isinstance(v, int) and v <= 31 and ' ' not in w and len(w) > 2)})"
+          rf"(?P<d>3[01]|[12]\d|0?[1-9]|{day_number_words})"
           rf"(?:st|nd|rd|th|ten|ter|te|er|\.)?(?![.\d]|\s*(?:[:h]\d|uhr|am|pm|o'?clock|heures?|horas?|de\s|\.?\s*(?:{_alt(months)})))")
     def _weekday_number(match, ctx):
         value = _number(re.sub(r"\D+$", "", match["d"]) or match["d"], language)
@@ -806,7 +810,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, day=found)
 
     # Durations: "in 2 hours", "+15 minutes", "2 hours later", "within 3 days", "3 days ago".
-    fractions = r"(?P<frac>1/4|1/2|3/4|half\s+an|a\s+half|half|a\s+quarter\s+of\s+an|quarter\s+of\s+an|three-quarters\s+of\s+an|halben|einer\s+halben)"
+    fractions = (r"(?P<frac>1/4|1/2|3/4|half\s+an|a\s+half|half|a\s+quarter\s+of\s+an|quarter\s+of\s+an"
+                 r"|three-quarters\s+of\s+an|halben|einer\s+halben)")
     in_word = {"en": r"in(?:\s+about)?|within|\+", "de": r"in(?:\s+zirka|\s+ca\.?)?|innerhalb(?:\s+von)?",
                "fr": r"dans|d'ici", "es": r"en|dentro\s+de"}[language]
     ago_word = {"en": r"ago|before|earlier", "de": "", "fr": "", "es": ""}[language]
@@ -1019,7 +1024,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                 piece.midnight = True
             return piece
 
-        @rule(r"(?:(?:à|vers)\s+)(?:environ\s+)?(?P<h>\d{1,2}|" + bare_hour_word + r"|" + _alt(["treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt"]) + r")\s+heures?")
+        @rule(r"(?:(?:à|vers)\s+)(?:environ\s+)?(?P<h>\d{1,2}|" + bare_hour_word + r"|" + fr_hours + r")\s+heures?")
         def _fr_heures(match, ctx):
             words = {"treize": 13, "quatorze": 14, "quinze": 15, "seize": 16, "dix-sept": 17, "dix-huit": 18,
                      "dix-neuf": 19, "vingt": 20}
@@ -1338,7 +1343,7 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
         rf"(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?(?:(?P<unit>{units})|{weekday_list}){monthday}"
         rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
-        + rf")(?![\w])"
+        + r")(?![\w])"
     )
     until = {"en": r"until|till|through|thru", "de": r"bis(?:\s+zum)?", "fr": r"jusqu'au|jusqu'à|jusqu'a",
              "es": r"hasta(?:\s+el)?"}[language]
