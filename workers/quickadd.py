@@ -486,8 +486,11 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                       zone=_zone_of(match["zone"]))
 
     # Clock times.
-    @rule(r"(?:(?P<at>at|@|um|gegen|à|a\s+las|a\s+la|vers)\s+)?(?P<h>\d{1,2})(?P<sep>[:.])(?P<mi>\d{2})"
-          r"(?::(?P<s>\d{2}))?(?:\s*(?:uhr|h))?\s*" + _AMPM + "?" + _ZONE)
+    clock_at = {"en": r"at|@", "de": r"um|gegen|bis", "fr": r"à|vers", "es": r"a\s+las|a\s+la"}[language]
+    clock_suffix = {"en": r"h", "de": r"uhr|h", "fr": r"h", "es": r"h"}[language]
+
+    @rule(rf"(?:(?P<at>{clock_at})\s+)?(?P<h>\d{{1,2}})(?P<sep>[:.])(?P<mi>\d{{2}})"
+          rf"(?::(?P<s>\d{{2}}))?(?:\s*(?:{clock_suffix}))?\s*" + _AMPM + "?" + _ZONE)
     def _hh_mm(match, ctx):
         if match["sep"] == "." and not (match["at"] or match["ampm"] or re.search(r"uhr|h$", match.group(), _FLAGS)):
             return None  # "12.30" is a time only after at/um/à/a las or with am/pm
@@ -508,11 +511,12 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     def _hmm_ap(match, ctx):
         return _clock(match, language, int(match["h"]), int(match["mi"]))
 
-    @rule(r"(?P<h>[01]?\d|2[0-3])(?P<mi>[0-5]\d)\s*uhr")
-    def _hhmm_uhr(match, ctx):
-        return _clock(match, language, int(match["h"]), int(match["mi"]), literal=True)
+    if language == "de":
+        @rule(r"(?P<h>[01]?\d|2[0-3])(?P<mi>[0-5]\d)\s*uhr")
+        def _hhmm_uhr(match, ctx):
+            return _clock(match, language, int(match["h"]), int(match["mi"]), literal=True)
 
-    @rule(r"(?P<h>\d{1,2})\s*(?:h|uhr)(?P<mi>\d{2})?" + _ZONE)
+    @rule(rf"(?P<h>\d{{1,2}})\s*(?:{clock_suffix})(?P<mi>\d{{2}})?" + _ZONE)
     def _h_uhr(match, ctx):
         hour, minute = int(match["h"]), int(match["mi"] or 0)
         literal = language == "fr" or hour > 12 or match["mi"] is not None
@@ -1109,6 +1113,9 @@ _RANGE_BEFORE = re.compile(
     r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
+# Words that tie a date to more of a phrase: cutting the date would leave half of it in the title.
+_HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days)|'s)\s*$", _FLAGS)
+_HALF_EATEN_AFTER = re.compile(r"(?:'s\b|’s\b|\s+of\b(?!\s+(?:next|this|the\s+(?:next|following))\b))", _FLAGS)
 _RANGE_TAIL = re.compile(r"\s*(?:-|–|to|till|until|bis|au|al|hasta|a)\s+(?:the\s+|zum\s+|le\s+|el\s+)?", _FLAGS)
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".
@@ -1152,13 +1159,14 @@ def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
             continue
         if groups:
             gap = text[groups[-1][-1].end: piece.start]
-            if _JOINER.fullmatch(gap) and not _RANGE_WORDS.fullmatch(gap):
-                groups[-1].append(piece)
-                continue
-            if (_RANGE_WORDS.fullmatch(gap) and gap.strip()) or (
-                    gap.strip().lower() in ("a", "à") and piece.day is not None and groups[-1][-1].day is not None
-                    and piece.hour is None and groups[-1][-1].hour is None):  # "21 de Dic. a 6 de Ene"
+            previous = groups[-1][-1]
+            two_days = piece.day is not None and previous.day is not None and piece.hour is None and previous.hour is None
+            if (_RANGE_WORDS.fullmatch(gap) and gap.strip()) or (two_days and gap.strip().lower() in ("a", "à")):
+                # "Aug 5 - Aug 16", "21 de Dic. a 6 de Ene": a range
                 groups[-1].append(replace(piece, range_only=True))
+                continue
+            if _JOINER.fullmatch(gap):
+                groups[-1].append(piece)
                 continue
         groups.append([piece])
     return groups
@@ -1178,6 +1186,8 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         previous_range_end = None
         if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(text[:start]):
             continue
+        if _HALF_EATEN_BEFORE.search(text[:start]) or _HALF_EATEN_AFTER.match(text, end):
+            continue  # part of a phrase we do not read ("the week of october 7th", "friday's numbers")
         resolved = _resolve(group, ctx)
         if resolved is not None:
             due_at, all_day = resolved

@@ -300,3 +300,88 @@ def test_tags_longer_than_the_api_allows_stay_in_the_title():
 
     assert parsed.tags == ["ok"]
     assert f"#{long_tag}" in parsed.title
+
+
+# --- issue 24: the semantics a to-do app needs (docs/quick-add.md) ------------------------
+FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo(BERLIN))  # a Friday
+WEDNESDAY = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo(BERLIN))
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "due", "all_day"),
+    [
+        ("submit form friday", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("submit form this friday", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("submit form next friday", FRIDAY, "2026-12-04T00:00:00+01:00", True),
+        ("submit form next friday", WEDNESDAY, "2026-12-04T00:00:00+01:00", True),
+        ("submit form November 27", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("renew passport in May", FRIDAY, "2027-05-01T00:00:00+02:00", True),
+        ("renew passport May 2027", FRIDAY, "2027-05-01T00:00:00+02:00", True),
+        ("finish slides EOD", FRIDAY, "2026-11-27T17:00:00+01:00", False),
+        ("finish slides end of week", WEDNESDAY, "2026-11-27T00:00:00+01:00", True),
+        ("close books end of month", WEDNESDAY, "2026-11-30T00:00:00+01:00", True),
+        ("clean garage this weekend", WEDNESDAY, "2026-11-28T00:00:00+01:00", True),
+        ("backup midnight", WEDNESDAY, "2026-11-26T00:00:00+01:00", False),
+        ("game tonight", WEDNESDAY, "2026-11-25T20:00:00+01:00", False),
+        ("trash 11 tonight", WEDNESDAY, "2026-11-25T23:00:00+01:00", False),
+        ("call Ann at 3", WEDNESDAY, "2026-11-25T15:00:00+01:00", False),
+        ("lunch at 12.30", WEDNESDAY, "2026-11-25T12:30:00+01:00", False),
+        ("standup tomorrow 10:00:00", WEDNESDAY, "2026-11-26T10:00:00+01:00", False),
+        ("call LA 9am PST", WEDNESDAY, "2026-11-25T18:00:00+01:00", False),
+        ("deploy 2026-11-25T18:00+00:00", WEDNESDAY, "2026-11-25T19:00:00+01:00", False),
+        ("report last friday", WEDNESDAY, "2026-11-20T00:00:00+01:00", True),
+        ("check in a couple of days", WEDNESDAY, "2026-11-27T00:00:00+01:00", True),
+        ("invoice within 3 days", WEDNESDAY, "2026-11-28T00:00:00+01:00", True),
+        ("stretch +15 minutes", WEDNESDAY, "2026-11-25T10:15:00+01:00", False),
+        ("oven 2 hours later", WEDNESDAY, "2026-11-25T12:00:00+01:00", False),
+    ],
+)
+def test_issue_24_semantics(text, now, due, all_day):
+    parsed = parse(text, now=now)
+    assert (iso(parsed), parsed.all_day) == (due, all_day)
+    assert parsed.title == text.split(" ")[0] or parsed.title in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["May I borrow the ladder", "pay $12.30 to Joe", "add 1/2 cup sugar", "support is 24/7", "release v2.0",
+     "plan offsite Feb 20 - 29", "read about the march on Washington", "meet between 8 and 9"],
+)
+def test_issue_24_no_date_lines_keep_their_title(text):
+    parsed = parse(text, now=WEDNESDAY)
+    assert (parsed.title, parsed.due_at) == (text, None)
+
+
+@pytest.mark.parametrize(
+    ("locale", "due"),
+    [("en-US", "2027-08-10"), ("en-GB", "2027-10-08"), ("de-DE", "2027-10-08"), ("fr-FR", "2027-10-08"),
+     ("es-ES", "2027-10-08"), ("de", "2027-10-08"), ("not a locale", "2027-08-10")],
+)
+def test_numeric_dates_follow_the_locale(locale, due):
+    parsed = parse_quick_add("water plants 8/10/27", now=WEDNESDAY, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.due_at.date().isoformat()) == ("water plants", due)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "due"),
+    [
+        ("Zahnarzt morgen um 17 Uhr", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),
+        ("dentiste demain à 17h", "fr-FR", "dentiste", "2026-11-26T17:00:00+01:00"),
+        ("dentista mañana a las 5 de la tarde", "es-ES", "dentista", "2026-11-26T17:00:00+01:00"),
+        ("Zahnarzt tomorrow 5pm", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),  # English always works
+    ],
+)
+def test_other_languages_by_locale(text, locale, title, due):
+    parsed = parse_quick_add(text, now=WEDNESDAY, timezone=BERLIN, locale=locale)
+    assert (parsed.title, iso(parsed)) == (title, due)
+
+
+def test_german_phrasing_is_not_read_for_an_english_user():
+    parsed = parse_quick_add("Zahnarzt morgen um 17 Uhr", now=WEDNESDAY, timezone=BERLIN, locale="en-US")
+    assert (parsed.title, parsed.due_at) == ("Zahnarzt morgen um 17 Uhr", None)
+
+
+def test_a_time_in_the_spring_forward_gap_moves_forward():
+    saturday = datetime(2026, 3, 28, 12, 0, tzinfo=ZoneInfo(BERLIN))
+    parsed = parse("call Oma sunday 2:30am", now=saturday)
+    assert iso(parsed) == "2026-03-29T03:30:00+02:00"
