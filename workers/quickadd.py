@@ -578,6 +578,10 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, part_of_day=pods[word], strong=strong)
 
     if language == "en":
+        @rule(r"(?:at|by|before)\s+lunch")
+        def _at_lunch(match, ctx):
+            return _piece(match, part_of_day=12)
+
         @rule(r"(?:by\s+)?(?:eod|cob|end\s+of\s+(?:the\s+)?(?:business\s+)?day)")
         def _eod(match, ctx):
             return _piece(match, hour=17, literal_hour=True)
@@ -671,6 +675,30 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, month_day=int(value), weekday=weekdays[match["weekday"].lower().rstrip(".")])
 
     # Day of month alone: "the 15th", "on the 15th", "le 16", "el 17", "am 15ten".
+    if language == "en":
+        ordinals = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+                    "eighth": 8, "ninth": 9, "tenth": 10, "fifteenth": 15, "twentieth": 20}
+
+        @rule(rf"(?:on\s+)?the\s+(?P<w>{_alt(ordinals)})(?!\s+(?:of\s+)?(?:{_alt(months)}|day|week|quarter|qtr|time|draft|\w+day))")
+        def _ordinal_day(match, ctx):
+            # "on the first" is a date; "the first draft" is not (a word after it makes it weak)
+            strong = match.group().lower().startswith("on") or not re.match(r"\s+[^\W\d]", match.string[match.end():])
+            return _piece(match, month_day=ordinals[match["w"].lower()], strong=strong)
+
+        # "at 1030", "at 730 in the evening", "ten thirty am", "seven thirty p.m."
+        @rule(r"(?:at|around|approximately|about)\s+(?P<h>[01]?\d|2[0-3])(?P<mi>[0-5]\d)(?:\s*" + _AMPM.replace("|a|p)", ")") + ")?")
+        def _at_hhmm(match, ctx):
+            return _clock(match, language, int(match["h"]), int(match["mi"]), literal=match["h"].startswith("0"))
+
+        minute_words = _alt(["oh five", "five", "ten", "fifteen", "twenty", "twenty five", "thirty", "thirty five",
+                             "forty", "forty five", "fifty", "fifty five", "fifty nine"])
+
+        @rule(rf"(?P<h>{bare_hour_word})\s+(?P<mi>{minute_words})\s*" + _AMPM.replace("|a|p)", r"|a\s+m|p\s+m)"))
+        def _word_time(match, ctx):
+            hour = _number(match["h"], language)
+            minute = _number(match["mi"].lower().replace("oh ", ""), language)
+            return _clock(match, language, int(hour), int(minute)) if hour and minute is not None else None
+
     @rule(r"(?:(?P<on>on\s+the|the|on|am|le|el|den|dem|der)\s+)?(?P<d>3[01]|[12]\d|0?[1-9])(?P<ord>st|nd|rd|th|ten|ter|te|er|\.)?")
     def _month_day(match, ctx):
         if not (match["on"] or match["ord"]):
@@ -741,7 +769,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     # Weeks, months, years, weekends, ends of periods.
     period_words = {
         "en": {"week": "week", "wk": "week", "month": "month", "year": "year", "yr": "year", "quarter": "quarter",
-               "qtr": "quarter", "weekend": "weekend"},
+               "qtr": "quarter", "weekend": "weekend", "week-end": "weekend"},
         "de": {"woche": "week", "monat": "month", "jahr": "year", "quartal": "quarter", "wochenende": "weekend"},
         "fr": {"semaine": "week", "mois": "month", "année": "year", "an": "year", "week-end": "weekend",
                "weekend": "weekend", "trimestre": "quarter"},

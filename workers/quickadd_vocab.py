@@ -125,7 +125,7 @@ UNITS: dict[str, dict[str, str]] = {
 PARTS_OF_DAY: dict[str, dict[str, int]] = {
     "en": {"early morning": 7, "morning": 9, "forenoon": 10, "late morning": 11, "very late morning": 11,
            "noon": 12, "midday": 12, "early": 9, "late": 19, "very late": 22, "first thing": 9,
-           "first thing in the morning": 9,
+           "first thing in the morning": 9, "lunchtime": 12,
            "very early afternoon": 13, "afternoon": 15, "late afternoon": 17, "evening": 19,
            "late evening": 22, "night": 20, "tonight": 20},
     "de": {"früh morgens": 7, "sehr früh": 7, "morgens": 9, "früh": 9, "in der früh": 9, "vormittag": 10,
