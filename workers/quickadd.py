@@ -1102,6 +1102,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                       "de la noche", "en la mañana", "en la manana", "en la tarde", "del mediodía"])
     @rule(rf"(?:(?:at|um|à|a\s+las|las|a\s+la)\s+)?(?P<h>\d{{1,2}}|{bare_hour_word})(?:\s*(?:o'?clock|uhr|h))?\s+(?P<pod>{pod_words})")
     def _hour_pod(match, ctx):
+        if re.search(r"(?:halb|viertel|nach|vor|past|to)\s*$", match.string[: match.start()], _FLAGS):
+            return None  # "halb vier uhr nachmittags": the hour belongs to "halb vier"
         hour = _number(match["h"], language)
         if hour is None or not 1 <= hour <= 12:
             return None
@@ -1124,13 +1126,13 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 # --- finding and resolving the phrase ----------------------------------------------------
 
 _JOINER = re.compile(
-    r"\s*(?:,\s*|(?:at|on|@|um|am|à|a|le|el|the|of|for|de|del|du|in|en|gegen|vers|,)\s+)*",
+    r"\s*(?:,\s*|(?:at|on|@|um|am|den|dem|der|à|a|le|el|the|of|for|de|del|du|in|en|gegen|vers|,)\s+)*",
     _FLAGS
 )
 _PREPOSITION_BEFORE = re.compile(
     r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|sometime|"
     r"am|um|bis|"
-    r"gegen|ca\.?|zirka|spätestens|vor|le|à|pour|avant|vers|environ|"
+    r"gegen|ca\.?|zirka|spätestens|pünktlich|genau|vor|le|à|pour|avant|vers|environ|"
     r"el|para|antes\s+del?|hasta)\s*$",
     _FLAGS,
 )
