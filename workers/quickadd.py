@@ -843,7 +843,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     # Durations: "in 2 hours", "+15 minutes", "2 hours later", "within 3 days", "3 days ago".
     fractions = (r"(?P<frac>1/4|1/2|3/4|half\s+an|a\s+half|half|a\s+quarter\s+of\s+an|quarter\s+of\s+an"
-                 r"|three-quarters\s+of\s+an|halben|einer\s+halben)")
+                 r"|three-quarters\s+of\s+an|halben|einer\s+halben|une\s+demi-?|demi-?|una\s+media|media)")
     in_word = {"en": r"in(?:\s+about)?|within|\+", "de": r"in(?:\s+zirka|\s+ca\.?)?|innerhalb(?:\s+von)?",
                "fr": r"dans|d'ici", "es": r"en|dentro\s+de"}[language]
     ago_word = {"en": r"ago|before|earlier", "de": "", "fr": "", "es": ""}[language]
@@ -1132,7 +1132,7 @@ _JOINER = re.compile(
 _PREPOSITION_BEFORE = re.compile(
     r"(?:^|\s|@)(?:on|at|@|by|due|before|until|till|for|starting|about|around|approximately|approx\.?|circa|sometime|"
     r"am|um|bis|"
-    r"gegen|ca\.?|zirka|spätestens|pünktlich|genau|vor|le|à|pour|avant|vers|environ|"
+    r"gegen|ca\.?|zirka|spätestens|pünktlich|genau|vor|le|à|pour|avant|vers|environ|d'ici|dès|jusqu'à|jusqu'au|"
     r"el|para|antes\s+del?|hasta)\s*$",
     _FLAGS,
 )
@@ -1383,6 +1383,7 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
         rf"(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?(?:(?P<unit>{units})|{weekday_list}){monthday}"
         rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
+        + (rf"|los\s+{weekday_list.replace('<days>', '<es_days>')}" if language == "es" else "")
         + r")(?![\w])"
     )
     until = {"en": r"until|till|through|thru", "de": r"bis(?:\s+zum)?", "fr": r"jusqu'au|jusqu'à|jusqu'a",
@@ -1460,8 +1461,8 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         if value is None or not 1 <= value <= 1000:
             return None
         interval *= int(value)
-    if groups.get("days"):
-        names = re.findall(rf"{_alt(weekdays)}", groups["days"], _FLAGS)
+    if groups.get("days") or groups.get("es_days"):
+        names = re.findall(rf"{_alt(weekdays)}", groups.get("days") or groups["es_days"], _FLAGS)
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
