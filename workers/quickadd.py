@@ -331,6 +331,12 @@ def _weekday_date(ctx: _Context, weekday: int, modifier: str) -> date:
 # piece counts only next to a strong one or right after a preposition.
 
 _RuleSpec = tuple[re.Pattern[str], object, bool]
+# Numbers after these words are versions, chapters or pages, not dates ("Version 2.1", "v1.2.20").
+_VERSION_BEFORE = re.compile(
+    r"(?:\bversion|\bversión|\bv|\bver|\bkapitel|\bchapitre|\bcapítulo|\bchapter|\bseite|\bpage|\bpágina|\brelease"
+    r"|\babschnitt|\bsection|\bnr|\bno|n°|\bios|\bandroid|\bpython)\.?\s*$",
+    re.IGNORECASE,
+)
 _B = r"(?<![\w$€£¥.,/:'])"  # a piece starts a word (and is no amount: "$12.30", "v2.0", "1/2")
 _E = r"(?![\w/]|[.,:]\d)"  # and ends one
 _AMPM = r"(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?|am|pm|a|p)"
@@ -438,6 +444,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     @rule(r"(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})")
     def _full_numeric(match, ctx):
+        if _VERSION_BEFORE.search(match.string[: match.start()]):
+            return None
         a, b = int(match["a"]), int(match["b"])
         day, month = (a, b) if ctx.day_first or match["sep"] == "." else (b, a)
         found = _safe_date(_year(match["y"]), month, day) or _safe_date(_year(match["y"]), day, month)
@@ -463,7 +471,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return dated(match, ctx, month, day)
 
     if language == "fr":
-        @rule(r"(?:le\s+)?(?P<a>3[01]|[12]\d|0?[1-9]) (?P<b>1[0-2]|0?[1-9])(?: (?P<y>\d{4}|\d{2}))?")
+        # "le 17 02", "20 02 2014"; never inside a phone number ("06 12 34 56 78")
+        @rule(r"(?<!\d\s)(?:le\s+)?(?P<a>3[01]|[12]\d|0?[1-9]) (?P<b>1[0-2]|0?[1-9])(?: (?P<y>\d{4}|\d{2}))?(?!\s\d)")
         def _spaced(match, ctx):
             if match["y"]:
                 found = _safe_date(_year(match["y"]), int(match["b"]), int(match["a"]))
@@ -473,6 +482,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     if language != "en":
         @rule(r"(?:(?:am|den|le|el)\s+)?(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.?(?=\s|$|,)")
         def _dotted(match, ctx):
+            if _VERSION_BEFORE.search(match.string[: match.start()]):
+                return None  # "Version 2.1"
             return dated(match, ctx, int(match["b"]), int(match["a"]))
 
     # ISO date-times, with a zone.
@@ -701,8 +712,8 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     @rule(r"(?:(?P<on>on\s+the|the|on|am|le|el|den|dem|der)\s+)?(?P<d>3[01]|[12]\d|0?[1-9])(?P<ord>st|nd|rd|th|ten|ter|te|er|\.)?")
     def _month_day(match, ctx):
-        if not (match["on"] or match["ord"]):
-            return None
+        if not (match["on"] or match["ord"]) or re.match(r"\s?\d", match.string[match.end():]):
+            return None  # (a number right after: a phone number, "le 06 12 34 56 78")
         strong = bool(match["on"]) and (match["on"].lower() not in ("the", "der", "dem", "den")) and (
             match["ord"] is not None or match["on"].lower() in ("le", "el"))
         if match["on"] and match["on"].lower() == "the" and match["ord"] and match["ord"] != ".":
