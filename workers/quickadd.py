@@ -348,6 +348,11 @@ _ZONE = (
 _ORD = r"(?:st|nd|rd|th|er|e|eme|ème|te|ten|ter|º|°|\.)?"
 
 
+def _before(text: str, start: int) -> str:
+    """The few words before a position: what the "...$" checks look at (bounded, so a long line stays linear)."""
+    return text[max(0, start - 40): start]
+
+
 def _piece(match: re.Match[str], **values) -> _Piece:
     """A piece covering the whole match."""
     return _Piece(start=match.start(), end=match.end(), **values)
@@ -444,7 +449,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
 
     @rule(r"(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})")
     def _full_numeric(match, ctx):
-        if _VERSION_BEFORE.search(match.string[: match.start()]):
+        if _VERSION_BEFORE.search(_before(match.string, match.start())):
             return None
         a, b = int(match["a"]), int(match["b"])
         day, month = (a, b) if ctx.day_first or match["sep"] == "." else (b, a)
@@ -482,7 +487,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     if language != "en":
         @rule(r"(?:(?:am|den|le|el)\s+)?(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.?(?=\s|$|,)")
         def _dotted(match, ctx):
-            if _VERSION_BEFORE.search(match.string[: match.start()]):
+            if _VERSION_BEFORE.search(_before(match.string, match.start())):
                 return None  # "Version 2.1"
             return dated(match, ctx, int(match["b"]), int(match["a"]))
 
@@ -1113,7 +1118,7 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
                       "de la noche", "en la mañana", "en la manana", "en la tarde", "del mediodía"])
     @rule(rf"(?:(?:at|um|à|a\s+las|las|a\s+la)\s+)?(?P<h>\d{{1,2}}|{bare_hour_word})(?:\s*(?:o'?clock|uhr|h))?\s+(?P<pod>{pod_words})")
     def _hour_pod(match, ctx):
-        if re.search(r"(?:halb|viertel|nach|vor|past|to)\s*$", match.string[: match.start()], _FLAGS):
+        if re.search(r"(?:halb|viertel|nach|vor|past|to)\s*$", _before(match.string, match.start()), _FLAGS):
             return None  # "halb vier uhr nachmittags": the hour belongs to "halb vier"
         hour = _number(match["h"], language)
         if hour is None or not 1 <= hour <= 12:
@@ -1220,14 +1225,14 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         start, end = group[0].start, group[-1].end
         if any(piece.range_only for piece in group):
             continue  # a range: no date, the words stay
-        if (_RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text[:start]) or _OPEN_AFTER.match(text, end)
+        if (_RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(_before(text, start)) or _OPEN_AFTER.match(text, end)
                 or previous_range_end is not None and _RANGE_TAIL.fullmatch(text, previous_range_end, start)):
             previous_range_end = end
             continue
         previous_range_end = None
-        if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(text[:start]):
+        if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(_before(text, start)):
             continue
-        if _HALF_EATEN_BEFORE.search(text[:start]) or _HALF_EATEN_AFTER.match(text, end):
+        if _HALF_EATEN_BEFORE.search(_before(text, start)) or _HALF_EATEN_AFTER.match(text, end):
             continue  # part of a phrase we do not read ("the week of october 7th", "friday's numbers")
         resolved = _resolve(group, ctx)
         if resolved is not None:

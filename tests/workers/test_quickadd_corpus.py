@@ -30,9 +30,15 @@ def test_the_corpus_has_the_shape_the_issue_asks_for():
     assert len({c.zone for c in cases}) >= 3
 
 
+def test_report_the_table(result, capsys):
+    """Print accuracy by language and category, and CPU per case, into the run's output."""
+    with capsys.disabled():
+        print("\nquick-add corpus:\n" + result.table())
+    assert result.total["all"] == len(load_cases())
+
+
 @pytest.mark.parametrize("language", sorted(THRESHOLDS))
 def test_accuracy_per_language(result, language):
-    print("\n" + result.table())
     misses = "\n".join(f"{case_id}: {case.text!r}: {problem}" for case_id, (case, problem) in sorted(
         result.failures.items()) if case.language == language)
     assert result.accuracy(language) >= THRESHOLDS[language], f"{language} misses:\n{misses}"
