@@ -337,12 +337,15 @@ _VERSION_BEFORE = re.compile(
     r"|\babschnitt|\bsection|\bnr|\bno|n°|\bios|\bandroid|\bpython)\.?\s*$",
     re.IGNORECASE,
 )
-_B = r"(?<![\w$€£¥.,/:'])"  # a piece starts a word (and is no amount: "$12.30", "v2.0", "1/2")
+# A piece starts a word, is no amount ("$12.30", "v2.0", "1/2") and no part of a hyphenated word ("après-midi").
+_B = r"(?<![\w$€£¥.,/:'])(?<![^\W\d_]-)"
 _E = r"(?![\w/]|[.,:]\d)"  # and ends one
 _AMPM = r"(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?|am|pm|a|p)"
 _ZONE = (
     r"(?:\s*(?P<zone>(?:utc|gmt)\s?[+-]\s?\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|z(?![\w])|"
-    + _alt(vocab.ZONES)
+    # zone names that are also words ("cet après-midi", "est", "ist") count only in capitals
+    + "(?-i:" + _alt(z.upper() for z in vocab.ZONES if z in vocab.WORD_LIKE_ZONES) + ")|"
+    + _alt(z for z in vocab.ZONES if z not in vocab.WORD_LIKE_ZONES)
     + r")(?![\w]))?"
 )
 _ORD = r"(?:st|nd|rd|th|er|e|eme|ème|te|ten|ter|º|°|\.)?"
@@ -541,8 +544,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
     bare_hour_word = _alt([w for w, v in {**vocab.NUMBERS["en"], **numbers}.items() if isinstance(v, int)
                            and 1 <= v <= 12 and " " not in w and w not in ("a", "an", "few")])
     at_word = {"en": r"at|@|around|about|by|before|not\s+after",
+               "fr": r"à|vers|avant|aux\s+alentours\s+de|autour\s+de|à\s+environ|plutôt\s+vers",
                "de": r"um|gegen|ca\.?|zirka|bis|vor|bis\s+spätestens|spätestens\s+bis|spätestens",
-               "fr": r"à|vers|avant", "es": r"a\s+las|a\s+la|las|antes\s+de\s+las"}
+               "es": r"a\s+las|a\s+la|las|antes\s+de\s+las"}
     @rule(rf"(?:(?:{at_word[language]})\s+(?:about\s+|around\s+|ungefähr\s+|environ\s+)?)(?P<h>\d{{1,2}}|{bare_hour_word})"
           rf"(?:[\s:](?P<mi>[0-5]\d|{_alt(['fifteen', 'twenty', 'thirty', 'forty', 'forty five'])}))?"
           r"(?P<suffix>\s*(?:o'?clock|uhr|heures?|horas?|h))?"

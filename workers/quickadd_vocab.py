@@ -144,6 +144,9 @@ PARTS_OF_DAY: dict[str, dict[str, int]] = {
 ADVERB_PARTS_OF_DAY = {"tonight", "morgens", "abends", "nachts", "vormittags", "nachmittags", "mittags",
                        "früh morgens", "in der früh", "spät nachmittags"}
 
+# Zone abbreviations that are also words in one of the languages: they count only in capitals.
+WORD_LIKE_ZONES = {"cet", "est", "ist", "mez", "bst", "et", "ct", "pt", "mt", "z"}
+
 # Stated zones people write after a time -> IANA name (or a fixed offset in minutes).
 ZONES: dict[str, str] = {
     "utc": "UTC", "gmt": "UTC", "z": "UTC", "pst": "-480", "pdt": "-420", "pt": "America/Los_Angeles",
