@@ -929,6 +929,53 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         def _from_today(match, ctx):
             return duration(match, ctx, 1)
 
+    # "first tuesday of october", "last day of october 2015", "erster Dienstag im Oktober",
+    # "premier lundi de mars", "el último viernes de marzo".
+    nth_words = {
+        "en": {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5,
+               "5th": 5, "last": -1},
+        "de": {"erster": 1, "erste": 1, "ersten": 1, "1.": 1, "zweiter": 2, "zweite": 2, "zweiten": 2, "2.": 2,
+               "dritter": 3, "dritte": 3, "dritten": 3, "3.": 3, "vierter": 4, "vierte": 4, "vierten": 4, "4.": 4,
+               "letzter": -1, "letzte": -1, "letzten": -1},
+        "fr": {"premier": 1, "première": 1, "premiere": 1, "1er": 1, "deuxième": 2, "deuxieme": 2, "second": 2,
+               "seconde": 2, "troisième": 3, "troisieme": 3, "3eme": 3, "3ème": 3, "quatrième": 4, "dernier": -1,
+               "dernière": -1, "derniere": -1},
+        "es": {"primer": 1, "primera": 1, "segundo": 2, "segunda": 2, "tercer": 3, "tercera": 3, "cuarto": 4,
+               "cuarta": 4, "último": -1, "última": -1, "ultimo": -1, "ultima": -1},
+    }[language]
+    nth_units = {"en": {"day": "day", "week": "week"}, "de": {"tag": "day", "woche": "week"},
+                 "fr": {"jour": "day", "semaine": "week"}, "es": {"día": "day", "dia": "day", "semana": "week"}}[language]
+    nth_of = {"en": r"of|in", "de": r"im|des|vom", "fr": r"de|d'|du\s+mois\s+d'|du\s+mois\s+de",
+              "es": r"de|del\s+mes\s+de"}[language]
+
+    @rule(rf"(?:the\s+|la\s+|le\s+|el\s+|la\s+|der\s+|am\s+)?(?P<ord>{_alt(nth_words)})\s+"
+          rf"(?P<what>{_alt(list(nth_units) + list(weekdays))})\s*(?:{nth_of})\s*{month_re}(?:,?\s+{year_re})?")
+    def _nth_of_month(match, ctx):
+        order = nth_words[match["ord"].lower()]
+        month = month_of(match)
+        year = _year(match["year"]) if match["year"] else (
+            ctx.today.year if month >= ctx.today.month else ctx.today.year + 1)
+        first = date(year, month, 1)
+        last = first + relativedelta(months=1, days=-1)
+        what = nth_units.get(match["what"].lower()) or match["what"].lower()
+        if what == "day":
+            found = last if order == -1 else _safe_date(year, month, order)
+        elif what == "week":
+            monday = first + timedelta(days=(7 - first.weekday()) % 7)
+            if order == -1:  # the last week that lies wholly in the month
+                found = _week_start(last) if last.weekday() == 6 else _week_start(last) - timedelta(weeks=1)
+            else:
+                found = monday + timedelta(weeks=order - 1)
+        else:
+            weekday = weekdays[what.rstrip(".")]
+            if order == -1:
+                found = last - timedelta(days=(last.weekday() - weekday) % 7)
+            else:
+                found = first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (order - 1))
+        if found is not None and found.month != month:
+            return None
+        return _piece(match, day=found) if found else None
+
     # Holidays everyone writes.
     holidays = {
         "en": {"christmas": (12, 25), "christmas day": (12, 25), "xmas": (12, 25), "christmas eve": (12, 24),
@@ -966,30 +1013,6 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
             elif found < ctx.today:
                 found = of(year + 1)
             return _piece(match, day=found)
-
-        ordinal_re = r"(?P<ord>first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)"
-        @rule(rf"(?:the\s+)?{ordinal_re}\s+(?P<what>day|week|{_alt(weekdays)})\s+(?:of|in)\s+{month_re}(?:,?\s+{year_re})?")
-        def _nth_of_month(match, ctx):
-            order = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
-                     "fifth": 5, "5th": 5, "last": -1}[match["ord"].lower()]
-            month = month_of(match)
-            year = _year(match["year"]) if match["year"] else (
-                ctx.today.year if month >= ctx.today.month else ctx.today.year + 1)
-            first = date(year, month, 1)
-            last = first + relativedelta(months=1, days=-1)
-            what = match["what"].lower()
-            if what == "day":
-                found = last if order == -1 else _safe_date(year, month, order)
-            elif what == "week":
-                monday = first + timedelta(days=(7 - first.weekday()) % 7)
-                found = _week_start(last) if order == -1 else monday + timedelta(weeks=order - 1)
-            else:
-                weekday = weekdays[what]
-                if order == -1:
-                    found = last - timedelta(days=(last.weekday() - weekday) % 7)
-                else:
-                    found = first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (order - 1))
-            return _piece(match, day=found) if found else None
 
         @rule(r"(?:the\s+)?(?P<ord>first|1st|second|2nd|third|3rd|fourth|4th)\s+(?:quarter|qtr)(?:\s+(?:of\s+)?(?P<year>\d{4}))?")
         def _nth_quarter(match, ctx):
