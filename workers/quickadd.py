@@ -997,20 +997,36 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         return _piece(match, day=_next_date(ctx, month, day))
 
     if language == "en":
-        @rule(r"(?:(?P<which>this|next|last)\s+)?thanksgiving(?:\s+day)?(?:\s+(?P<year>\d{4})|\s+of\s+next\s+year)?")
-        def _thanksgiving(match, ctx):
-            def of(year: int) -> date:
-                first = date(year, 11, 1)
-                return first + timedelta(days=(3 - first.weekday()) % 7 + 21)
+        def nth_weekday(year: int, month: int, weekday: int, order: int) -> date:
+            first = date(year, month, 1)
+            if order < 0:
+                last = first + relativedelta(months=1, days=-1)
+                return last - timedelta(days=(last.weekday() - weekday) % 7)
+            return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (order - 1))
+
+        # US holidays that move (a year after the name, or this/next/last before it).
+        floating = {
+            "thanksgiving": lambda y: nth_weekday(y, 11, 3, 4),
+            "black friday": lambda y: nth_weekday(y, 11, 3, 4) + timedelta(days=1),
+            "mother's day": lambda y: nth_weekday(y, 5, 6, 2), "mothers day": lambda y: nth_weekday(y, 5, 6, 2),
+            "father's day": lambda y: nth_weekday(y, 6, 6, 3), "fathers day": lambda y: nth_weekday(y, 6, 6, 3),
+            "memorial day": lambda y: nth_weekday(y, 5, 0, -1), "labor day": lambda y: nth_weekday(y, 9, 0, 1),
+            "mlk day": lambda y: nth_weekday(y, 1, 0, 3), "martin luther king day": lambda y: nth_weekday(y, 1, 0, 3),
+            "independence day": lambda y: date(y, 7, 4), "valentine day": lambda y: date(y, 2, 14),
+        }
+
+        @rule(rf"(?:(?P<which>this|next|last)\s+)?(?P<name>{_alt(floating)})(?:\s+day)?"
+              r"(?:\s+(?P<year>\d{4})|\s+of\s+(?P<rel>next|last|this)\s+year)?")
+        def _floating_holiday(match, ctx):
+            of = floating[match["name"].lower()]
             if match["year"]:
                 return _piece(match, day=of(int(match["year"])))
-            year = ctx.today.year
-            if match.group().lower().endswith("next year"):
-                year += 1
+            year = ctx.today.year + {"next": 1, "last": -1, "this": 0, None: 0}[(match["rel"] or "").lower() or None]
             found = of(year)
-            if match["which"] and match["which"].lower() == "last":
+            which = (match["which"] or "").lower()
+            if not match["rel"] and which == "last":
                 found = of(year - 1) if found >= ctx.today else found
-            elif found < ctx.today:
+            elif not match["rel"] and found < ctx.today:
                 found = of(year + 1)
             return _piece(match, day=found)
 
