@@ -708,6 +708,9 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         # "at 1030", "at 730 in the evening", "ten thirty am", "seven thirty p.m."
         @rule(r"(?:at|around|approximately|about)\s+(?P<h>[01]?\d|2[0-3])(?P<mi>[0-5]\d)(?:\s*" + _AMPM.replace("|a|p)", ")") + ")?")
         def _at_hhmm(match, ctx):
+            follows = match.string[match.end():]
+            if len(match["h"] + match["mi"]) == 3 and not match["ampm"] and not re.match(r"\s+(?:in\s+the|tonight|this)\b", follows):
+                return None  # "bake at 350": degrees; "at 730" needs am/pm or a part of the day
             return _clock(match, language, int(match["h"]), int(match["mi"]), literal=match["h"].startswith("0"))
 
         minute_words = _alt(["oh five", "five", "ten", "fifteen", "twenty", "twenty five", "thirty", "thirty five",
