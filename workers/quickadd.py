@@ -1206,8 +1206,10 @@ _RANGE_BEFORE = re.compile(
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
 # Words that tie a date to more of a phrase: cutting the date would leave half of it in the title.
-_HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days)|'s)\s*$", _FLAGS)
-_HALF_EATEN_AFTER = re.compile(r"(?:'s\b|’s\b|\s+of\b(?!\s+(?:next|this|the\s+(?:next|following))\b))", _FLAGS)
+_HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days|or|oder|ou)|'s)\s*$", _FLAGS)
+_HALF_EATEN_AFTER = re.compile(
+    r"(?:'s\b|’s\b|\s+of\b(?!\s+(?:next|this|the\s+(?:next|following))\b)|\s+(?:or|oder|ou|o)\s)", _FLAGS
+)
 _RANGE_TAIL = re.compile(r"\s*(?:-|–|to|till|until|bis|au|al|hasta|a)\s+(?:the\s+|zum\s+|le\s+|el\s+)?", _FLAGS)
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".
@@ -1276,7 +1278,11 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
             previous_range_end = end
             continue
         previous_range_end = None
-        if not any(piece.strong for piece in group) and not _PREPOSITION_BEFORE.search(_before(text, start)):
+        # a weak word counts next to a strong one, after a preposition, or with a day and a time of
+        # day together ("wed morning", "sat 10am")
+        day_and_time = any(p.day is not None or p.weekday is not None for p in group) and any(
+            p.hour is not None or p.part_of_day is not None for p in group)
+        if not (any(piece.strong for piece in group) or day_and_time or _PREPOSITION_BEFORE.search(_before(text, start))):
             continue
         if _HALF_EATEN_BEFORE.search(_before(text, start)) or _HALF_EATEN_AFTER.match(text, end):
             continue  # part of a phrase we do not read ("the week of october 7th", "friday's numbers")

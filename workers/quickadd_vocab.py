@@ -95,7 +95,7 @@ ORDINAL_WORDS: dict[str, int] = {
 UNITS: dict[str, dict[str, str]] = {
     "en": {
         "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
-        "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes", "'": "minutes",
+        "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes", "'": "minutes",
         "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
         "day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "wk": "weeks", "wks": "weeks",
         "fortnight": "fortnights", "month": "months", "months": "months", "year": "years", "years": "years",
