@@ -602,6 +602,13 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
         def _at_lunch(match, ctx):
             return _piece(match, part_of_day=12)
 
+        @rule(rf"(?P<d>today|tomorrow|tmrw|{_alt(weekdays)})\s+(?:at\s+)?lunch(?:time)?")
+        def _day_lunch(match, ctx):
+            word = match["d"].lower()
+            day = {"today": ctx.today, "tomorrow": ctx.today + timedelta(days=1), "tmrw": ctx.today + timedelta(days=1)}.get(
+                word) or _weekday_date(ctx, weekdays[word], "")
+            return _piece(match, day=day, part_of_day=12)
+
         @rule(r"(?:by\s+)?(?:eod|cob|end\s+of\s+(?:the\s+)?(?:business\s+)?day)")
         def _eod(match, ctx):
             return _piece(match, hour=17, literal_hour=True)
