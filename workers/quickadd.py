@@ -394,14 +394,9 @@ def _clock(match: re.Match[str], language: str, hour: int, minute: int = 0, *, l
                   literal_hour=literal or hour > 12 or hour == 0, zone=_zone_of(groups.get("zone")), strong=strong)
 
 
-def _rules(language: str, day_first: bool) -> list[_RuleSpec]:
-    """Every rule for one language (the numeric ones depend on the day/month order)."""
-    return _rules_cached(language, day_first)
-
-
 @lru_cache(maxsize=16)
-def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
-    """Build (once) the rules of a language."""
+def _rules(language: str) -> list[_RuleSpec]:
+    """Every rule of one language, built once (compiled regexes with their handlers)."""
     months = vocab.MONTHS[language]
     weekdays = vocab.WEEKDAYS[language]
     units = vocab.UNITS[language]
@@ -469,8 +464,6 @@ def _rules_cached(language: str, day_first: bool) -> list[_RuleSpec]:
           r"miles?|km|h\b|hours?|stunden?|heures?|horas?|liters?|litres?|l\b|%|[-+]))")
     def _day_month(match, ctx):
         a, b = int(match["a"]), int(match["b"])
-        if match["sep"] == "-" and not match["on"] and language == "en" and not ctx.day_first:
-            pass  # "2-15" is Feb 15 in en-US
         if not match["on"] and b in (2, 3, 4, 8) and a < b:
             return None  # "1/2", "3/4": a fraction, not a date
         if (a, b) == (24, 7):
@@ -1231,7 +1224,7 @@ def _scan(text: str, ctx: _Context) -> list[_Piece]:
     """Every non-overlapping piece in the text, longest first, in text order."""
     found: list[_Piece] = []
     for language in ctx.languages:
-        for pattern, handler, strong in _rules(language, ctx.day_first):
+        for pattern, handler, strong in _rules(language):
             for match in pattern.finditer(text):
                 piece = handler(match, ctx)
                 if piece is None:
