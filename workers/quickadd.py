@@ -755,7 +755,7 @@ def _rules(language: str) -> list[_RuleSpec]:
     else:
         date_patterns = [
             rf"(?:el\s+)?{day_re}\s+de\s+{month_re}(?:\s+(?:de|del)\s+{year_re})?",
-            rf"{month_re}\s+{day_re}(?:\s+(?:de|del)\s+{year_re})?",
+            rf"{month_re}\s+{day_re}(?:,?\s+(?:(?:de|del)\s+)?{year_re})?",
             rf"{day_re}\s+{month_re}(?:,?\s+{year_re})?",
         ]
     for pattern in date_patterns:
