@@ -339,7 +339,7 @@ _VERSION_BEFORE = re.compile(
 )
 # A piece starts a word, is no amount ("$12.30", "v2.0", "1/2") and no part of a hyphenated word ("après-midi").
 _B = r"(?<![\w$€£¥.,/:'])(?<![^\W\d_]-)"
-_E = r"(?![\w/]|[.,:]\d)"  # and ends one
+_E = r"(?![\w/]|[.,:]\d|-[^\W\d_])"  # and ends one ("Heute-Show" is a show)
 _AMPM = r"(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?|am|pm|a|p)"
 _ZONE = (
     r"(?:\s*(?P<zone>(?:utc|gmt)\s?[+-]\s?\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|z(?![\w])|"
@@ -669,6 +669,9 @@ def _rules(language: str) -> list[_RuleSpec]:
             # "lundi prochain": the coming Monday when it is in next week, else next week's
             modifier = "next"
         strong = name not in vocab.WEAK_WEEKDAYS or bool(match["before"] or match["after"]) or match.group().endswith(".")
+        if language in ("fr", "es") and match["weekday"][0].isupper() and not re.search(
+                r"(?:^|[.!?:;,(])\s*$", _before(match.string, match.start())):
+            strong = False  # French and Spanish write weekdays in lower case: "llamar a Domingo" is a name
         piece = _piece(match, day=_weekday_date(ctx, weekday, modifier), strong=strong)
         piece.weekday = weekday
         return piece
@@ -692,7 +695,10 @@ def _rules(language: str) -> list[_RuleSpec]:
         value = _number(re.sub(r"\D+$", "", match["d"]) or match["d"], language)
         if value is None or not 1 <= value <= 31:
             return None
-        return _piece(match, month_day=int(value), weekday=weekdays[match["weekday"].lower().rstrip(".")])
+        strong = not (language in ("fr", "es") and match["weekday"][0].isupper() and not re.search(
+            r"(?:^|[.!?:;,(])\s*$", _before(match.string, match.start())))  # "la serie Viernes 13"
+        return _piece(match, month_day=int(value), weekday=weekdays[match["weekday"].lower().rstrip(".")],
+                      strong=strong)
 
     # Day of month alone: "the 15th", "on the 15th", "le 16", "el 17", "am 15ten".
     if language == "en":
@@ -1206,7 +1212,7 @@ _RANGE_BEFORE = re.compile(
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
 # Words that tie a date to more of a phrase: cutting the date would leave half of it in the title.
-_HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days|or|oder|ou)|'s)\s*$", _FLAGS)
+_HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days|or|oder|ou|guten|gute)|'s)\s*$", _FLAGS)
 _HALF_EATEN_AFTER = re.compile(
     r"(?:'s\b|’s\b|\s+of\b(?!\s+(?:next|this|the\s+(?:next|following))\b)|\s+(?:or|oder|ou|o)\s)", _FLAGS
 )
