@@ -1394,7 +1394,12 @@ def _remove_phrase(text: str, phrase: _Phrase) -> str:
     before = text[: phrase.start]
     while (preposition := _PREPOSITION_BEFORE.search(before)) is not None:
         before = before[: preposition.start()]  # loop, so "due by friday" loses both words
-    return f"{before} {text[phrase.end:]}"
+    after = text[phrase.end:]
+    if before.rstrip().endswith("(") and after.lstrip().startswith(")"):
+        before, after = before.rstrip()[:-1], after.lstrip()[1:]  # "call mom (tomorrow)": the brackets go too
+    if after[:1] in (".", ",", ";", "!", "?"):
+        return before.rstrip() + after  # "call mom tomorrow, then dad" -> "call mom, then dad"
+    return f"{before} {after}"
 
 
 # --- repeating tasks ---------------------------------------------------------------------

@@ -385,3 +385,17 @@ def test_a_time_in_the_spring_forward_gap_moves_forward():
     saturday = datetime(2026, 3, 28, 12, 0, tzinfo=ZoneInfo(BERLIN))
     parsed = parse("call Oma sunday 2:30am", now=saturday)
     assert iso(parsed) == "2026-03-29T03:30:00+02:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("call mom tomorrow, then dad", "call mom, then dad"),
+        ("call mom (tomorrow 5pm)", "call mom"),
+        ("call mom monday or tuesday", "call mom monday or tuesday"),  # not half a phrase
+        ("call mom about friday's party", "call mom about friday's party"),
+        ("Guten Morgen an alle schicken", "Guten Morgen an alle schicken"),
+    ],
+)
+def test_titles_keep_no_piece_of_a_phrase_and_lose_none_of_the_rest(text, title):
+    assert parse_quick_add(text, now=WEDNESDAY, timezone=BERLIN, locale="de-DE").title == title
