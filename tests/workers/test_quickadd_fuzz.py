@@ -31,7 +31,8 @@ def check(text: str, locale: str) -> None:
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     st.lists(st.sampled_from(WORDS), min_size=1, max_size=400).map(lambda w: " ".join(w)[:LIMIT]),
     st.sampled_from(["en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "zz", "", "\x00"]),
@@ -41,7 +42,8 @@ def test_word_soup_at_the_length_limit(text, locale):
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.text(min_size=LIMIT - 50, max_size=LIMIT))
 def test_any_text_at_the_length_limit(text):
     check(text, "de-DE")
