@@ -1415,6 +1415,7 @@ class _Recurrence:
     bymonthday: int | None = None
     count: int | None = None
     until: date | None = None
+    hour: int | None = None  # the time of day a part-of-day rule implies ("every morning": 9), not in the RRULE
 
     @property
     def text(self) -> str:
@@ -1434,6 +1435,13 @@ class _Recurrence:
 
 
 _RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# "every morning", "jeden Abend", "tous les soirs", "todas las noches": daily at that part of the day.
+_DAILY_AT = {
+    "en": {"morning": 9, "mornings": 9, "evening": 19, "evenings": 19, "night": 20, "nights": 20},
+    "de": {"morgen": 9, "abend": 19, "nacht": 20},
+    "fr": {"matins": 9, "matin": 9, "soirs": 19, "soir": 19, "nuits": 20},
+    "es": {"mañanas": 9, "mananas": 9, "tardes": 15, "noches": 20},
+}
 
 
 @lru_cache(maxsize=8)
@@ -1443,10 +1451,10 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     every = {"en": r"every|each", "de": r"jeden|jede|jedes|alle", "fr": r"tous\s+les|toutes\s+les|chaque",
              "es": r"todos\s+los|todas\s+las|cada"}[language]
     other = {"en": r"other", "de": r"zweiten|zweite|zweites", "fr": r"deux", "es": r"dos|otro|otra"}[language]
-    units = {"en": r"days?|weekdays?|weeks?|months?|years?|weekends?",
-             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|jahr|jahre|wochenende",
-             "fr": r"jours?|semaines?|mois|ans?|années?|week-ends?",
-             "es": r"días?|dias?|semanas?|mes|meses|años?|anos?|fines\s+de\s+semana"}[language]
+    units = {"en": r"days?|weekdays?|weeks?|months?|years?|weekends?|" + _alt(_DAILY_AT["en"]),
+             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|jahr|jahre|wochenende|" + _alt(_DAILY_AT["de"]),
+             "fr": r"jours?|semaines?|mois|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
+             "es": r"días?|dias?|semanas?|mes|meses|años?|anos?|fines\s+de\s+semana|" + _alt(_DAILY_AT["es"])}[language]
     adverbs = {"en": r"daily|everyday|weekly|monthly|yearly|annually|weekdays|nightly",
                "de": r"täglich|taeglich|wöchentlich|woechentlich|monatlich|jährlich|jaehrlich|werktags",
                "fr": r"quotidiennement|hebdomadairement|mensuellement|annuellement|tous\s+les\s+jours",
@@ -1545,6 +1553,8 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
+    if unit in _DAILY_AT[language]:
+        return _Recurrence("DAILY", interval, hour=_DAILY_AT[language][unit])
     if unit.startswith(("weekday", "werktag")):
         return _Recurrence("WEEKLY", interval, _RRULE_DAYS[:5])
     if unit.startswith(("weekend", "wochenende", "fines", "week-end")):
@@ -1564,6 +1574,8 @@ def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) 
     if len(text) > MAX_REPEAT_LENGTH:
         return None
     clock = phrase.time_of_day if phrase is not None else None
+    if clock is None and rule.hour is not None:
+        clock = time(rule.hour)
     start_day = phrase.due_at.date() if phrase is not None and phrase.all_day else ctx.today
     if phrase is not None and not phrase.all_day and phrase.due_at.date() > ctx.today and not _only_clock(phrase):
         start_day = phrase.due_at.date()

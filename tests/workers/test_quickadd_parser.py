@@ -142,6 +142,7 @@ def test_false_positive_words_next_to_a_real_date(text, title, due):
         ("log hours weekly until dec 31", "log hours", "FREQ=WEEKLY;UNTIL=20261231T235959",
          "2026-11-26T00:00:00+01:00", True),
         ("renew domain every year", "renew domain", "FREQ=YEARLY", "2026-11-26T00:00:00+01:00", True),
+        ("water plants every morning", "water plants", "FREQ=DAILY", "2026-11-27T09:00:00+01:00", False),
     ],
 )
 def test_repeat_phrases_give_a_rule_and_its_first_occurrence(text, title, repeat, due, all_day):
