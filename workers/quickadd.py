@@ -12,7 +12,7 @@ Grammar
 * Priority: a standalone ``!low``, ``!normal``, ``!high``, ``!urgent``, ``!!`` (high) or
   ``!!!`` (urgent). The last marker wins; the default is "normal". ``done!!`` is no marker.
 * Repeat: "every day/weekday/monday/2 weeks/month on the 1st/year", "every other tuesday",
-  "daily", "weekly", with "until <date>" and "for N times" (and the same in de/fr/es: "jeden
+  "every morning" (daily at 09:00), "daily", "weekly", with "until <date>" and "for N times" (and the same in de/fr/es: "jeden
   Montag", "tous les lundis", "todos los lunes", ...) become ``repeat``, an RFC 5545 RRULE value
   without DTSTART built and checked with python-dateutil's rrule; ``due_at`` is its first
   occurrence at or after now (at the time of day the line gives, if any). A rule dateutil
