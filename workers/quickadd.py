@@ -1470,6 +1470,7 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
         rf"(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?(?:(?P<unit>{units})|{weekday_list}){monthday}"
         rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
+        + (r"|(?:on\s+)?the\s+(?P<md3>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each|the)\s+month" if language == "en" else "")
         + (rf"|los\s+{weekday_list.replace('<days>', '<es_days>')}" if language == "es" else "")
         + r")(?![\w])"
     )
@@ -1505,6 +1506,13 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
                     rule = replace(rule, until=target.due_at.date())
                     end = until.end() + target.end
                     continue
+                # "until june": the month counts only with its preposition, so read them together
+                start = until.start() + len(until.group()) - len(until.group().lstrip())
+                target = _find_due_date(text[start:], ctx)
+                if target is not None and target.start == 0:
+                    rule = replace(rule, until=target.due_at.date())
+                    end = start + target.end
+                    continue
             break
         spans = [(match.start(), end)]
         if rule.count is None:
@@ -1523,8 +1531,10 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     """The RRULE parts a repeat phrase says."""
     groups = match.groupdict()
     weekdays = vocab.WEEKDAYS[language]
-    md_text = groups.get("md") or groups.get("md2")
+    md_text = groups.get("md") or groups.get("md2") or groups.get("md3")
     md = int(md_text) if md_text else None
+    if groups.get("md3"):
+        return _Recurrence("MONTHLY", bymonthday=md) if md is not None and 1 <= md <= 31 else None
     if md is not None and not 1 <= md <= 31:
         return None
     if groups.get("fr_day"):

@@ -143,6 +143,9 @@ def test_false_positive_words_next_to_a_real_date(text, title, due):
          "2026-11-26T00:00:00+01:00", True),
         ("renew domain every year", "renew domain", "FREQ=YEARLY", "2026-11-26T00:00:00+01:00", True),
         ("water plants every morning", "water plants", "FREQ=DAILY", "2026-11-27T09:00:00+01:00", False),
+        ("pay rent on the 1st of every month", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01T00:00:00+01:00", True),
+        ("call grandma every sunday until june", "call grandma", "FREQ=WEEKLY;BYDAY=SU;UNTIL=20270601T235959",
+         "2026-11-29T00:00:00+01:00", True),
     ],
 )
 def test_repeat_phrases_give_a_rule_and_its_first_occurrence(text, title, repeat, due, all_day):
