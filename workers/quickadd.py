@@ -1208,7 +1208,8 @@ _RANGE_AFTER = re.compile(r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|ju
 # ("à"/"a" join a date and its time in French and Spanish, so they are no range words here.)
 _RANGE_WORDS = re.compile(r"\s*(?:-|–|—|to|till|til|until|bis\s+zum|bis|zum|au|al|hasta|and|und|et|y)\s*$", _FLAGS)
 _RANGE_BEFORE = re.compile(
-    r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|vom|von|zwischen|nach|ab|du|entre|après|desde|después\s+de|frühestens|earliest|"
+    r"(?:(?:^|\s)(?:(?:from|between|after)(?:\s+the)?|later\s+than|no\s+earlier\s+than|vom|von|zwischen|nach|ab|du|entre|"
+    r"après|desde|después\s+de|frühestens|earliest|"
     r"nicht\s+vor|not\s+before)\s+|(?:^|\s)(?:nicht|not)\s+$|\d\.?\s*(?:[-–]|a|al|bis(?:\s+zum)?|au|to|and|und|et|y)\s*)$", _FLAGS
 )
 # Words that tie a date to more of a phrase: cutting the date would leave half of it in the title.
@@ -1216,6 +1217,12 @@ _HALF_EATEN_BEFORE = re.compile(r"(?:\b(?:of|week|weeks|day|days|or|oder|ou|gute
 _HALF_EATEN_AFTER = re.compile(
     r"(?:'s\b|’s\b|\s+of\b(?!\s+(?:next|this|the\s+(?:next|following))\b)|\s+(?:or|oder|ou|o)\s)", _FLAGS
 )
+# What joins the next group to a range or open interval just skipped ("1pm-2pm tomorrow", "... but before 11").
+_RANGE_END = re.compile(
+    r"\s*(?:-|–|—|to|till|until|through|thru|bis|au|jusqu'au|al|hasta)\s*\d{1,4}(?:[:.]\d\d)?\s*"
+    r"(?:a\.m\.|p\.m\.|am|pm|h|uhr)?(?![\w])", _FLAGS
+)
+_RANGE_GLUE = re.compile(r"\s*,?\s*(?:but|and|aber|und|mais|et|pero|y)\s+", _FLAGS)
 _RANGE_TAIL = re.compile(r"\s*(?:-|–|to|till|until|bis|au|al|hasta|a)\s+(?:the\s+|zum\s+|le\s+|el\s+)?", _FLAGS)
 # What makes a found date part of a range or an open interval: "... between 8 and 9", "... after 9",
 # "tomorrow 0930 - 1045", "on the 27th for one day".
@@ -1280,8 +1287,11 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         if any(piece.range_only for piece in group):
             continue  # a range: no date, the words stay
         if (_RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(_before(text, start)) or _OPEN_AFTER.match(text, end)
-                or previous_range_end is not None and _RANGE_TAIL.fullmatch(text, previous_range_end, start)):
-            previous_range_end = end
+                or previous_range_end is not None and (_RANGE_TAIL.fullmatch(text, previous_range_end, start)
+                                                       or _JOINER.fullmatch(text, previous_range_end, start)
+                                                       or _RANGE_GLUE.fullmatch(text, previous_range_end, start))):
+            tail = _RANGE_END.match(text, end)
+            previous_range_end = tail.end() if tail else end
             continue
         previous_range_end = None
         # a weak word counts next to a strong one, after a preposition, or with a day and a time of

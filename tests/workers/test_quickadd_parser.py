@@ -403,3 +403,13 @@ def test_a_time_in_the_spring_forward_gap_moves_forward():
 )
 def test_titles_keep_no_piece_of_a_phrase_and_lose_none_of_the_rest(text, title):
     assert parse_quick_add(text, now=WEDNESDAY, timezone=BERLIN, locale="de-DE").title == title
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["meet 1pm-2pm tomorrow", "meet 9-11am thursday", "meet between 9:30 and 11:00 on thursday",
+     "meet later than 9:30 but before 11:00 on Thursday", "meet after 5pm tomorrow", "trip Aug 8 - Aug 12"],
+)
+def test_ranges_and_open_starts_are_no_date_and_stay_whole(text):
+    parsed = parse(text, now=WEDNESDAY)
+    assert (parsed.title, parsed.due_at) == (text, None)
