@@ -1,7 +1,7 @@
 """Agent safety: previews and reject reasons on proposals, tainted threads, memories.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 01:30:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import shared.models
 from sqlalchemy.dialects import postgresql
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
