@@ -71,8 +71,11 @@ def env_reads(path: Path) -> dict[str, str | None]:
     return reads
 
 
-def settings_reads() -> dict[str, str | None]:
-    return env_reads(ROOT / "shared" / "settings.py")
+def settings_reads() -> set[str]:
+    """Every variable of the settings table (shared/settings.py), aliases included."""
+    from shared.settings import variables
+
+    return set(variables())
 
 
 def code_reads() -> set[str]:
@@ -81,6 +84,7 @@ def code_reads() -> set[str]:
     for folder in CODE_DIRS:
         for path in (ROOT / folder).rglob("*.py"):
             names |= set(env_reads(path))
+    names |= settings_reads()
     names |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", (ROOT / "Procfile").read_text()))
     return names
 
@@ -108,18 +112,16 @@ def env_example() -> dict[str, tuple[str, str]]:
     return entries
 
 
-def test_env_example_lists_every_setting_with_its_default():
+def test_env_example_is_generated_from_the_settings_table():
+    """Every setting, its default and its help, as the table declares them: regenerate with
+    `assistant settings example > .env.example` after adding one."""
+    from shared.cli.settings import env_example as generated
+    from shared.settings import Settings, variable
+
+    assert (ROOT / ".env.example").read_text() == generated(), "run: assistant settings example > .env.example"
     listed = env_example()
-    reads = settings_reads()
-    assert len(reads) > 20, "parsing shared/settings.py found too few _env() calls"
-    missing = sorted(set(reads) - set(listed))
-    assert not missing, f".env.example does not list {missing}, which shared/settings.py reads"
-    wrong = {
-        name: (listed[name][0], default)
-        for name, default in reads.items()
-        if default and listed[name][0] != default
-    }
-    assert not wrong, f".env.example value vs the code's default: {wrong}"
+    missing = sorted(variable(name) for name in Settings.model_fields if variable(name) not in listed)
+    assert not missing, f".env.example does not list {missing}"
 
 
 def test_env_example_lists_only_variables_the_code_reads_or_will():

