@@ -646,8 +646,8 @@ def _problem(name: str, error: dict) -> str:
     else:
         says = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
     raw = error.get("input")
-    if meta(name).secret and not isinstance(raw, str) or meta(name).secret and "://" not in str(raw):
-        return f"{variable(name)} {says}"
+    if meta(name).secret and not variable(name).endswith("_URL"):
+        return f"{variable(name)} {says}"  # a key's value is never printed; a URL's password is masked
     return f"{variable(name)}={_shown(str(raw))!r} {says}"
 
 
@@ -701,14 +701,14 @@ def configuration_problems(settings: Settings, process: str = "") -> list[str]:
 _warned: set[str] = set()
 
 
-def check_settings(process: str, settings: Settings | None = None) -> Settings:
+def check_settings(process: str, settings: Settings | None = None, *, warn: bool = True) -> Settings:
     """At a process's start: the settings, read from the environment then `.env`, or ConfigurationError.
 
     Every entry point calls it (or `refuse_to_start_on_problems`, which prints and exits 78).
-    Warns once per process when APP_ENV is unset.
+    Warns once per process when APP_ENV is unset (`warn`: a long-running process, not a command).
     """
     settings = settings or get_settings()
-    if not settings.app_env_set and process not in _warned:
+    if warn and not settings.app_env_set and process not in _warned:
         _warned.add(process)  # once per process, however many apps it builds (tests, gunicorn's hooks)
         print(f"WARNING ({process}): APP_ENV is not set, so this runs as {DEVELOPMENT}: insecure defaults such "
               f"as the development SECRET_KEY are accepted. Set APP_ENV={PRODUCTION} in production.",

@@ -38,8 +38,11 @@ def main(ctx: click.Context) -> None:
 
     if ctx.invoked_subcommand not in UNCHECKED and not ctx.resilient_parsing:
         # Flower's own rule (basic auth in production) applies to `assistant flower`.
-        name = ctx.invoked_subcommand if ctx.invoked_subcommand == "flower" else f"assistant {ctx.invoked_subcommand}"
-        check_settings(name)
+        # The processes `run` starts warn about an unset APP_ENV themselves; a command does not.
+        if ctx.invoked_subcommand == "flower":
+            check_settings("flower")
+        else:
+            check_settings(f"assistant {ctx.invoked_subcommand}", warn=False)
 
 
 for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, processes.embedded_redis,

@@ -8,7 +8,7 @@ import sys
 import pytest
 import requests
 
-from shared.settings import Settings, configuration_problems, redis_db_url
+from shared.settings import Settings, configuration_problems, redis_db_url, variables
 from tests.support import ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
@@ -236,3 +236,50 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
         assert "WARNING (api): APP_ENV is not set, so this runs as development" in unset.log_tail()
     finally:
         unset.stop()
+
+
+# -- the environment, then .env in the current directory ---------------------------------
+
+
+def assistant(*args, cwd, **env):
+    """The real `assistant` command in `cwd`, with the suite's settings taken out of its environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in variables()}
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=cwd, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def shown(output: str) -> dict[str, tuple[str, str]]:
+    return {line.split()[0]: (line.split()[1], " ".join(line.split()[2:])) for line in output.splitlines()}
+
+
+def test_the_cli_reads_dotenv_in_the_current_directory_and_the_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://app:hunter2@db.example:5432/assistant\n"
+                                   "PORT=8123\nFLOWER_PORT=5600\nSECRET_KEY=from-dotenv-secret\nJWT_SECRET=\n")
+
+    result = assistant("settings", "show", cwd=tmp_path, FLOWER_PORT="5700")
+
+    assert result.returncode == 0, result.stderr
+    values = shown(result.stdout)
+    assert values["DATABASE_URL"] == (".env", "postgresql+psycopg2://app:***@db.example:5432/assistant")
+    assert values["PORT"] == (".env", "8123")
+    assert values["FLOWER_PORT"] == ("env", "5700")  # the environment wins
+    assert values["SECRET_KEY"] == (".env", "******") and "from-dotenv-secret" not in result.stdout
+    assert values["JWT_SECRET"] == ("default", "******")  # empty: SECRET_KEY's value, redacted too
+    assert values["WORKER_CONCURRENCY"] == ("default", "2")
+
+
+def test_a_bad_setting_in_dotenv_stops_a_command_in_one_line(tmp_path):
+    (tmp_path / ".env").write_text("DATABASE_URL=notaurl\n")
+
+    result = assistant("jobs", "list", cwd=tmp_path)
+
+    assert result.returncode == 78
+    assert result.stderr.strip() == ("Error: DATABASE_URL='notaurl' must start with postgres:// or postgresql:// "
+                                     "or sqlite://")
+
+
+def test_the_settings_table_is_what_docs_settings_md_shows():
+    from shared.cli.settings import markdown_table
+
+    text = (ROOT / "docs" / "settings.md").read_text()
+    assert markdown_table() in text, "run: assistant settings table, and paste it into docs/settings.md"
