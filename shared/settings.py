@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -461,7 +461,7 @@ class Settings(BaseSettings):
 
     # --- Observability and operations
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.", section="Observability")
-    log_format: str = setting("json", "Log format: json (production's default) or console (`make run` sets it).")
+    log_format: Literal["json", "console"] = setting("json", "Log format: json (production's default) or console (`make run` sets it).")
     sentry_dsn: HttpUrl = setting("", "Sentry DSN. Empty: no error reporting to Sentry.", secret=True)
     sentry_environment: str = setting("production", "Sentry environment name attached to every event.")
     sentry_traces_sample_rate: Share = setting(0.0, "Share of requests and tasks traced for Sentry performance "

