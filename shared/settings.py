@@ -692,7 +692,7 @@ def configuration_problems(settings: Settings, process: str = "") -> list[str]:
         for name in Settings.model_fields:
             rule = meta(name).production
             value = getattr(settings, name)
-            problem = rule and value not in ("", None) and rule(variable(name), value, settings, process)
+            problem = rule and rule(variable(name), value, settings, process)
             if problem:
                 problems.append(problem)
     return problems

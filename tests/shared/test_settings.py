@@ -283,3 +283,37 @@ def test_the_settings_table_is_what_docs_settings_md_shows():
 
     text = (ROOT / "docs" / "settings.md").read_text()
     assert markdown_table() in text, "run: assistant settings table, and paste it into docs/settings.md"
+
+
+# -- each production refusal, by starting the process it guards --------------------------
+
+REFUSALS = {
+    # process: (command, the one unsafe setting, what the refusal says)
+    "gunicorn without --config": (
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "api:create_app()"],
+        {"WEBHOOK_ALLOW_PRIVATE": "true"}, "WEBHOOK_ALLOW_PRIVATE=true is for tests only"),
+    "worker": (PROCESSES["worker"], {"GOOGLE_TOKEN_URI": "http://oauth2.example/token"},
+               "GOOGLE_TOKEN_URI='http://oauth2.example/token' is http://"),
+    "beat": (PROCESSES["beat"], {"JWT_SECRET": "x" * 40}, "JWT_SECRET is one character repeated"),
+    "flower": ([sys.executable, "-m", "shared.cli", "flower"], {"FLOWER_BASIC_AUTH": ""},
+               "FLOWER_BASIC_AUTH is unset: production serves Flower"),
+}
+
+
+@pytest.mark.parametrize("process", sorted(REFUSALS))
+def test_each_production_refusal_stops_the_process_it_guards(process):
+    """Started for real, each exits (gunicorn's arbiter halts, not reboots a worker forever), naming it."""
+    command, unsafe, says = REFUSALS[process]
+    port = str(free_port())
+    env = {**os.environ, "APP_ENV": "production", "PORT": port, "FLOWER_PORT": port, **unsafe}
+    if process.startswith("gunicorn"):
+        env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{port}"
+
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr[-3000:]
+    if process == "flower":  # an `assistant` command: one line, exit 78
+        assert result.returncode == 78 and result.stderr.count("\n") == 1
+    else:
+        assert f"{'api' if process.startswith('gunicorn') else process} refuses to start" in result.stderr
