@@ -217,7 +217,7 @@ def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedP
 
 
 REQUIRED = ("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
-            "AWS_SECRET_ACCESS_KEY=test-only-minio-password\n")
+            "AWS_SECRET_ACCESS_KEY=test-only-minio-password\nFLOWER_BASIC_AUTH=ops:test-only-flower-password\n")
 APP_SERVICES = {"migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower"}
 # What docker-compose.yml sets for a container whatever .env says, by service, because the
 # value describes the container rather than the deployment: the image's volumes, the
@@ -241,7 +241,7 @@ def test_docker_compose_config_is_valid(tmp_path):
     }
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AWS_SECRET_ACCESS_KEY"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AWS_SECRET_ACCESS_KEY", "FLOWER_BASIC_AUTH"])
 def test_docker_compose_requires_its_secrets(tmp_path, missing):
     text = "".join(line + "\n" for line in REQUIRED.splitlines() if not line.startswith(missing))
     result = _compose(tmp_path, "config", "-q", env_text=text)
