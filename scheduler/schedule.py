@@ -9,7 +9,6 @@ from celery.schedules import crontab
 from shared.google_oauth import configured as google_configured
 from shared.settings import Settings, get_settings
 
-
 # Consents exchanged but never completed by their app expire after 10 minutes: a pass every
 # 5 drops each within 15, without a sweep on Flower's task list every 30 seconds.
 EXPIRED_LINKS_SECONDS = 300

@@ -2,9 +2,11 @@
 
 A copy of the repository's files with no `var/` (and no `.venv`: `VENV=` points make at the
 suite's own environment, so nothing is reinstalled), `DATABASE_URL` and `REDIS_URL` in its
-`.env` (not in the environment: every entry point must read the file), and `make run`: honcho, the Procfile, and web, worker, beat and Flower. The README tour runs
-against it, `assistant smoke` passes and then fails with the worker stopped, and a minute
-on, after beat's first periodic task, every process is still up.
+`.env` (not in the environment: every entry point must read the file), and `make run`:
+honcho, the Procfile, and web, worker, beat and Flower. The banner names that database, the
+README tour runs against it, `assistant users create-admin` acts on it, `assistant smoke`
+passes and then fails with the worker stopped, and a minute on, after beat's first periodic
+task, every process is still up.
 """
 from __future__ import annotations
 
