@@ -47,7 +47,7 @@ class ConfigurationError(Exception):
     """Settings a process must not start with; the message names each variable."""
 
     def __init__(self, process: str, app_env: str, problems: list[str]):
-        self.problems = problems
+        self.process, self.problems = process, problems
         super().__init__(f"{process} refuses to start (APP_ENV={app_env}): the configuration has "
                          f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -553,11 +553,12 @@ class Settings(BaseSettings):
         for offset, field in enumerate(("broker_url", "cache_redis_url", "ratelimit_storage_url")):
             if not getattr(self, field):
                 values[field] = redis_db_url(redis_url, offset)
-                if not self._embedded_redis and _redis_db_error(values[field]):
+                db = int(urlsplit(values[field]).path.lstrip("/") or 0)
+                if not self._embedded_redis and urlsplit(redis_url).scheme != "unix" and db >= REDIS_DATABASES:
+                    name = field.upper()
                     problems.append(
-                        f"REDIS_URL: {field.upper()} is its database + {offset}, and Redis has databases 0-"
-                        f"{REDIS_DATABASES - 1}; give REDIS_URL database {REDIS_DATABASES - 3} or lower, or set "
-                        f"{field.upper()} ({_shown(values[field])} has none)")
+                        f"REDIS_URL: {name} is its database + {offset}, {db}, and Redis has databases "
+                        f"0-{REDIS_DATABASES - 1}; give REDIS_URL database {REDIS_DATABASES - 3} or lower, or set {name}")
         values["jwt_secret"] = self.jwt_secret or self.secret_key
         values["erasure_journal_keys"] = self.erasure_journal_keys or (DEV_ERASURE_JOURNAL_KEY,)
         values["artifacts_dir"] = (self.artifacts_dir or data_dir / "artifacts").resolve()

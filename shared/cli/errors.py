@@ -32,7 +32,9 @@ def translated(exc: Exception) -> click.ClickException | None:
     from shared.settings import ConfigurationError, get_settings
 
     if isinstance(exc, ConfigurationError):
-        return Misconfigured("; ".join(exc.problems))
+        # A command that starts processes says so, as the processes themselves do.
+        starts = f"{exc.process} refuses to start: " if exc.process in ("assistant run", "flower") else ""
+        return Misconfigured(starts + "; ".join(exc.problems))
     if isinstance(exc, JobError):
         return Refused(exc.message)
     if isinstance(exc, DBAPIError):
