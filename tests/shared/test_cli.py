@@ -145,3 +145,9 @@ def test_create_admin_on_an_existing_user_asks_before_changing_their_password(us
     with session_scope() as session:
         changed = session.get(User, user.id)
         assert changed.role == "admin" and verify_password(changed.password_hash, "a new password")
+
+
+def test_a_database_without_tables_says_to_migrate_exit_78(tmp_path):
+    code, output = failed("jobs", "list", DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert code == 78 and output.count("\n") == 0
+    assert "has no tables yet" in output and "assistant db upgrade" in output
