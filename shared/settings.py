@@ -41,6 +41,9 @@ DEFAULT_AI_DAILY_TOKEN_BUDGET = 200000
 REDIS_DATABASES = 16  # a stock Redis server's `databases`: numbers 0-15
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Read from the environment by libraries, not by the table (boto3's credential chain, the
+# metrics directory of prometheus_client): check_settings hands them their `.env` value.
+LIBRARY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PROMETHEUS_MULTIPROC_DIR")
 
 
 class ConfigurationError(Exception):
@@ -709,6 +712,7 @@ def check_settings(process: str, settings: Settings | None = None, *, warn: bool
     Warns once per process when APP_ENV is unset (`warn`: a long-running process, not a command).
     """
     settings = settings or get_settings()
+    _library_variables_from_dotenv()
     if warn and not settings.app_env_set and process not in _warned:
         _warned.add(process)  # once per process, however many apps it builds (tests, gunicorn's hooks)
         print(f"WARNING ({process}): APP_ENV is not set, so this runs as {DEVELOPMENT}: insecure defaults such "
@@ -718,6 +722,18 @@ def check_settings(process: str, settings: Settings | None = None, *, warn: bool
     if problems:
         raise ConfigurationError(process, settings.app_env, problems)
     return settings
+
+
+def _library_variables_from_dotenv(env_file: str | Path = ENV_FILE) -> None:
+    """What libraries read from the environment themselves, from `.env` too (the environment wins)."""
+    import os
+
+    from dotenv import dotenv_values
+
+    if Path(env_file).is_file():
+        for name, value in dotenv_values(env_file).items():
+            if name in LIBRARY_VARIABLES and value:
+                os.environ.setdefault(name, value)
 
 
 def refuse_to_start_on_problems(process: str, settings: Settings | None = None) -> Settings:

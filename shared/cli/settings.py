@@ -18,8 +18,9 @@ from shared.settings import (
     variables,
 )
 
-# Read from the environment by libraries, not by the table: listed in .env.example all the same.
-LIBRARY_VARIABLES = (
+# Read from the environment by libraries, not by the table (shared.settings.LIBRARY_VARIABLES):
+# listed in .env.example all the same.
+LIBRARY_HELP = (
     ("AWS_ACCESS_KEY_ID", "Credentials of the object store, read by boto3 (which also finds instance and pod roles "
      "when these are unset). Keep them in .env or a Secret, never in a committed file."),
     ("AWS_SECRET_ACCESS_KEY", "(its secret)"),
@@ -65,7 +66,7 @@ def env_example() -> str:
         else:
             lines.append(f"{variable(name)}={written(field.default)}")
     lines += ["", "# --- Read by libraries " + "-" * 62]
-    for name, help in LIBRARY_VARIABLES:
+    for name, help in LIBRARY_HELP:
         lines += [""] + textwrap.wrap(help, 90, initial_indent="# ", subsequent_indent="# ") + [f"# {name}="]
     return "\n".join(lines) + "\n"
 

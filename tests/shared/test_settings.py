@@ -320,3 +320,18 @@ def test_each_production_refusal_stops_the_process_it_guards(process):
         assert result.returncode == 78 and result.stderr.count("\n") == 1
     else:
         assert f"{'api' if process.startswith('gunicorn') else process} refuses to start" in result.stderr
+
+
+def test_what_libraries_read_from_the_environment_comes_from_dotenv_too(tmp_path, monkeypatch):
+    """boto3 reads AWS_* itself: `assistant backup create` with the store's keys in .env must find them."""
+    from shared.settings import check_settings
+
+    (tmp_path / ".env").write_text("AWS_ACCESS_KEY_ID=from-dotenv\nAWS_SECRET_ACCESS_KEY=also-from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-environment")
+
+    check_settings("test", Settings.from_env(), warn=False)
+
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "from-dotenv"
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "from-the-environment"  # the environment wins
