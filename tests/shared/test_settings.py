@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from shared.settings import Settings, configuration_problems, redis_db_url, variables
-from tests.support import ROOT, ServerProcess, free_port
+from tests.support import ROOT, ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
 
@@ -229,7 +229,8 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
         assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
         assert "APP_ENV is not set" not in server.log_tail()
         # Its control socket is its own (gunicorn's default, ~/.gunicorn/gunicorn.ctl, is every instance's).
-        assert (Path(os.environ["DATA_DIR"]) / f"gunicorn-{server.port}.ctl").is_socket()
+        control = Path(os.environ["DATA_DIR"]) / f"gunicorn-{server.port}.ctl"
+        wait_until(control.is_socket, timeout=15, message=f"gunicorn's control socket at {control}")
     finally:
         server.stop()
     unset = ServerProcess()
