@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT, PRODUCTION = "development", "production"
 APP_ENVS = (DEVELOPMENT, PRODUCTION)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"  # in the current directory: where `make run` and the operator's shell are
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 DEV_ERASURE_JOURNAL_KEY = "dev-insecure-erasure-journal-key-change-me-in-production"
@@ -521,6 +522,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(APP_ENVS)}")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = str(value).strip().upper()
+        if value not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str) -> str:
@@ -537,6 +546,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         return tuple(item.strip() for item in value if item and item.strip())
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _replicas(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            error = _url_error(url, ("postgres", "postgresql"))
+            if error:
+                raise ValueError(f"has {_shown(url)!r}, which {error}")
+        return urls
 
     @model_validator(mode="after")
     def _resolve(self) -> "Settings":

@@ -106,6 +106,11 @@ def test_explicit_redis_urls_are_checked_by_their_own_name(monkeypatch):
     ("S3_ENDPOINT_URL", "http://", "names no host"),
     ("OBJECT_STORAGE_URL", "s3://Not_A_Bucket/x", "must be s3://<bucket>/<prefix>"),
     ("APP_ENV", "staging", "must be one of development, production"),
+    ("LOG_LEVEL", "loud", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("LOG_FORMAT", "xml", "should be 'json' or 'console'"),
+    ("WORKER_CONCURRENCY", "-1", "must be positive"),
+    ("RATE_LIMIT_ENABLED", "maybe", "is not true or false"),
+    ("DATABASE_REPLICA_URL", "postgresql://db/x,mysql://db/y", "must start with postgres"),
 ])
 def test_each_bad_value_is_named(monkeypatch, name, value, says):
     [problem] = problems_with(monkeypatch, **{name: value})
