@@ -55,7 +55,9 @@ def shown_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        # postgresql, not postgresql+psycopg2: the URL as the operator wrote it.
+        return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
     except Exception:  # a Redis URL, say: sqlalchemy cannot parse every scheme
         from shared.settings import _shown
 

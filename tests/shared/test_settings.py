@@ -269,7 +269,7 @@ def test_the_cli_reads_dotenv_in_the_current_directory_and_the_environment_wins(
 
     assert result.returncode == 0, result.stderr
     values = shown(result.stdout)
-    assert values["DATABASE_URL"] == (".env", "postgresql+psycopg2://app:***@db.example:5432/assistant")
+    assert values["DATABASE_URL"] == (".env", "postgresql://app:***@db.example:5432/assistant")
     assert values["PORT"] == (".env", "8123")
     assert values["FLOWER_PORT"] == ("env", "5700")  # the environment wins
     assert values["SECRET_KEY"] == (".env", "******") and "from-dotenv-secret" not in result.stdout
