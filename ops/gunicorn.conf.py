@@ -29,7 +29,7 @@ max_requests = settings.gunicorn_max_requests
 # Build the app once in the master and fork workers from it: a worker recycled after
 # max_requests starts in milliseconds instead of re-importing everything (about 1 s of CPU
 # each, which under load was a fifth of the api's CPU), and the workers share the pages.
-# Connections are made lazily and per process (shared.db, shared.notify check the pid).
+# Connections are made lazily and per process (shared.db, shared.redis_clients check the pid).
 preload_app = settings.gunicorn_preload
 max_requests_jitter = 500
 accesslog = settings.gunicorn_accesslog or None  # empty: no access log
