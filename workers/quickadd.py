@@ -143,6 +143,7 @@ class ParsedTask:
     tags: list[str]  # lowercase, de-duplicated, order of appearance, without '#'
     priority: str  # "low" | "normal" | "high" | "urgent"
     all_day: bool  # True when a date was given without a time of day
+    repeat: str | None = None  # an RRULE value without DTSTART (shared.repeat); due_at is the first occurrence
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class _DatePhrase:
         return bool(_TIME_OF_DAY_RE.search(self.text))
 
 
-def parse_quick_add(text: str, *, now: datetime, timezone: str) -> ParsedTask:
+def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "en-US") -> ParsedTask:
     """Parse a quick-add line into a ParsedTask; raise ValueError on a bad zone or no title."""
     zone = _load_zone(timezone)
     if now.tzinfo is None or now.utcoffset() is None:
