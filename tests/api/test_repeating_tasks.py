@@ -189,12 +189,14 @@ def test_a_second_completion_of_the_same_occurrence_is_not_recorded_twice(user):
 
     due = (utcnow() + timedelta(days=1)).replace(microsecond=0)
     task = make_task(user, title="stretch", due_at=due, repeat="FREQ=DAILY", repeat_start=due)
-    with session_scope() as first, session_scope() as second:
-        mine, theirs = first.get(Task, task.id), second.get(Task, task.id)
-        assert complete_task(session=first, task=mine) is not None
-        first.commit()
-        # The second request read the task before the first moved it: it finds it moved and stops.
-        assert complete_task(session=second, task=theirs) is None
+    with session_scope() as session:
+        stale = session.get(Task, task.id)  # what a second request read before the first one wrote
+        session.expunge(stale)
+    with session_scope() as first:
+        assert complete_task(session=first, task=first.get(Task, task.id)) is not None
+    with session_scope() as second:
+        # It finds the occurrence it read already moved on: nothing is completed twice.
+        assert complete_task(session=second, task=second.merge(stale, load=False)) is None
     with session_scope() as session:
         assert session.query(TaskCompletion).filter_by(task_id=task.id).count() == 1
         assert session.get(Task, task.id).due_at == due + timedelta(days=1)
