@@ -331,6 +331,16 @@ def test_a_weekly_task_shows_its_rule_in_words_and_completing_it_moves_it_past_t
         task = session.scalar(select(Task).where(Task.user_id == user.id))
         assert (task.repeat, task.done) == ("FREQ=WEEKLY;BYDAY=MO", False)
 
+    page.goto(f"{web.url}/app/settings")
+    language = page.get_by_label("Language and date order")
+    expect(language).to_have_value("en-GB")
+    language.select_option("de-DE")
+    profile = language.locator("xpath=ancestor::form")
+    profile.get_by_role("button", name="Save").click()
+    expect(profile.get_by_role("status")).to_have_text("Saved.")
+    with db.session_scope() as session:
+        assert session.scalar(select(User.locale).where(User.email == email)) == "de-DE"
+
 
 def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
     page = requests.get(f"{web.url}/app/", timeout=10)
