@@ -16,7 +16,8 @@ Bounds, so that no rule a client sends can make a worker or a web request spin:
 - dateutil loops period by period until year 9999 when a rule never matches
   ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30" took 26 s of CPU): `_Bounded` counts the months it
   walks and stops after the reach of one computation (10 years past the point asked about).
-- We take at most MAX_OCCURRENCES occurrences from it per computation.
+- We take at most MAX_OCCURRENCES occurrences from it per computation, and a series whose
+  start lies more than MAX_WALK_MONTHS before the end of the reach has ended.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from dateutil.rrule import rrule, rrulestr
 MAX_LENGTH = 256
 MAX_OCCURRENCES = 100
 REACH = timedelta(days=3653)  # "within 10 years", leap days included
+# The longest walk from a rule's start: a COUNT rule keeps its start (a year-1 one would
+# otherwise cost seconds per completion); a rule without COUNT restarts at each completion.
+MAX_WALK_MONTHS = 12 * 60
 REFUSED_FREQUENCIES = ("SECONDLY", "MINUTELY", "HOURLY")
 # The parts of RFC 5545 section 3.3.10 a to-do's rule may use; the time of day is the start's.
 ALLOWED_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYYEARDAY",
@@ -146,7 +150,10 @@ def next_occurrence(value: str, *, start: datetime, zone: ZoneInfo, after: datet
     after_local = _local(after, zone)
     # Months from the start to the end of the reach, plus one either side.
     span = max(after_local - start_local, timedelta(0)) + REACH
-    rule = _rule(value, start_local, span.days * 12 // 365 + 3, zone)
+    months = span.days * 12 // 365 + 3
+    if months > MAX_WALK_MONTHS:
+        return None
+    rule = _rule(value, start_local, months, zone)
     limit = after_local + REACH
     # Two hours of slack below: in a fold the wall clock runs an hour behind the instant.
     since = max(start_local, after_local - timedelta(hours=2))

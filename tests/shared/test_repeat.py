@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.repeat import MAX_LENGTH, RepeatError, check, next_occurrence, normalize
 
@@ -131,3 +133,36 @@ def test_a_rule_started_long_ago_still_finds_its_next_occurrence():
     local = following.astimezone(BERLIN)
     assert (local.weekday(), local.hour) == (0, 9)
     assert (local.date() - start.date()).days % 14 == 0
+
+
+_PARTS = st.sampled_from(["FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO",
+                          "BYMONTH", "BYSETPOS", "WKST", "BYHOUR", "DTSTART"])
+_VALUES = st.one_of(
+    st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY", "HOURLY", "MO", "1MO", "-1FR", "SU,SA", "0", "53",
+                     "-366", "366", "31", "-31", "2", "12", "13", "20300101", "20300101T000000Z", "99999999"]),
+    st.text(alphabet="0123456789,+-MOTUWEFRSA", max_size=12),
+)
+_RULES = st.lists(st.tuples(_PARTS, _VALUES), min_size=1, max_size=6).map(
+    lambda parts: ";".join(f"{name}={value}" for name, value in parts))
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=300, deadline=None)
+@given(rule=st.one_of(_RULES, st.text(max_size=300)))
+def test_any_text_is_a_rule_we_take_or_a_repeat_error_and_never_takes_long(rule):
+    start = datetime(2027, 1, 4, 9, tzinfo=BERLIN)
+    try:
+        value = check(rule, start=start, zone=BERLIN)
+    except RepeatError:
+        return
+    following = next_occurrence(value, start=start, zone=BERLIN, after=start)
+    assert following is None or following > start
+
+
+@pytest.mark.timeout(10)
+def test_a_count_rule_started_centuries_ago_has_ended_instead_of_walking_them():
+    start = datetime(1, 1, 2, 9, tzinfo=UTC)
+
+    assert check("FREQ=DAILY;COUNT=10000;BYDAY=MO;BYMONTHDAY=13", start=start, zone=ZoneInfo("UTC"))
+    assert next_occurrence("FREQ=DAILY;COUNT=10000;BYDAY=MO;BYMONTHDAY=13", start=start, zone=ZoneInfo("UTC"),
+                           after=datetime(2027, 1, 1, tzinfo=UTC)) is None
