@@ -154,7 +154,8 @@ def next_occurrence(value: str, *, start: datetime, zone: ZoneInfo, after: datet
     if months > MAX_WALK_MONTHS:
         return None
     rule = _rule(value, start_local, months, zone)
-    limit = after_local + REACH
+    # Near year 9999 the reach ends with the calendar.
+    limit = after_local + REACH if after_local < datetime.max - REACH else datetime.max
     # Two hours of slack below: in a fold the wall clock runs an hour behind the instant.
     since = max(start_local, after_local - timedelta(hours=2))
     try:
@@ -164,7 +165,7 @@ def next_occurrence(value: str, *, start: datetime, zone: ZoneInfo, after: datet
             moment = _placed(local, zone)
             if moment > after:
                 return moment
-    except _OutOfReach:
+    except (_OutOfReach, OverflowError):
         return None
     return None
 

@@ -166,3 +166,15 @@ def test_a_count_rule_started_centuries_ago_has_ended_instead_of_walking_them():
     assert check("FREQ=DAILY;COUNT=10000;BYDAY=MO;BYMONTHDAY=13", start=start, zone=ZoneInfo("UTC"))
     assert next_occurrence("FREQ=DAILY;COUNT=10000;BYDAY=MO;BYMONTHDAY=13", start=start, zone=ZoneInfo("UTC"),
                            after=datetime(2027, 1, 1, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize("start", [datetime(9999, 12, 30, 23, tzinfo=UTC), datetime(1, 1, 2, 0, tzinfo=UTC)])
+def test_the_ends_of_the_calendar_are_no_error(start):
+    for zone in (BERLIN, ZoneInfo("America/New_York"), ZoneInfo("Pacific/Kiritimati")):
+        try:
+            rule = check("FREQ=DAILY", start=start, zone=zone)
+        except RepeatError as refused:
+            assert refused.code == "repeat_no_occurrence"
+            continue
+        following = next_occurrence(rule, start=start, zone=zone, after=start)
+        assert following is None or following > start
