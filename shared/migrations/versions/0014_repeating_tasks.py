@@ -4,7 +4,7 @@ Plain ADD COLUMN rather than batch mode: SQLite adds nullable columns (and one w
 constant default) in place, so `tasks` keeps its partial reminder index untouched.
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 01:30:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import shared.models
 
 revision = '0014'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
