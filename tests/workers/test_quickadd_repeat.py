@@ -12,8 +12,6 @@ from tests.support import auth_headers, create_user, wait_for_job
 pytestmark = pytest.mark.worker
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 24's parser (workers/quickadd.py reading 'every monday'); "
-                                       "drop this marker when it lands")
 def test_water_plants_every_monday_9am_is_a_weekly_task_due_next_monday(client, worker):
     user = create_user("quick-plants@example.com", timezone="Europe/Berlin")
     headers = auth_headers(user)
