@@ -55,6 +55,7 @@ Semantics (fixed; docs/quick-add.md says the same)
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -113,13 +114,16 @@ def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "e
         spans, rule = found_repeat
         without = head
         for start, end in sorted(spans, reverse=True):
-            without = without[:start] + " " + without[end:]
+            # a mark where the phrase was: it parts the words around it ("date night | at 7pm") and lets a
+            # part of the day right after it count ("every sunday | evening")
+            without = without[:start] + f" {_REPEAT_MARK} " + without[end:]
         phrase = _find_due_date(without, ctx)
         first = _first_occurrence(rule, phrase, ctx)
         if first is not None:
             repeat = rule.text
             due_at, all_day = first
             head = _remove_phrase(without, phrase) if phrase is not None else without
+            head = head.replace(_REPEAT_MARK, " ")
     else:
         phrase = _find_due_date(head, ctx)
         if phrase is not None:
@@ -1298,7 +1302,8 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         # day together ("wed morning", "sat 10am")
         day_and_time = any(p.day is not None or p.weekday is not None for p in group) and any(
             p.hour is not None or p.part_of_day is not None for p in group)
-        if not (any(piece.strong for piece in group) or day_and_time or _PREPOSITION_BEFORE.search(_before(text, start))):
+        if not (any(piece.strong for piece in group) or day_and_time or _PREPOSITION_BEFORE.search(_before(text, start))
+                or _before(text, start).rstrip().endswith(_REPEAT_MARK)):
             continue
         if _HALF_EATEN_BEFORE.search(_before(text, start)) or _HALF_EATEN_AFTER.match(text, end):
             continue  # part of a phrase we do not read ("the week of october 7th", "friday's numbers")
@@ -1444,7 +1449,18 @@ class _Recurrence:
         return ";".join(parts)
 
 
+# Stands where a repeat phrase was cut out while the rest of the line is read (a private-use character).
+_REPEAT_MARK = "\ue000"
 _RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# The order of a weekday in its month ("the last friday of the month": BYDAY=-1FR).
+_NTH = {
+    "en": {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1},
+    "de": {"ersten": 1, "zweiten": 2, "dritten": 3, "vierten": 4, "letzten": -1},
+    "fr": {"premier": 1, "premiers": 1, "deuxième": 2, "deuxièmes": 2, "second": 2, "troisième": 3,
+           "troisièmes": 3, "quatrième": 4, "quatrièmes": 4, "dernier": -1, "derniers": -1},
+    "es": {"primer": 1, "primeros": 1, "segundo": 2, "segundos": 2, "tercer": 3, "terceros": 3, "cuarto": 4,
+           "cuartos": 4, "último": -1, "ultimo": -1, "últimos": -1, "ultimos": -1},
+}
 # "every morning", "jeden Abend", "tous les soirs", "todas las noches": daily at that part of the day.
 _DAILY_AT = {
     "en": {"morning": 9, "mornings": 9, "evening": 19, "evenings": 19, "night": 20, "nights": 20},
@@ -1461,14 +1477,24 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     every = {"en": r"every|each", "de": r"jeden|jede|jedes|alle", "fr": r"tous\s+les|toutes\s+les|chaque",
              "es": r"todos\s+los|todas\s+las|cada"}[language]
     other = {"en": r"other", "de": r"zweiten|zweite|zweites", "fr": r"deux", "es": r"dos|otro|otra"}[language]
-    units = {"en": r"days?|weekdays?|weeks?|months?|years?|weekends?|" + _alt(_DAILY_AT["en"]),
-             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|jahr|jahre|wochenende|" + _alt(_DAILY_AT["de"]),
-             "fr": r"jours?|semaines?|mois|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
-             "es": r"días?|dias?|semanas?|mes|meses|años?|anos?|fines\s+de\s+semana|" + _alt(_DAILY_AT["es"])}[language]
-    adverbs = {"en": r"daily|everyday|weekly|monthly|yearly|annually|weekdays|nightly",
-               "de": r"täglich|taeglich|wöchentlich|woechentlich|monatlich|jährlich|jaehrlich|werktags",
-               "fr": r"quotidiennement|hebdomadairement|mensuellement|annuellement|tous\s+les\s+jours",
-               "es": r"diariamente|semanalmente|mensualmente|anualmente|a\s+diario"}[language]
+    units = {"en": r"days?|weekdays?|weeks?|months?|quarters?|years?|weekends?|" + _alt(_DAILY_AT["en"]),
+             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|quartal|quartale|jahr|jahre|wochenende|"
+                   + _alt(_DAILY_AT["de"]),
+             "fr": r"jours?|semaines?|mois|trimestres?|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
+             "es": r"días?|dias?|semanas?|mes|meses|trimestres?|años?|anos?|fines\s+de\s+semana|"
+                   + _alt(_DAILY_AT["es"])}[language]
+    adverbs = {"en": r"daily|everyday|weekly|monthly|quarterly|yearly|annually|weekdays|nightly",
+               "de": r"täglich|taeglich|wöchentlich|woechentlich|monatlich|vierteljährlich|quartalsweise|jährlich|"
+                     r"jaehrlich|werktags",
+               "fr": r"quotidiennement|hebdomadairement|mensuellement|trimestriellement|annuellement|tous\s+les\s+jours",
+               "es": r"diariamente|semanalmente|mensualmente|trimestralmente|anualmente|a\s+diario"}[language]
+    # "every 2 weeks on saturday", "alle 2 Wochen am Samstag", "toutes les 2 semaines le samedi"
+    on_day = {"en": r"on", "de": r"am", "fr": r"le", "es": r"el|los"}[language]
+    # "the last friday of the month", "jeden ersten Montag im Monat", "le dernier vendredi du mois"
+    nth_lead = {"en": r"every|each|(?:on\s+)?the", "de": r"jeden|am", "fr": r"chaque|tous\s+les|le",
+                "es": r"cada|todos\s+los|el"}[language]
+    nth_of = {"en": r"of\s+(?:the|every|each)\s+month", "de": r"(?:im|jedes|des)\s+monats?",
+              "fr": r"(?:du|de\s+chaque)\s+mois", "es": r"(?:de\s+cada|del)\s+mes"}[language]
     monthday = {"en": r"(?:\s+on\s+the\s+(?P<md>\d{1,2})(?:st|nd|rd|th)?)?",
                 "de": r"(?:\s+am\s+(?P<md>\d{1,2})\.?)?",
                 "fr": r"(?:\s+le\s+(?P<md>\d{1,2})(?:er|e)?)?",
@@ -1477,7 +1503,9 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     weekday_list = rf"(?P<days>(?:{weekdays})s?\.?(?:\s*(?:,|and|&|und|et|y)\s*(?:{weekdays})s?\.?)*)"
     phrase = (
         rf"(?<![\w])(?:"
-        rf"(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?(?:(?P<unit>{units})|{weekday_list}){monthday}"
+        rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays})s?\s+(?:{nth_of})"
+        rf"|(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?"
+        rf"(?:(?P<unit>{units})(?:(?:\s+(?:{on_day}))?\s+(?P<on_day>{weekdays})s?\.?)?|{weekday_list}){monthday}"
         rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
         + (r"|(?:on\s+)?the\s+(?P<md3>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each|the)\s+month" if language == "en" else "")
@@ -1493,47 +1521,77 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
 
 
 def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recurrence] | None:
-    """The repeat phrase (with its until/count tails) and its rule, or None."""
+    """The repeat phrase, its until/count parts anywhere in the line, and its rule, or None."""
     for language in ctx.languages:
         phrase_re, until_re, count_re = _repeat_patterns(language)
-        match = phrase_re.search(text)
-        if match is None:
+        matches = list(phrase_re.finditer(text))
+        if not matches:
             continue
+        # "weekly report every friday": an "every ..." phrase says more than an adverb that may be a noun's
+        match = next((m for m in matches if not m.group("adverb")), matches[0])
         rule = _rule_from(match, language)
         if rule is None:
             return None
+        spans = [match.span()]
         end = match.end()
-        while True:
+        while True:  # the tails straight after the phrase, in any order
             counted = count_re.match(text, end)
             if counted:
                 rule = replace(rule, count=int(counted["c"]))
                 end = counted.end()
                 continue
             until = until_re.match(text, end)
-            if until:
-                target = _find_due_date(text[until.end():], ctx)
-                if target is not None and target.start == 0:
-                    rule = replace(rule, until=target.due_at.date())
-                    end = until.end() + target.end
-                    continue
-                # "until june": the month counts only with its preposition, so read them together
-                start = until.start() + len(until.group()) - len(until.group().lstrip())
-                target = _find_due_date(text[start:], ctx)
-                if target is not None and target.start == 0:
-                    rule = replace(rule, until=target.due_at.date())
-                    end = start + target.end
-                    continue
+            read = _read_until(text, until, ctx) if until else None
+            if read is not None:
+                rule = replace(rule, until=read[0])
+                end = read[1]
+                continue
             break
-        spans = [(match.start(), end)]
+        spans[0] = (match.start(), end)
+        # "every day at 7am until Jan 31", "daily 8am for 10 times": the tails after a time, or before the phrase
+        if rule.until is None:
+            # a few tries at most: each reads the rest of the line, and a hostile line may say "until" hundreds of times
+            for until in itertools.islice(until_re.finditer(text), 4):
+                if _overlaps(until.span(), spans):
+                    continue
+                read = _read_until(text, until, ctx)
+                if read is not None and not _overlaps((until.start(), read[1]), spans):
+                    rule = replace(rule, until=read[0])
+                    spans.append((until.start(), read[1]))
+                    break
         if rule.count is None:
-            # "daily 8am for 10 times": the count may come after the time
-            counted = count_re.search(text, end)
-            if counted:
-                rule = replace(rule, count=int(counted["c"]))
-                spans.append(counted.span())
+            for counted in count_re.finditer(text):
+                if not _overlaps(counted.span(), spans):
+                    rule = replace(rule, count=int(counted["c"]))
+                    spans.append(counted.span())
+                    break
         if not 0 < (rule.count or 1) <= 1000:
             return None
         return spans, rule
+    return None
+
+
+def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether the span shares a character with any of the spans."""
+    return any(span[0] < end and start < span[1] for start, end in spans)
+
+
+def _read_until(text: str, until: re.Match[str], ctx: _Context) -> tuple[date, int] | None:
+    """The date after "until"/"bis"/"jusqu'au"/"hasta" and where it ends; a time after the date is left."""
+    # "until june": the month counts only with its preposition, so read them together too
+    lead = until.start() + len(until.group()) - len(until.group().lstrip())
+    for start in (until.end(), lead):
+        target = _find_due_date(text[start:], ctx)
+        if target is None or target.start != 0:
+            continue
+        days = [p for p in target.pieces if p.hour is None and p.part_of_day is None and p.instant is None]
+        if days and len(days) < len(target.pieces) and target.pieces[: len(days)] == days:
+            # "daily until 6/30 at 8pm": the time is the occurrences' own
+            resolved = _resolve(days, ctx)
+            if resolved is None:
+                continue
+            return resolved[0].date(), start + days[-1].end
+        return target.due_at.date(), start + target.end
     return None
 
 
@@ -1547,10 +1605,15 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         return _Recurrence("MONTHLY", bymonthday=md) if md is not None and 1 <= md <= 31 else None
     if md is not None and not 1 <= md <= 31:
         return None
+    if groups.get("nth"):
+        order = _NTH[language][groups["nth"].lower()]
+        return _Recurrence("MONTHLY", byday=(f"{order}{_RRULE_DAYS[weekdays[groups['nth_day'].lower()]]}",))
     if groups.get("fr_day"):
         return _Recurrence("WEEKLY", 2, (_RRULE_DAYS[weekdays[groups["fr_day"].lower()]],))
     if groups.get("adverb"):
         word = groups["adverb"].lower()
+        if word.startswith(("quarter", "viertel", "quartal", "trimest")):
+            return _Recurrence("MONTHLY", 3)
         if word.startswith(("weekdays", "werktags")):
             return _Recurrence("WEEKLY", byday=_RRULE_DAYS[:5])
         for key, freq in (("dai", "DAILY"), ("every", "DAILY"), ("night", "DAILY"), ("tägl", "DAILY"),
@@ -1573,6 +1636,12 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
+    if groups.get("on_day"):
+        if not unit.startswith(("week", "woche", "semaine", "semana")):
+            return None  # "every day on monday": no rule we can name
+        return _Recurrence("WEEKLY", interval, (_RRULE_DAYS[weekdays[groups["on_day"].lower()]],))
+    if unit.startswith(("quarter", "quartal", "trimest")):
+        return _Recurrence("MONTHLY", interval * 3)
     if unit in _DAILY_AT[language]:
         return _Recurrence("DAILY", interval, hour=_DAILY_AT[language][unit])
     if unit.startswith(("weekday", "werktag")):
