@@ -1501,12 +1501,13 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
                 "es": r"(?:\s+el\s+(?:día\s+|dia\s+)?(?P<md>\d{1,2}))?"}[language]
     number = rf"\d{{1,3}}|{_alt(w for w, v in vocab.NUMBERS[language].items() if isinstance(v, int) and v > 1 and ' ' not in w)}"
     weekday_list = rf"(?P<days>(?:{weekdays})s?\.?(?:\s*(?:,|and|&|und|et|y)\s*(?:{weekdays})s?\.?)*)"
+    on_days = rf"(?:(?:\s+(?:{on_day}))?\s+{weekday_list.replace('<days>', '<on_days>')})?"
     phrase = (
         rf"(?<![\w])(?:"
         rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays})s?\s+(?:{nth_of})"
         rf"|(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?"
-        rf"(?:(?P<unit>{units})(?:(?:\s+(?:{on_day}))?\s+(?P<on_day>{weekdays})s?\.?)?|{weekday_list}){monthday}"
-        rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
+        rf"(?:(?P<unit>{units}){on_days}|{weekday_list}){monthday}"
+        rf"|(?P<adverb>{adverbs}){on_days.replace('<on_days>', '<on_days2>')}{monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
         + (r"|(?:on\s+)?the\s+(?P<md3>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each|the)\s+month" if language == "en" else "")
         + (rf"|los\s+{weekday_list.replace('<days>', '<es_days>')}" if language == "es" else "")
@@ -1541,12 +1542,13 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
                 end = counted.end()
                 continue
             until = until_re.match(text, end)
-            read = _read_until(text, until, ctx) if until else None
-            if read is not None:
-                rule = replace(rule, until=read[0])
-                end = read[1]
-                continue
-            break
+            if until is None:
+                break
+            read = _read_until(text, until, ctx)
+            if read is None:
+                return None  # "every day until Feb 30": the rule as said cannot be built; the words stay
+            rule = replace(rule, until=read[0])
+            end = read[1]
         spans[0] = (match.start(), end)
         # "every day at 7am until Jan 31", "daily 8am for 10 times": the tails after a time, or before the phrase
         if rule.until is None:
@@ -1585,6 +1587,8 @@ def _read_until(text: str, until: re.Match[str], ctx: _Context) -> tuple[date, i
         if target is None or target.start != 0:
             continue
         days = [p for p in target.pieces if p.hour is None and p.part_of_day is None and p.instant is None]
+        if not days and _only_clock(target):
+            return None  # "every day until 5pm" names no last day
         if days and len(days) < len(target.pieces) and target.pieces[: len(days)] == days:
             # "daily until 6/30 at 8pm": the time is the occurrences' own
             resolved = _resolve(days, ctx)
@@ -1610,6 +1614,18 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         return _Recurrence("MONTHLY", byday=(f"{order}{_RRULE_DAYS[weekdays[groups['nth_day'].lower()]]}",))
     if groups.get("fr_day"):
         return _Recurrence("WEEKLY", 2, (_RRULE_DAYS[weekdays[groups["fr_day"].lower()]],))
+    on_days = groups.get("on_days") or groups.get("on_days2")
+    if on_days:
+        # "every 2 weeks on monday and thursday", "weekly on friday", "semanalmente los lunes"
+        unit = (groups.get("unit") or groups.get("adverb") or "").lower()
+        if not unit.startswith(("week", "woche", "wöch", "woech", "semaine", "hebdo", "semana", "seman")):
+            return None  # "every day on monday": no rule we can name
+        interval = _number(groups["n"], language) if groups.get("n") else 1
+        if interval is None or not 1 <= interval <= 1000:
+            return None
+        names = re.findall(rf"{_alt(weekdays)}", on_days, _FLAGS)
+        days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
+        return _Recurrence("WEEKLY", int(interval) * (2 if groups.get("other") else 1), days)
     if groups.get("adverb"):
         word = groups["adverb"].lower()
         if word.startswith(("quarter", "viertel", "quartal", "trimest")):
@@ -1636,10 +1652,6 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
-    if groups.get("on_day"):
-        if not unit.startswith(("week", "woche", "semaine", "semana")):
-            return None  # "every day on monday": no rule we can name
-        return _Recurrence("WEEKLY", interval, (_RRULE_DAYS[weekdays[groups["on_day"].lower()]],))
     if unit.startswith(("quarter", "quartal", "trimest")):
         return _Recurrence("MONTHLY", interval * 3)
     if unit in _DAILY_AT[language]:
@@ -1665,6 +1677,11 @@ def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) 
     clock = phrase.time_of_day if phrase is not None else None
     if clock is None and rule.hour is not None:
         clock = time(rule.hour)
+    elif rule.hour is not None and phrase is not None and _only_clock(phrase):
+        # "every morning at 6:30": the part of the day the rule names says am or pm, as "6:30 in the morning" would
+        piece = next((p for p in phrase.pieces if p.hour is not None), None)
+        if piece is not None and piece.zone is None and not any(p.part_of_day is not None for p in phrase.pieces):
+            clock = time(_hour_of(piece, rule.hour, ctx), piece.minute)
     start_day = phrase.due_at.date() if phrase is not None and phrase.all_day else ctx.today
     if phrase is not None and not phrase.all_day and phrase.due_at.date() > ctx.today and not _only_clock(phrase):
         start_day = phrase.due_at.date()

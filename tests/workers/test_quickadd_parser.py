@@ -175,6 +175,55 @@ def test_repeat_phrases_in_other_languages(text, locale, title, repeat, first):
     assert (parsed.title, parsed.repeat, parsed.due_at.date().isoformat()) == (title, repeat, first)
 
 
+# A repeat phrase combines with a time, a part of the day, an until date and a count in any order,
+# and every one of them leaves the title (Thursday 2026-11-26 10:00 Berlin).
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "repeat", "due"),
+    [
+        ("yoga at 7am every day until dec 31", "en-US", "yoga", "FREQ=DAILY;UNTIL=20261231T235959",
+         "2026-11-27T07:00:00+01:00"),
+        ("pills daily until 12/31 at 8pm", "en-US", "pills", "FREQ=DAILY;UNTIL=20261231T235959",
+         "2026-11-26T20:00:00+01:00"),
+        ("run every morning at 6:30", "en-US", "run", "FREQ=DAILY", "2026-11-27T06:30:00+01:00"),
+        ("call grandma every sunday evening", "en-US", "call grandma", "FREQ=WEEKLY;BYDAY=SU",
+         "2026-11-29T19:00:00+01:00"),
+        ("date night every other saturday at 7pm", "en-US", "date night", "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA",
+         "2026-11-28T19:00:00+01:00"),
+        ("weekly report every friday 4pm", "en-US", "weekly report", "FREQ=WEEKLY;BYDAY=FR",
+         "2026-11-27T16:00:00+01:00"),
+        ("walk every 2 weeks on monday and thursday", "en-US", "walk", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH",
+         "2026-11-26T00:00:00+01:00"),
+        ("review budget quarterly", "en-US", "review budget", "FREQ=MONTHLY;INTERVAL=3", "2026-11-26T00:00:00+01:00"),
+        ("book club the last friday of every month", "en-US", "book club", "FREQ=MONTHLY;BYDAY=-1FR",
+         "2026-11-27T00:00:00+01:00"),
+        ("Joggen wöchentlich am Freitag um 18 Uhr", "de-DE", "Joggen", "FREQ=WEEKLY;BYDAY=FR",
+         "2026-11-27T18:00:00+01:00"),
+        ("club le dernier vendredi du mois", "fr-FR", "club", "FREQ=MONTHLY;BYDAY=-1FR", "2026-11-27T00:00:00+01:00"),
+        ("informe cada viernes a las 16:00 hasta el 30 de diciembre", "es-ES", "informe",
+         "FREQ=WEEKLY;BYDAY=FR;UNTIL=20261230T235959", "2026-11-27T16:00:00+01:00"),
+        ("flexiones todos los días 10 veces por la noche", "es-ES", "flexiones", "FREQ=DAILY;COUNT=10",
+         "2026-11-26T20:00:00+01:00"),
+    ],
+)
+def test_repeat_phrases_combine_with_the_rest_of_the_line(text, locale, title, repeat, due):
+    parsed = parse_quick_add(text, now=NOW, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.repeat, iso(parsed)) == (title, repeat, due)
+
+
+@pytest.mark.parametrize("text", ["yoga every day until Feb 30", "yoga every day until 5pm"])
+def test_an_until_that_names_no_last_day_leaves_the_rule_unbuilt(text):
+    parsed = parse(text)
+    assert parsed.repeat is None
+    assert "every day" in parsed.title  # ("until 5pm" is then read as a due time, as "before 5pm" is)
+
+
+def test_untils_that_name_no_date_elsewhere_in_the_line_stay_in_the_title():
+    """Only an until right after the phrase belongs to it; a few others are tried (a hostile line stays cheap)."""
+    parsed = parse("stretch every day at 7am" + " until x" * 250)
+    assert (parsed.repeat, iso(parsed)) == ("FREQ=DAILY", "2026-11-27T07:00:00+01:00")
+    assert parsed.title == "stretch" + " until x" * 250
+
+
 @pytest.mark.parametrize(
     "text",
     [
