@@ -1463,9 +1463,10 @@ _NTH = {
 }
 # "every morning", "jeden Abend", "tous les soirs", "todas las noches": daily at that part of the day.
 _DAILY_AT = {
-    "en": {"morning": 9, "mornings": 9, "evening": 19, "evenings": 19, "night": 20, "nights": 20},
-    "de": {"morgen": 9, "abend": 19, "nacht": 20},
-    "fr": {"matins": 9, "matin": 9, "soirs": 19, "soir": 19, "nuits": 20},
+    "en": {"morning": 9, "mornings": 9, "afternoon": 15, "afternoons": 15, "evening": 19, "evenings": 19, "night": 20,
+           "nights": 20},
+    "de": {"morgen": 9, "nachmittag": 15, "abend": 19, "nacht": 20},
+    "fr": {"matins": 9, "matin": 9, "après-midi": 15, "apres-midi": 15, "soirs": 19, "soir": 19, "nuits": 20},
     "es": {"mañanas": 9, "mananas": 9, "tardes": 15, "noches": 20},
 }
 
@@ -1502,11 +1503,14 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     number = rf"\d{{1,3}}|{_alt(w for w, v in vocab.NUMBERS[language].items() if isinstance(v, int) and v > 1 and ' ' not in w)}"
     weekday_list = rf"(?P<days>(?:{weekdays})s?\.?(?:\s*(?:,|and|&|und|et|y)\s*(?:{weekdays})s?\.?)*)"
     on_days = rf"(?:(?:\s+(?:{on_day}))?\s+{weekday_list.replace('<days>', '<on_days>')})?"
+    # "every month on the last friday", "jeden Monat am ersten Montag", "cada mes el último viernes"
+    month_on = {"en": r"on\s+the", "de": r"am", "fr": r"le", "es": r"el"}[language]
+    month_nth = rf"(?:\s+(?:{month_on})\s+(?P<nth2>{_alt(_NTH[language])})\s+(?P<nth_day2>{weekdays}))?"
     phrase = (
         rf"(?<![\w])(?:"
         rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays})s?\s+(?:{nth_of})"
         rf"|(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?"
-        rf"(?:(?P<unit>{units}){on_days}|{weekday_list}){monthday}"
+        rf"(?:(?P<unit>{units}){on_days}|{weekday_list}){monthday}{month_nth}"
         rf"|(?P<adverb>{adverbs}){on_days.replace('<on_days>', '<on_days2>')}{monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
         + (r"|(?:on\s+)?the\s+(?P<md3>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each|the)\s+month" if language == "en" else "")
@@ -1567,8 +1571,8 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
                     rule = replace(rule, count=int(counted["c"]))
                     spans.append(counted.span())
                     break
-        if not 0 < (rule.count or 1) <= 1000:
-            return None
+        if not 0 < (rule.count or 1) <= 1000 or (rule.count is not None and rule.until is not None):
+            return None  # RFC 5545: COUNT and UNTIL never together
         return spans, rule
     return None
 
@@ -1612,6 +1616,15 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     if groups.get("nth"):
         order = _NTH[language][groups["nth"].lower()]
         return _Recurrence("MONTHLY", byday=(f"{order}{_RRULE_DAYS[weekdays[groups['nth_day'].lower()]]}",))
+    if groups.get("nth2"):
+        if not groups["unit"].lower().startswith(("month", "monat", "mois", "mes")) or md is not None:
+            return None
+        order = _NTH[language][groups["nth2"].lower()]
+        interval = _number(groups["n"], language) if groups.get("n") else 1
+        if interval is None or not 1 <= interval <= 1000:
+            return None
+        return _Recurrence("MONTHLY", int(interval) * (2 if groups.get("other") else 1),
+                           (f"{order}{_RRULE_DAYS[weekdays[groups['nth_day2'].lower()]]}",))
     if groups.get("fr_day"):
         return _Recurrence("WEEKLY", 2, (_RRULE_DAYS[weekdays[groups["fr_day"].lower()]],))
     on_days = groups.get("on_days") or groups.get("on_days2")
@@ -1639,7 +1652,9 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
                           ("mensu", "MONTHLY"), ("year", "YEARLY"), ("annu", "YEARLY"), ("jähr", "YEARLY"),
                           ("jaehr", "YEARLY"), ("anual", "YEARLY")):
             if word.startswith(key):
-                return _Recurrence(freq, bymonthday=md if freq == "MONTHLY" else None)
+                if md is not None and freq != "MONTHLY":
+                    return None  # "weekly on the 15th": no rule we can name
+                return _Recurrence(freq, bymonthday=md)
         return None
     interval = 2 if groups.get("other") else 1
     if groups.get("n"):
@@ -1652,6 +1667,8 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
+    if md is not None and not unit.startswith(("month", "monat", "mois", "mes")):
+        return None  # "every 2 weeks on the 15th": no rule we can name
     if unit.startswith(("quarter", "quartal", "trimest")):
         return _Recurrence("MONTHLY", interval * 3)
     if unit in _DAILY_AT[language]:
