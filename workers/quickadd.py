@@ -11,12 +11,16 @@ Grammar
   ``_``. Returned lowercase, de-duplicated, in order of appearance. ``C#`` is not a tag.
 * Priority: a standalone ``!low``, ``!normal``, ``!high``, ``!urgent``, ``!!`` (high) or
   ``!!!`` (urgent). The last marker wins; the default is "normal". ``done!!`` is no marker.
-* Repeat: "every day/weekday/monday/2 weeks/month on the 1st/year", "every other tuesday",
-  "every morning" (daily at 09:00), "daily", "weekly", with "until <date>" and "for N times" (and the same in de/fr/es: "jeden
-  Montag", "tous les lundis", "todos los lunes", ...) become ``repeat``, an RFC 5545 RRULE value
-  without DTSTART built and checked with python-dateutil's rrule; ``due_at`` is its first
-  occurrence at or after now (at the time of day the line gives, if any). A rule dateutil
-  refuses, or with no occurrence within 10 years, is no rule: the words stay in the title.
+* Repeat: "every day/weekday/monday/2 weeks/month on the 1st/quarter/year", "every other tuesday",
+  "every 2 weeks on saturday", "the last friday of the month", "every morning" (daily at 09:00),
+  "daily", "weekly", "quarterly", with "until <date>" and "for N times" (and the same in de/fr/es:
+  "jeden Montag", "tous les lundis", "todos los lunes", ...) become ``repeat``, an RFC 5545 RRULE
+  value without DTSTART built and checked with python-dateutil's rrule (UNTIL floating local time,
+  as DTSTART is); ``due_at`` is its first occurrence at or after now (at the time of day the line
+  gives, if any). The phrase combines with a time, a part of the day after it, an until date and a
+  count in any order ("yoga every day at 7am until Jan 31"), and all of them leave the title. A rule
+  that cannot be built (an until that names no day right after the phrase, COUNT with UNTIL, a
+  rule dateutil refuses, or no occurrence within 10 years) is no rule: the words stay in the title.
 * Due date: the first *date phrase*: adjacent date and time pieces, joined by spaces, commas or
   "at/on/um/am/à/le/a las/...". Everything the phrase covers, and a dangling preposition right
   before it ("due by", "am", "le"), leaves the title; a phrase that is not understood leaves the
