@@ -1508,11 +1508,12 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     weekday_list = rf"(?P<days>(?:{weekdays})s?\.?(?:\s*(?:,|and|&|und|et|y)\s*(?:{weekdays})s?\.?)*)"
     on_days = rf"(?:(?:\s+(?:{on_day}))?\s+{weekday_list.replace('<days>', '<on_days>')})?"
     # "every month on the last friday", "jeden Monat am ersten Montag", "cada mes el último viernes"
+    day_word = {"en": r"day", "de": r"tag", "fr": r"jour", "es": r"día|dia"}[language]
     month_on = {"en": r"on\s+the", "de": r"am", "fr": r"le", "es": r"el"}[language]
     month_nth = rf"(?:\s+(?:{month_on})\s+(?P<nth2>{_alt(_NTH[language])})\s+(?P<nth_day2>{weekdays}))?"
     phrase = (
         rf"(?<![\w])(?:"
-        rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays})s?\s+(?:{nth_of})"
+        rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays}|{day_word})s?\s+(?:{nth_of})"
         rf"|(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?"
         rf"(?:(?P<unit>{units}){on_days}|{weekday_list}){monthday}{month_nth}"
         rf"|(?P<adverb>{adverbs}){on_days.replace('<on_days>', '<on_days2>')}{monthday.replace('<md>', '<md2>')}"
@@ -1619,6 +1620,8 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         return None
     if groups.get("nth"):
         order = _NTH[language][groups["nth"].lower()]
+        if groups["nth_day"].lower() not in weekdays:  # "the last day of the month": BYMONTHDAY=-1
+            return _Recurrence("MONTHLY", bymonthday=order)
         return _Recurrence("MONTHLY", byday=(f"{order}{_RRULE_DAYS[weekdays[groups['nth_day'].lower()]]}",))
     if groups.get("nth2"):
         if not groups["unit"].lower().startswith(("month", "monat", "mois", "mes")) or md is not None:
