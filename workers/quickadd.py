@@ -117,17 +117,18 @@ def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "e
     if found_repeat is not None:
         spans, rule = found_repeat
         without = head
+        mark = _REPEAT_MARK if _REPEAT_MARK not in head else ""  # a line that has the character keeps it
         for start, end in sorted(spans, reverse=True):
             # a mark where the phrase was: it parts the words around it ("date night | at 7pm") and lets a
             # part of the day right after it count ("every sunday | evening")
-            without = without[:start] + f" {_REPEAT_MARK} " + without[end:]
+            without = without[:start] + f" {mark} " + without[end:]
         phrase = _find_due_date(without, ctx)
         first = _first_occurrence(rule, phrase, ctx)
         if first is not None:
             repeat = rule.text
             due_at, all_day = first
             head = _remove_phrase(without, phrase) if phrase is not None else without
-            head = head.replace(_REPEAT_MARK, " ")
+            head = head.replace(mark, " ") if mark else head
     else:
         phrase = _find_due_date(head, ctx)
         if phrase is not None:

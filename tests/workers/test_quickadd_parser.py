@@ -466,3 +466,9 @@ def test_titles_keep_no_piece_of_a_phrase_and_lose_none_of_the_rest(text, title)
 def test_ranges_and_open_starts_are_no_date_and_stay_whole(text):
     parsed = parse(text, now=WEDNESDAY)
     assert (parsed.title, parsed.due_at) == (text, None)
+
+
+def test_a_line_with_the_private_use_mark_keeps_it():
+    """The parser marks where a repeat phrase was cut with U+E000; a user's own U+E000 stays in the title."""
+    parsed = parse("stretch \ue000 every day at 7am")
+    assert (parsed.title, parsed.repeat) == ("stretch \ue000", "FREQ=DAILY")
