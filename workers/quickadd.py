@@ -125,8 +125,7 @@ def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "e
         phrase = _find_due_date(without, ctx)
         first = _first_occurrence(rule, phrase, ctx)
         if first is not None:
-            repeat = rule.text
-            due_at, all_day = first
+            due_at, all_day, repeat = first
             head = _remove_phrase(without, phrase) if phrase is not None else without
             head = head.replace(mark, " ") if mark else head
     else:
@@ -1436,6 +1435,7 @@ class _Recurrence:
     count: int | None = None
     until: date | None = None
     hour: int | None = None  # the time of day a part-of-day rule implies ("every morning": 9), not in the RRULE
+    lasting: relativedelta | None = None  # "for 6 weeks": becomes UNTIL once the first occurrence is known
 
     @property
     def text(self) -> str:
@@ -1456,6 +1456,7 @@ class _Recurrence:
 
 # Stands where a repeat phrase was cut out while the rest of the line is read (a private-use character).
 _REPEAT_MARK = "\ue000"
+_LASTING = ("days", "weeks", "months", "years")
 _RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # The order of a weekday in its month ("the last friday of the month": BYDAY=-1FR).
 _NTH = {
@@ -1525,8 +1526,13 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     )
     until = {"en": r"until|till|through|thru", "de": r"bis(?:\s+zum)?", "fr": r"jusqu'au|jusqu'à|jusqu'a",
              "es": r"hasta(?:\s+el)?"}[language]
+    # "for 6 weeks", "6 Wochen lang", "pendant 6 semaines", "durante 6 semanas": the rule ends that long after its start
+    spans_of_time = rf"(?P<ln>{number})\s+(?P<lu>{_alt(w for w, k in vocab.UNITS[language].items() if k in _LASTING)})"
+    lasting = {"en": rf"for\s+{spans_of_time}", "de": rf"(?:für\s+)?{spans_of_time}\s+lang|für\s+"
+               + spans_of_time.replace("<ln>", "<ln2>").replace("<lu>", "<lu2>"),
+               "fr": rf"pendant\s+{spans_of_time}", "es": rf"durante\s+{spans_of_time}"}[language]
     count = {"en": r"(?:for\s+)?(?P<c>\d{1,3})\s+times", "de": r"(?P<c>\d{1,3})\s*(?:-\s*)?mal",
-             "fr": r"(?P<c>\d{1,3})\s+fois", "es": r"(?P<c>\d{1,3})\s+veces"}[language]
+             "fr": r"(?P<c>\d{1,3})\s+fois", "es": r"(?P<c>\d{1,3})\s+veces"}[language] + f"|{lasting}"
     return (re.compile(phrase, _FLAGS), re.compile(rf"\s+(?:{until})\s+", _FLAGS),
             re.compile(rf"\s+(?:{count})(?![\w])", _FLAGS))
 
@@ -1548,7 +1554,9 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
         while True:  # the tails straight after the phrase, in any order
             counted = count_re.match(text, end)
             if counted:
-                rule = replace(rule, count=int(counted["c"]))
+                rule = _counted(rule, counted, language)
+                if rule is None:
+                    return None
                 end = counted.end()
                 continue
             until = until_re.match(text, end)
@@ -1571,16 +1579,31 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
                     rule = replace(rule, until=read[0])
                     spans.append((until.start(), read[1]))
                     break
-        if rule.count is None:
+        if rule.count is None and rule.lasting is None:
             for counted in count_re.finditer(text):
                 if not _overlaps(counted.span(), spans):
-                    rule = replace(rule, count=int(counted["c"]))
+                    rule = _counted(rule, counted, language)
+                    if rule is None:
+                        return None
                     spans.append(counted.span())
                     break
-        if not 0 < (rule.count or 1) <= 1000 or (rule.count is not None and rule.until is not None):
+        ends = (rule.count is not None) + (rule.until is not None) + (rule.lasting is not None)
+        if not 0 < (rule.count or 1) <= 1000 or ends > 1:
             return None  # RFC 5545: COUNT and UNTIL never together
         return spans, rule
     return None
+
+
+def _counted(rule: _Recurrence, counted: re.Match[str], language: str) -> _Recurrence | None:
+    """The rule with the count ("for 6 times") or the length ("for 6 weeks") the match says; None if nonsense."""
+    if counted["c"]:
+        return replace(rule, count=int(counted["c"]))
+    groups = counted.groupdict()
+    amount = _number(groups.get("ln") or groups["ln2"], language)
+    kind = vocab.UNITS[language][(groups.get("lu") or groups["lu2"]).lower()]
+    if amount is None or amount != int(amount) or not 1 <= amount <= 100:
+        return None
+    return replace(rule, lasting=relativedelta(**{kind: int(amount)}))
 
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
@@ -1694,8 +1717,8 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     return _Recurrence("YEARLY", interval)
 
 
-def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) -> tuple[datetime, bool] | None:
-    """The rule's first occurrence at or after now (or the stated date), via dateutil; None if refused."""
+def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) -> tuple[datetime, bool, str] | None:
+    """The rule's first occurrence at or after now (or the stated date) and the RRULE, via dateutil; None if refused."""
     text = rule.text
     if len(text) > MAX_REPEAT_LENGTH:
         return None
@@ -1724,7 +1747,12 @@ def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) 
     first = recurrence.after(floor, inc=True)
     if first is None or first > floor + timedelta(days=3653):
         return None
-    return _localize(first, ctx.zone), clock is None
+    if rule.lasting is not None:
+        # "every monday for 6 weeks": the last day is 6 weeks after the first occurrence, less one day
+        text = replace(rule, until=first.date() + rule.lasting - timedelta(days=1)).text
+        if len(text) > MAX_REPEAT_LENGTH:
+            return None
+    return _localize(first, ctx.zone), clock is None, text
 
 
 def _only_clock(phrase: _Phrase) -> bool:

@@ -202,6 +202,11 @@ def test_repeat_phrases_in_other_languages(text, locale, title, repeat, first):
          "2026-11-30T00:00:00+01:00"),
         ("review every month on the first monday at 9am", "en-US", "review", "FREQ=MONTHLY;BYDAY=1MO",
          "2026-12-07T09:00:00+01:00"),
+        # "for 6 weeks": UNTIL six weeks after the first occurrence, less a day (six Mondays)
+        ("physio every monday at 9am for 6 weeks", "en-US", "physio", "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270110T235959",
+         "2026-11-30T09:00:00+01:00"),
+        ("Tabletten täglich um 8 Uhr 10 Tage lang", "de-DE", "Tabletten", "FREQ=DAILY;UNTIL=20261206T235959",
+         "2026-11-27T08:00:00+01:00"),
         ("club le dernier vendredi du mois", "fr-FR", "club", "FREQ=MONTHLY;BYDAY=-1FR", "2026-11-27T00:00:00+01:00"),
         ("informe cada viernes a las 16:00 hasta el 30 de diciembre", "es-ES", "informe",
          "FREQ=WEEKLY;BYDAY=FR;UNTIL=20261230T235959", "2026-11-27T16:00:00+01:00"),
