@@ -1484,17 +1484,18 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     every = {"en": r"every|each", "de": r"jeden|jede|jedes|alle", "fr": r"tous\s+les|toutes\s+les|chaque",
              "es": r"todos\s+los|todas\s+las|cada"}[language]
     other = {"en": r"other", "de": r"zweiten|zweite|zweites", "fr": r"deux", "es": r"dos|otro|otra"}[language]
-    units = {"en": r"days?|weekdays?|weeks?|months?|quarters?|years?|weekends?|" + _alt(_DAILY_AT["en"]),
+    units = {"en": r"days?|weekdays?|business\s+days?|workdays?|weeks?|fortnights?|months?|quarters?|years?|weekends?|"
+                   + _alt(_DAILY_AT["en"]),
              "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|quartal|quartale|jahr|jahre|wochenende|"
                    + _alt(_DAILY_AT["de"]),
              "fr": r"jours?|semaines?|mois|trimestres?|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
              "es": r"días?|dias?|semanas?|mes|meses|trimestres?|años?|anos?|fines\s+de\s+semana|"
                    + _alt(_DAILY_AT["es"])}[language]
-    adverbs = {"en": r"daily|everyday|weekly|monthly|quarterly|yearly|annually|weekdays|nightly",
-               "de": r"täglich|taeglich|wöchentlich|woechentlich|monatlich|vierteljährlich|quartalsweise|jährlich|"
-                     r"jaehrlich|werktags",
+    adverbs = {"en": r"daily|everyday|weekly|fortnightly|monthly|quarterly|yearly|annually|weekdays|nightly",
+               "de": r"täglich|taeglich|wöchentlich|woechentlich|zweiwöchentlich|vierzehntägig|monatlich|"
+                     r"vierteljährlich|quartalsweise|jährlich|jaehrlich|werktags",
                "fr": r"quotidiennement|hebdomadairement|mensuellement|trimestriellement|annuellement|tous\s+les\s+jours",
-               "es": r"diariamente|semanalmente|mensualmente|trimestralmente|anualmente|a\s+diario"}[language]
+               "es": r"diariamente|semanalmente|quincenalmente|mensualmente|trimestralmente|anualmente|a\s+diario"}[language]
     # "every 2 weeks on saturday", "alle 2 Wochen am Samstag", "toutes les 2 semaines le samedi"
     on_day = {"en": r"on", "de": r"am", "fr": r"le", "es": r"el|los"}[language]
     # "the last friday of the month", "jeden ersten Montag im Monat", "le dernier vendredi du mois"
@@ -1662,18 +1663,21 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     if on_days:
         # "every 2 weeks on monday and thursday", "weekly on friday", "semanalmente los lunes"
         unit = (groups.get("unit") or groups.get("adverb") or "").lower()
-        if not unit.startswith(("week", "woche", "wöch", "woech", "semaine", "hebdo", "semana", "seman")):
+        fortnight = unit.startswith(("fortnight", "zweiwöch", "vierzehn", "quincenal"))
+        if not fortnight and not unit.startswith(("week", "woche", "wöch", "woech", "semaine", "hebdo", "semana",
+                                                  "seman")):
             return None  # "every day on monday": no rule we can name
         interval = _number(groups["n"], language) if groups.get("n") else 1
         if interval is None or not 1 <= interval <= 1000:
             return None
-        names = re.findall(rf"{_alt(weekdays)}", on_days, _FLAGS)
-        days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
-        return _Recurrence("WEEKLY", int(interval) * (2 if groups.get("other") else 1), days)
+        return _Recurrence("WEEKLY", int(interval) * (2 if groups.get("other") else 1) * (2 if fortnight else 1),
+                           _on_days(on_days, weekdays))
     if groups.get("adverb"):
         word = groups["adverb"].lower()
         if word.startswith(("quarter", "viertel", "quartal", "trimest")):
             return _Recurrence("MONTHLY", 3)
+        if word.startswith(("fortnight", "zweiwöch", "vierzehn", "quincenal")):
+            return _Recurrence("WEEKLY", 2, _on_days(on_days, weekdays) if on_days else ())
         if word.startswith(("weekdays", "werktags")):
             return _Recurrence("WEEKLY", byday=_RRULE_DAYS[:5])
         for key, freq in (("dai", "DAILY"), ("every", "DAILY"), ("night", "DAILY"), ("tägl", "DAILY"),
@@ -1704,7 +1708,9 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         return _Recurrence("MONTHLY", interval * 3)
     if unit in _DAILY_AT[language]:
         return _Recurrence("DAILY", interval, hour=_DAILY_AT[language][unit])
-    if unit.startswith(("weekday", "werktag")):
+    if unit.startswith("fortnight"):
+        return _Recurrence("WEEKLY", interval * 2)
+    if unit.startswith(("weekday", "werktag", "business", "workday")):
         return _Recurrence("WEEKLY", interval, _RRULE_DAYS[:5])
     if unit.startswith(("weekend", "wochenende", "fines", "week-end")):
         return _Recurrence("WEEKLY", interval, ("SA", "SU"))
@@ -1715,6 +1721,12 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     if unit.startswith(("month", "monat", "mois", "mes")):
         return _Recurrence("MONTHLY", interval, bymonthday=md)
     return _Recurrence("YEARLY", interval)
+
+
+def _on_days(text: str, weekdays: dict[str, int]) -> tuple[str, ...]:
+    """The RRULE days a list of weekday names says ("monday and thursday": MO, TH)."""
+    names = re.findall(rf"{_alt(weekdays)}", text, _FLAGS)
+    return tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
 
 
 def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) -> tuple[datetime, bool, str] | None:
