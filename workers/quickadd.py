@@ -44,7 +44,7 @@ Semantics (fixed; docs/quick-add.md says the same)
   23:00; parts of the day: morning 09:00, noon 12:00, afternoon 15:00, evening 19:00, night 20:00.
 * A bare hour 1-7 ("at 3", "um 3", "a las tres") means pm; 8-12 the next such time. In English
   "3:30" is 15:30 by the same rule; in German, French and Spanish a time with minutes is on the
-  24-hour clock, and "5h" is 05:00. "12.30" is a time only after at/um/à/a las or with am/pm,
+  24-hour clock, and "5h" and "5 Uhr" are 05:00. "12.30" is a time only after at/um/à/a las or with am/pm,
   never after a currency sign; "10:00:00" is ten o'clock.
 * A time without a date is the next such wall-clock time: today if still ahead, else tomorrow.
 * A stated zone ("9am PST", "11am JST", "+01:00", "Z") is converted to the user's zone.
@@ -539,7 +539,7 @@ def _rules(language: str) -> list[_RuleSpec]:
     @rule(rf"(?P<h>\d{{1,2}})\s*(?:{clock_suffix})(?P<mi>\d{{2}})?" + _ZONE)
     def _h_uhr(match, ctx):
         hour, minute = int(match["h"]), int(match["mi"] or 0)
-        literal = language == "fr" or hour > 12 or match["mi"] is not None
+        literal = language in ("fr", "de") or hour > 12 or match["mi"] is not None
         return _clock(match, language, hour, minute, literal=literal)
 
     bare_hour_word = _alt([w for w, v in {**vocab.NUMBERS["en"], **numbers}.items() if isinstance(v, int)
@@ -559,7 +559,7 @@ def _rules(language: str) -> list[_RuleSpec]:
         minute = _number(match["mi"], language) if match["mi"] else 0
         if hour is None or minute is None:
             return None
-        literal = language == "fr" and bool(match["suffix"])  # "à 5h" is 05:00
+        literal = language in ("fr", "de") and bool(match["suffix"])  # "à 5h", "um 5 Uhr" is 05:00
         return _clock(match, language, int(hour), int(minute), literal=literal)
 
     # Noon, midnight, parts of the day, EOD.

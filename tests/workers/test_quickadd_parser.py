@@ -435,6 +435,9 @@ def test_numeric_dates_follow_the_locale(locale, due):
         ("dentiste demain à 17h", "fr-FR", "dentiste", "2026-11-26T17:00:00+01:00"),
         ("dentista mañana a las 5 de la tarde", "es-ES", "dentista", "2026-11-26T17:00:00+01:00"),
         ("Zahnarzt tomorrow 5pm", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),  # English always works
+        # "Uhr" and "h" name the 24-hour clock; a bare hour 1-7 ("um 3") is still pm
+        ("Joggen morgen um 7 Uhr", "de-DE", "Joggen", "2026-11-26T07:00:00+01:00"),
+        ("Joggen morgen um 3", "de-DE", "Joggen", "2026-11-26T15:00:00+01:00"),
     ],
 )
 def test_other_languages_by_locale(text, locale, title, due):
