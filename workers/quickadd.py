@@ -1552,7 +1552,7 @@ def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recu
             return None
         spans = [match.span()]
         end = match.end()
-        while True:  # the tails straight after the phrase, in any order
+        for _ in range(4):  # the tails straight after the phrase, in any order (a few: each until reads the line)
             counted = count_re.match(text, end)
             if counted:
                 rule = _counted(rule, counted, language)
