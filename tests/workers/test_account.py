@@ -28,6 +28,7 @@ from shared.models import (
     NotificationSend,
     ProposedAction,
     Schedule,
+    TaskCompletion,
     ThreadMessage,
     User,
     Webhook,
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.worker
 def fill(user, settings):
     """One or more rows of `user` in each table we know refers to users."""
     now = utcnow()
-    make_task(user, title=f"task of {user.email}")
+    task = make_task(user, title=f"task of {user.email}", due_at=now, repeat="FREQ=DAILY", repeat_start=now)
     job = make_job(user, status="succeeded")
     with db.session_scope() as session:
         session.add_all([
@@ -63,6 +64,7 @@ def fill(user, settings):
                            params={"to": ["a@example.com"], "subject": "re", "body": "hi"}),
             # Memories: exported with everything else, erased with the account.
             Memory(user_id=user.id, text="my manager is Dana", source={"kind": "user"}),
+            TaskCompletion(task_id=task.id, user_id=user.id, due_at=now, next_due_at=now + timedelta(days=1)),
         ])
         thread = AgentThread(user_id=user.id, title="chat")
         session.add(thread)

@@ -1,7 +1,7 @@
 """Agent safety: previews and reject reasons on proposals, tainted threads, memories.
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 01:30:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import shared.models
 from sqlalchemy.dialects import postgresql
 
-revision = '0013'
-down_revision = '0011'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
