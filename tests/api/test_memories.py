@@ -1,8 +1,6 @@
 """/v1/memories: the user's facts for the agents (no worker needed)."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from api import create_app
@@ -35,7 +33,7 @@ def test_bad_text_is_422_naming_the_field(client, headers, text):
 
 
 def test_at_the_limit_a_new_memory_is_409(settings, headers):
-    client = create_app(dataclasses.replace(settings, max_memories_per_user=2)).test_client()
+    client = create_app(settings.replace(max_memories_per_user=2)).test_client()
     for text in ("one", "two"):
         assert client.post("/v1/memories", json={"text": text}, headers=headers).status_code == 201
 

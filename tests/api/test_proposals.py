@@ -1,7 +1,6 @@
 """Proposed actions through the api: previews, stale and expired proposals, reject reasons, approve all."""
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -137,7 +136,7 @@ def test_approve_all_covers_only_task_proposals(client, user, headers):
 
 
 def test_a_memory_proposal_at_the_limit_is_409(settings, user, headers):
-    client = create_app(dataclasses.replace(settings, max_memories_per_user=1)).test_client()
+    client = create_app(settings.replace(max_memories_per_user=1)).test_client()
     with db.session_scope() as session:
         session.add(Memory(user_id=user.id, text="one", source={"kind": "user"}))
     job = make_job(user, type="agent.assistant", status="succeeded")
