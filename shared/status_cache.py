@@ -24,7 +24,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import notify
+from shared import job_events, notify
 from shared.db import is_postgres
 from shared.job_states import TERMINAL, job_etag, job_to_dict
 from shared.models import Job
@@ -140,6 +140,7 @@ def commit(session: Session, job_ids: Iterable, *, changed: bool = True, returne
             for row in rows:
                 current = job_to_dict(row)
                 _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
+                job_events.queue_done(pipe, row)  # a live job's `done`, before its wake-up
             for job_id in job_ids:
                 if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
                     _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
