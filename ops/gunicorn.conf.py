@@ -30,7 +30,12 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # (Read afresh: the process's cached settings must see DB_POOL_SIZE as set above.)
 from shared.settings import Settings, refuse_to_start_on_problems  # noqa: E402
 
-refuse_to_start_on_problems("api", Settings.from_env())
+_settings = Settings.from_env()
+refuse_to_start_on_problems("api", _settings)
+if _settings.max_held_connections >= threads:
+    # Held polls and streams could take every thread, and nothing else would be answered.
+    raise SystemExit(f"MAX_HELD_CONNECTIONS={_settings.max_held_connections} must be below the gunicorn threads "
+                     f"({threads}, GUNICORN_THREADS): held connections would leave no thread for other requests")
 
 # Error and access logs as structured lines, the access line with the request's id.
 logger_class = "shared.logging.GunicornLogger"

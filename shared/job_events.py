@@ -80,18 +80,26 @@ def first_id(job_id) -> str | None:
     return _text(rows[0][0]) if rows else None
 
 
-def snapshot(job_id) -> tuple[str | None, str]:
-    """(the last entry's id, the text of the current attempt so far), for a client that fell behind."""
-    last, text = None, []
+def snapshot(job_id) -> tuple[str | None, dict, tuple | None]:
+    """For a client that fell behind the stream's start: (the id the snapshot stands for, its data:
+    the current attempt's text and proposals so far, and the `done` entry if the job ended)."""
+    last, text, actions, done = None, [], [], None
     after = None
     while rows := read(job_id, after, count=1000):
-        for entry_id, kind, data in rows:
-            last = after = entry_id
+        for entry in rows:
+            entry_id, kind, data = entry
+            after = entry_id
+            if kind == "done":
+                done = entry
+                continue
+            last = entry_id
             if kind == "token":
                 text.append(data.get("text", ""))
+            elif kind == "action":
+                actions.append(data)
             elif kind == "attempt":
-                text = []
-    return last, "".join(text)
+                text, actions = [], []
+    return last, {"text": "".join(text), "actions": actions}, done
 
 
 def _text(value) -> str:

@@ -164,6 +164,12 @@ class Settings:
     auth_rate_limit_per_minute: int
     max_active_jobs_per_user: int
     max_long_polls_per_user: int  # concurrent ?wait= polls; past it a poll answers at once (0: no cap)
+    # Held connections (streams and ?wait= polls) one api process serves at once; past it a
+    # poll answers at once and a stream gets 429, both with Retry-After. Default: the
+    # gunicorn threads less 4, so a crowd of polls always leaves threads for everything else.
+    max_held_connections: int
+    max_streams_per_user: int  # GET /v1/jobs/{id}/events one user may hold open at once
+    events_port: int  # the events process (SSE and long-polls under gevent)
     max_request_bytes: int
     job_result_ttl_days: int
     sweep_interval_seconds: int
@@ -343,6 +349,10 @@ class Settings:
             auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", "20", problems),
             max_active_jobs_per_user=_int("MAX_ACTIVE_JOBS_PER_USER", "20", problems),
             max_long_polls_per_user=_int("MAX_LONG_POLLS_PER_USER", "4", problems),
+            max_held_connections=_int("MAX_HELD_CONNECTIONS",
+                                      str(max(1, _int("GUNICORN_THREADS", "16", problems) - 4)), problems),
+            max_streams_per_user=_int("MAX_STREAMS_PER_USER", "4", problems),
+            events_port=_int("EVENTS_PORT", "8001", problems),
             max_request_bytes=_int("MAX_REQUEST_BYTES", "1048576", problems),
             job_result_ttl_days=_int("JOB_RESULT_TTL_DAYS", "7", problems),
             sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", "30", problems),

@@ -134,7 +134,8 @@ class JobsById(MethodView):
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
             # Past the user's cap on polls in flight, answer as wait=0 would.
-            with long_poll_slot(current_user().id, wait, current_settings()) as granted:
+            with long_poll_slot(current_user().id, wait, current_settings(),
+                                poll_after=get_job_type(job.type).poll_after) as granted:
                 if granted:
                     current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
                     etag = job_etag(current)

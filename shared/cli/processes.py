@@ -56,7 +56,7 @@ def run() -> None:
 
     settings = get_settings()
     refuse_to_start_on_problems("assistant run", settings)
-    processes = ["web", "worker", "beat", "flower"]
+    processes = ["web", "events", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")
     database = "SQLite (embedded default)" if settings.embedded_database else "PostgreSQL"
@@ -67,7 +67,9 @@ def run() -> None:
         f"  API        http://127.0.0.1:{settings.port}/\n"
         f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
         f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"
+        f"  Events     http://127.0.0.1:{settings.events_port}/  (streams and long-polls; the web process serves them too)\n"
     )
+    os.environ["EVENTS_PORT"] = str(settings.events_port)
     bin_dir = str(Path(sys.executable).parent)
     # The Procfile names gunicorn, celery and assistant: find them in this environment
     # even when it was never activated (`make run` calls .venv/bin/assistant directly).
