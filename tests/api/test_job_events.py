@@ -194,7 +194,9 @@ def test_other_jobs_stream_progress_and_done_from_their_row(live):
     got = []
 
     def read():
-        got.extend(stream(events.url, job_id, headers)[0])
+        with requests.get(f"{events.url}/v1/jobs/{job_id}/events", headers=headers, stream=True, timeout=30) as r:
+            for event in sse_events(r):
+                got.append(event)
 
     reader = threading.Thread(target=read)
     reader.start()
