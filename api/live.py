@@ -29,6 +29,7 @@ class Hub:
         self._watchers: dict[str, set[threading.Event]] = {}
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self.subscribed = False  # False: wake-ups may be missed, so waiters poll
 
     @contextlib.contextmanager
     def watch(self, job_id) -> Iterator[threading.Event]:
@@ -47,6 +48,12 @@ class Hub:
                     flags.discard(flag)
                     if not flags:
                         del self._watchers[key]
+
+    @contextlib.contextmanager
+    def waiter(self, job_id) -> Iterator["Waiter"]:
+        """What a long-poll waits on: the job's wake-ups, without a Redis connection of its own."""
+        with self.watch(job_id) as flag:
+            yield Waiter(self, flag)
 
     def watching(self) -> int:
         with self._lock:
@@ -68,6 +75,7 @@ class Hub:
             try:
                 pubsub = notify.cache_redis().pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe("job:*")
+                self.subscribed = True
                 backoff = 0.5
                 self._wake_all()  # whatever happened while we were not subscribed
                 while True:
@@ -81,6 +89,7 @@ class Hub:
                     for flag in flags:
                         flag.set()
             except (redis.RedisError, OSError) as exc:
+                self.subscribed = False
                 log.warning("events hub lost its subscription, resubscribing: %s", exc)
                 self._wake_all()
                 time.sleep(backoff)
@@ -95,6 +104,21 @@ class Hub:
             flags = [flag for flags in self._watchers.values() for flag in flags]
         for flag in flags:
             flag.set()
+
+
+class Waiter:
+    POLL_SECONDS = 0.5  # while the hub has no subscription (Redis away): poll, as before
+
+    def __init__(self, hub: Hub, flag: threading.Event):
+        self._hub = hub
+        self._flag = flag
+
+    def wait(self, timeout: float) -> None:
+        """Return at the job's next wake-up (or one that came since the last wait), or after `timeout`."""
+        if not self._hub.subscribed:
+            timeout = min(timeout, self.POLL_SECONDS)
+        self._flag.wait(max(timeout, 0.0))
+        self._flag.clear()
 
 
 hub = Hub()

@@ -13,6 +13,7 @@ from api import cached_polls
 from api.db import get_db
 from api.errors import ApiError
 from api.limits import long_poll_slot
+from api.live import hub
 from api.pagination import page
 from api.schemas import (
     JobListQuerySchema,
@@ -35,7 +36,6 @@ from shared.jobs import (
 )
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
-from shared.notify import JobWaiter
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Submit jobs and poll their results.")
 
@@ -167,7 +167,7 @@ def _wait_for_change(session, job: Job, baseline: str, *, deadline: float) -> di
         session.commit()
         return current
 
-    with JobWaiter(job.id) as waiter:
+    with hub.waiter(job.id) as waiter:
         current = read()  # once more after subscribing, or a change just before it is missed
         while job_etag(current) == baseline and (remaining := deadline - time.monotonic()) > 0:
             waiter.wait(remaining)

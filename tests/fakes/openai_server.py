@@ -8,7 +8,7 @@ A request with `"stream": true` gets the same step as Server-Sent Events chunks,
 sends them: the content in pieces of `chunk_chars`, one every `chunk_seconds` (the fixed
 pace a time-to-first-token bench measures against), tool calls as argument deltas, and a
 last chunk with the usage when `stream_options.include_usage` asks for it. `chunk_times`
-keeps when the first and last chunk of each streamed answer left. `reject_stream_options`
+keeps when the first chunk with text and the last chunk of each streamed answer left. `reject_stream_options`
 answers 400 to a request carrying `stream_options` (a server without usage in streams).
 
     fake.script(
@@ -36,7 +36,8 @@ class FakeOpenAI:
         self.chunk_seconds = 0.0  # pause between two streamed chunks
         self.chunk_chars = 4  # characters of content per streamed chunk
         self.reject_stream_options = False
-        self.chunk_times: list[tuple[float, float]] = []  # (first, last) chunk sent, per streamed answer
+        # (first chunk with text or None, last chunk) sent, per streamed answer (time.monotonic)
+        self.chunk_times: list[tuple[float | None, float]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -154,15 +155,15 @@ class FakeOpenAI:
                     self.send_header("Cache-Control", "no-cache")
                     self.send_header("Connection", "close")
                     self.end_headers()
-                    first = last = time.monotonic()
+                    first = last = None
                     for i, chunk in enumerate(chunks):
                         if i and fake.chunk_seconds:
                             time.sleep(fake.chunk_seconds)
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         last = time.monotonic()
-                        if i == 0:
-                            first = last
+                        if first is None and any(c["delta"].get("content") for c in chunk["choices"]):
+                            first = last  # the first chunk carrying text
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                     with fake._lock:
