@@ -125,6 +125,7 @@ class EventWriter:
         self._size = 0
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._text_sent = False
 
     def emit(self, kind: str, data: dict) -> None:
         """Append one event (after any text still buffered, so the order is the run's)."""
@@ -134,13 +135,15 @@ class EventWriter:
             self._append(entries)
 
     def token(self, text: str) -> None:
-        """Buffer a text delta; sent at 64 characters, or 20 ms after the first one buffered."""
+        """Buffer a text delta; sent at 64 characters, or 20 ms after the first one buffered.
+        The run's very first text goes at once: the wait for it is what a person notices."""
         if not text:
             return
         with self._lock:
             self._buffer.append(text)
             self._size += len(text)
-            if self._size >= COALESCE_CHARS:
+            if self._size >= COALESCE_CHARS or not self._text_sent:
+                self._text_sent = True
                 self._append(self._take_tokens())
             elif self._timer is None:
                 self._timer = threading.Timer(COALESCE_SECONDS, self.flush)

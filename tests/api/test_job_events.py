@@ -2,8 +2,6 @@
 (gunicorn -k gevent) and through nginx with TLS; tickets; bad input; the held-connection caps."""
 from __future__ import annotations
 
-import json
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +15,16 @@ from shared.models import Job
 from shared.notify import cache_redis
 from tests.factories import make_job
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import ServerProcess, WorkerProcess, auth_headers, create_user, free_port, wait_until
+from tests.support import (
+    EventsProcess,
+    ServerProcess,
+    WorkerProcess,
+    auth_headers,
+    create_user,
+    free_port,
+    sse_events,
+    wait_until,
+)
 
 ANSWER = "The quick brown fox jumps over the lazy dog, twice: the quick brown fox jumps again. Done!"
 AI_ENV = {"OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_MODEL": "fake-model", "AI_TIMEOUT_SECONDS": "5",
@@ -25,33 +32,6 @@ AI_ENV = {"OPENAI_API_KEY": "sk-test-not-secret", "OPENAI_MODEL": "fake-model", 
 
 
 # -- SSE reading -------------------------------------------------------------------------------
-
-
-def sse_events(response, *, stop_after: int | None = None):
-    """Yield (id, event, data) from a streamed response; stop after `stop_after` events of type token."""
-    event_id = kind = None
-    data: list[str] = []
-    tokens = 0
-    for line in response.iter_lines(decode_unicode=True):
-        if line is None:
-            continue
-        if line == "":
-            if kind is not None:
-                yield event_id, kind, json.loads("\n".join(data) or "{}")
-                if kind == "token":
-                    tokens += 1
-                    if stop_after is not None and tokens >= stop_after:
-                        return
-                if kind == "done":
-                    return
-            event_id = kind = None
-            data = []
-        elif line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
 
 
 def stream(base: str, job_id: str, headers: dict, *, last_event_id: str | None = None, stop_after=None,
@@ -71,19 +51,6 @@ def stream(base: str, job_id: str, headers: dict, *, last_event_id: str | None =
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-class EventsProcess(ServerProcess):
-    """The events process as the Procfile runs it: gunicorn -k gevent with its own config."""
-
-    name = "events"
-
-    def __init__(self, env: dict | None = None):
-        super().__init__(env)
-        self.env["EVENTS_PORT"] = str(self.port)
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "--config", "ops/gunicorn_events.conf.py", "api:create_app()"]
 
 
 @pytest.fixture(scope="module")
