@@ -92,27 +92,35 @@ def time_to_first_token(runs: int) -> dict:
     }
 
 
-async def _hold(port: int, path: str, token: str, opened: list, failed: list, stop: asyncio.Event) -> None:
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
-        await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), timeout=60)
-        if b" 200 " not in status and b" 304 " not in status:
-            failed.append(status.decode(errors="replace").strip())
-            writer.close()
-            return
-        opened.append(path)
-        while not stop.is_set():  # read what comes (heartbeats), as a client would
-            try:
-                chunk = await asyncio.wait_for(reader.read(4096), timeout=1)
-            except asyncio.TimeoutError:
+async def _hold(port: int, path: str, token: str, held: dict, failed: list, stop: asyncio.Event) -> None:
+    """Keep one connection held: a stream until stopped, a long-poll asked again each time it answers."""
+    counted = False
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            await writer.drain()
+            status = await asyncio.wait_for(reader.readline(), timeout=60)
+            if b" 200 " not in status and b" 304 " not in status:
+                failed.append(status.decode(errors="replace").strip() or "no answer")
+                writer.close()
+                await asyncio.sleep(1)
                 continue
-            if not chunk:
-                break
-        writer.close()
-    except (OSError, asyncio.TimeoutError) as exc:
-        failed.append(type(exc).__name__)
+            if not counted:
+                counted = True
+                held["now"] += 1
+            while not stop.is_set():  # read what comes (heartbeats), as a client would
+                try:
+                    chunk = await asyncio.wait_for(reader.read(4096), timeout=1)
+                except asyncio.TimeoutError:
+                    continue
+                if not chunk:
+                    break  # a poll answered: ask again
+            writer.close()
+        except (OSError, asyncio.TimeoutError) as exc:
+            failed.append(type(exc).__name__)
+            await asyncio.sleep(1)
 
 
 def time_me(url: str, headers: dict, n: int) -> list[float]:
@@ -150,17 +158,17 @@ def held_connections(accounts: int, per_account: int, samples: int) -> dict:
         idle = time_me(web.url, me_headers, samples)
 
         async def load():
-            opened, failed, stop = [], [], asyncio.Event()
+            held, failed, stop = {"now": 0}, [], asyncio.Event()
             tasks = []
             for i, (path, token) in enumerate(plan):
-                tasks.append(asyncio.create_task(_hold(events.port, path, token, opened, failed, stop)))
-                if i % 100 == 99:
-                    await asyncio.sleep(0.1)  # 1,000 connections a second
-            deadline = time.monotonic() + 20
-            while len(opened) + len(failed) < len(plan) and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            held = len(opened)
+                tasks.append(asyncio.create_task(_hold(events.port, path, token, held, failed, stop)))
+                if i % 25 == 24:
+                    await asyncio.sleep(0.25)  # 100 new connections a second, as a crowd arrives
+            deadline = time.monotonic() + 60
+            while held["now"] < len(plan) and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
             loaded = await asyncio.to_thread(time_me, web.url, me_headers, samples)
+            held = held["now"]
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             return held, failed, loaded
@@ -184,7 +192,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="live output and held-connection benchmarks")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--accounts", type=int, default=200)
-    parser.add_argument("--per-account", type=int, default=10)
+    parser.add_argument("--per-account", type=int, default=10)  # half streams, half ?wait=30 polls
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--only", choices=("ttft", "held"))
     args = parser.parse_args()
