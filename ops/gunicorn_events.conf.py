@@ -25,7 +25,7 @@ worker_connections = int(os.environ.get("EVENTS_WORKER_CONNECTIONS", "5000"))
 os.environ.setdefault("MAX_HELD_CONNECTIONS", str(worker_connections - 200))
 # Short reads only (a stream ends its transaction before it waits): a small pool is plenty.
 if not (os.environ.get("DB_POOL_SIZE") or os.environ.get("DATABASE_POOL_SIZE")):
-    os.environ["DB_POOL_SIZE"] = "10"
+    os.environ["DB_POOL_SIZE"] = "20"
 # Each worker imports the app itself, after gevent's patching of that worker: nothing the app
 # opens (pools, the events hub's subscriber thread) is made before it is cooperative.
 preload_app = False

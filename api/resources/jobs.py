@@ -130,6 +130,7 @@ class JobsById(MethodView):
         job = _own_job(job_id)
         current = job_to_dict(job)
         etag = job_etag(current)
+        session.commit()  # the read is done: no connection held over the Redis calls and the wait
         status_cache.refill(job, current, etag)
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
