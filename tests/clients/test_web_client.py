@@ -387,11 +387,14 @@ class CuttingProxy:
                         break
         except OSError:
             pass
+        import socket
+
         for sock in (source, target):
             try:
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)  # a FIN now, and the other direction's recv wakes
             except OSError:
                 pass
+            sock.close()
 
     def close(self):
         self._listener.close()
