@@ -131,8 +131,9 @@ def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server, worker, use
     need("nginx")
     flower = FlowerProcess({"FLOWER_BASIC_AUTH": "ops:flower-pass", "FLOWER_URL_PREFIX": "flower"}).start()
     http_port, https_port = free_port(), free_port()
+    # The web process serves the held connections too (the events process is another test's).
     conf = config_copy(tmp_path, api=f"127.0.0.1:{live_server.port}", flower=f"127.0.0.1:{flower.port}",
-                     http_port=http_port, https_port=https_port)
+                     events=f"127.0.0.1:{live_server.port}", http_port=http_port, https_port=https_port)
     nginx = NginxProcess(conf, https_port).start()
     base = f"https://127.0.0.1:{https_port}"
     try:
