@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import redis
 
-from shared import notify
+from shared.redis_clients import cache_redis
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Hub:
         while True:
             pubsub = None
             try:
-                pubsub = notify.cache_redis().pubsub(ignore_subscribe_messages=True)
+                pubsub = cache_redis().pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe("job:*")
                 self.subscribed = True
                 backoff = 0.5

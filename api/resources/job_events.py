@@ -1,6 +1,6 @@
 """A job's live output as Server-Sent Events, and the tickets that let EventSource in.
 
-Agent jobs (types with `live_output`) replay their Redis Stream (shared.job_events): every
+Agent jobs (types with `live_output`) replay their Redis Stream (shared.jobs.events): every
 event's `id:` is its stream entry id, so a client that reconnects with `Last-Event-ID` (or
 `?last_event_id=`) gets exactly the entries after it. Other jobs' events are made from
 their row at each wake-up (`progress`, then `done`), with ids `p<version>`.
@@ -32,11 +32,12 @@ from api.errors import ApiError
 from api.limits import StreamLease, held_connection, jittered
 from api.live import hub
 from api.security import authenticate, current_settings, owned_or_404
-from shared import job_events
 from shared.db import new_session
 from shared.jobs import TERMINAL
+from shared.jobs import events as job_events
 from shared.jobtypes import get_job_type
 from shared.models import Job, User
+from shared.redis_clients import cache_redis
 
 blp = Blueprint("job_events", __name__, url_prefix="/v1",
                 description="Live output of a job, as Server-Sent Events.")
@@ -77,22 +78,16 @@ class JobEventsTicket(MethodView):
         owned_or_404(Job, job_id, what="job")
         ticket = secrets.token_urlsafe(32)
         try:
-            notify_redis().set(ticket_key(ticket), f"{user.id}:{job_id}", ex=TICKET_SECONDS)
+            cache_redis().set(ticket_key(ticket), f"{user.id}:{job_id}", ex=TICKET_SECONDS)
         except redis.RedisError:
             raise ApiError(503, "unavailable", "Tickets cannot be issued right now; use the Authorization header.")
         return {"ticket": ticket, "expires_in": TICKET_SECONDS}
 
 
-def notify_redis():
-    from shared.notify import cache_redis
-
-    return cache_redis()
-
-
 def _ticket_user(ticket: str, job_id) -> User:
     """The user a ticket was minted for, consuming it; 401 when it is unknown, used or expired."""
     try:
-        value = notify_redis().getdel(ticket_key(ticket))
+        value = cache_redis().getdel(ticket_key(ticket))
     except redis.RedisError:
         value = None
     user_id, _, ticket_job = (value or b"").decode(errors="replace").partition(":")

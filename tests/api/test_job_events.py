@@ -10,9 +10,9 @@ import pytest
 import requests
 import urllib3
 
-from shared import job_events
+from shared.jobs import events as job_events
 from shared.models import Job
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from tests.factories import make_job
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.job_events import EventWriter
+from shared.jobs.events import EventWriter
 
 
 class StreamCleaner(Protocol):

@@ -23,8 +23,9 @@ import time
 
 import redis
 
-from shared import notify
-from shared.jobtypes import get_job_type
+from shared.jobs.registry import get_job_type
+from shared.jobs.wakeups import channel
+from shared.redis_clients import cache_redis
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,12 @@ def queue_done(pipe, row) -> None:
 def read(job_id, after: str | None, count: int = 500) -> list[tuple[str, str, dict]]:
     """Entries after `after` (all from the start when None): [(id, type, data)]."""
     start = f"({after}" if after else "-"
-    rows = notify.cache_redis().xrange(stream_key(job_id), min=start, max="+", count=count)
+    rows = cache_redis().xrange(stream_key(job_id), min=start, max="+", count=count)
     return [(_text(entry_id), _text(fields.get(b"type", b"")), _data(fields.get(b"data"))) for entry_id, fields in rows]
 
 
 def first_id(job_id) -> str | None:
-    rows = notify.cache_redis().xrange(stream_key(job_id), count=1)
+    rows = cache_redis().xrange(stream_key(job_id), count=1)
     return _text(rows[0][0]) if rows else None
 
 
@@ -171,11 +172,11 @@ class EventWriter:
         if not entries:
             return
         try:
-            with notify.cache_redis().pipeline(transaction=False) as pipe:
+            with cache_redis().pipeline(transaction=False) as pipe:
                 for fields in entries:
                     pipe.xadd(self.key, fields, maxlen=MAXLEN, approximate=True)
                 pipe.expire(self.key, RUNNING_TTL_SECONDS)
-                pipe.publish(notify.channel(self.job_id), b"1")
+                pipe.publish(channel(self.job_id), b"1")
                 pipe.execute()
         except redis.RedisError as exc:
             log.warning("live output of job %s not written: %s", self.job_id, exc)
