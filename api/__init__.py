@@ -12,6 +12,7 @@ from api.resources import (
     actions,
     admin,
     artifacts,
+    audit,
     auth,
     backups,
     bench,
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, job_batch.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
         schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
-        devices.blp, webhooks.blp,
+        devices.blp, webhooks.blp, audit.blp,
     ):
         api.register_blueprint(blueprint)
     job_batch.register_components(api)

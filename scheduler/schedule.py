@@ -45,6 +45,12 @@ def beat_schedule() -> dict:
             "args": ("ops.verify_backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        # The audit log's head hash into the logs, a copy a database superuser cannot rewrite.
+        "daily-audit-head": {
+            "task": "scheduler.audit_head",
+            "schedule": crontab(hour=0, minute=5),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
         # Consents exchanged but never completed by their app: revoked at Google, then dropped.
         "google-expired-links": {
             "task": "scheduler.google_expired_links",

@@ -23,6 +23,7 @@ DEVELOPMENT, PRODUCTION = "development", "production"
 APP_ENVS = (DEVELOPMENT, PRODUCTION)
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 DEV_ERASURE_JOURNAL_KEY = "dev-insecure-erasure-journal-key-change-me-in-production"
+DEV_AUDIT_CHAIN_KEY = "dev-insecure-audit-chain-key-change-me-in-production"
 MIN_SECRET_BYTES = 32
 # Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
 # (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
@@ -158,6 +159,11 @@ class Settings:
     encryption_keys: tuple[str, ...]
     # Keys the erasure journal's ids are made with, newest first (shared.erasures); never SECRET_KEY.
     erasure_journal_keys: tuple[str, ...]
+    # HMAC key of the audit log's hash chain (shared.audit); never SECRET_KEY.
+    audit_chain_key: str
+    audit_retention_days: int
+    # The status page (shared.status): a queue whose oldest job waits longer is "degraded".
+    status_queue_wait_degraded_seconds: int
     rate_limit_enabled: bool
     rate_limit_per_minute: int
     rate_limit_burst: int
@@ -201,6 +207,7 @@ class Settings:
     mail_retention_days: int
     backup_keep_daily: int
     backup_keep_weekly: int
+    backup_keep_manual_days: int  # backups taken by hand are kept this long whatever the daily/weekly rule says
     # Google (Calendar and Gmail)
     google_client_id: str
     google_client_secret: str
@@ -337,6 +344,9 @@ class Settings:
             encryption_keys=tuple(k for k in _env("ENCRYPTION_KEYS").split(",") if k),
             erasure_journal_keys=tuple(k.strip() for k in _env("ERASURE_JOURNAL_KEY", DEV_ERASURE_JOURNAL_KEY)
                                        .split(",") if k.strip()) or (DEV_ERASURE_JOURNAL_KEY,),
+            audit_chain_key=_env("AUDIT_CHAIN_KEY") or DEV_AUDIT_CHAIN_KEY,
+            audit_retention_days=_int("AUDIT_RETENTION_DAYS", "400", problems),
+            status_queue_wait_degraded_seconds=_int("STATUS_QUEUE_WAIT_DEGRADED_SECONDS", "60", problems),
             rate_limit_enabled=rate_limit_enabled,
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", "300", problems),
             rate_limit_burst=_int("RATE_LIMIT_BURST", "50", problems),
@@ -377,6 +387,7 @@ class Settings:
             mail_retention_days=_int("MAIL_RETENTION_DAYS", "90", problems),
             backup_keep_daily=_int("BACKUP_KEEP_DAILY", "7", problems),
             backup_keep_weekly=_int("BACKUP_KEEP_WEEKLY", "4", problems),
+            backup_keep_manual_days=_int("BACKUP_KEEP_MANUAL_DAYS", "14", problems),
             google_client_id=_env("GOOGLE_CLIENT_ID"),
             google_client_secret=_env("GOOGLE_CLIENT_SECRET"),
             google_redirect_uri=urls["GOOGLE_REDIRECT_URI"],
@@ -447,6 +458,15 @@ def _production_problems(settings: Settings) -> list[str]:
                         f"{MIN_SECRET_BYTES}.")
     elif newest in (settings.secret_key, settings.jwt_secret):
         problems.append("ERASURE_JOURNAL_KEY must differ from SECRET_KEY and JWT_SECRET, which operators rotate.")
+    # Whoever knows the audit chain's key can rewrite the log consistently: not a default, not a rotated one.
+    if settings.audit_chain_key == DEV_AUDIT_CHAIN_KEY:
+        problems.append("AUDIT_CHAIN_KEY is unset (the development default); set a random value of at least "
+                        f"{MIN_SECRET_BYTES} bytes: it signs the audit log's hash chain.")
+    elif len(settings.audit_chain_key.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"AUDIT_CHAIN_KEY is {len(settings.audit_chain_key.encode())} bytes long; production needs "
+                        f"at least {MIN_SECRET_BYTES}.")
+    elif settings.audit_chain_key in (settings.secret_key, settings.jwt_secret, *settings.erasure_journal_keys):
+        problems.append("AUDIT_CHAIN_KEY must differ from SECRET_KEY, JWT_SECRET and ERASURE_JOURNAL_KEY.")
     if settings.google_client_id and not _usable_fernet_keys(settings.encryption_keys):
         problems.append("ENCRYPTION_KEYS is unset or holds an invalid key, and Google is configured "
                         "(GOOGLE_CLIENT_ID): OAuth tokens would have nowhere safe to go.")

@@ -14,8 +14,8 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobListQuerySchema, JobSchema, page_schema
-from api.security import auth_required
-from shared import heartbeats, metrics, status_cache
+from api.security import auth_required, current_user, request_origin
+from shared import audit, heartbeats, metrics, status_cache
 from shared.jobs import QUEUED, cancel_job, job_to_dict, revoke_running, send_job
 from shared.jobtypes import QUEUES
 from shared.models import Job, RefreshToken, User, utcnow
@@ -132,6 +132,11 @@ class AdminJobs(MethodView):
             select(User.id, User.email).where(User.id.in_({job.user_id for job in result["items"]}))
         ).all())
         result["items"] = [admin_job_to_dict(job, owners.get(job.user_id, "")) for job in result["items"]]
+        # One record per person whose jobs were shown: each sees it in their access log.
+        audit.record(session, actor=current_user(), action="admin.jobs.list", resource="jobs",
+                     subjects=[item["user_id"] for item in result["items"]], request=request_origin(),
+                     details={k: query[k] for k in ("status", "type") if query.get(k)})
+        session.commit()
         return result
 
 
@@ -156,6 +161,8 @@ class AdminJobCancel(MethodView):
         session = get_db()
         job = _job(job_id)
         was_running = cancel_job(session=session, job=job)
+        audit.record(session, actor=current_user(), action="admin.job.cancel", resource=("job", job.id),
+                     subjects=[job.user_id], request=request_origin())
         status_cache.commit(session, [job.id])
         if was_running:
             revoke_running(job.run_token)
@@ -179,6 +186,9 @@ class AdminJobResend(MethodView):
             update(Job).where(Job.id == job.id, Job.status == QUEUED)
             .values(run_token=token, enqueued_at=now, updated_at=now)
         ).rowcount
+        if changed:
+            audit.record(session, actor=current_user(), action="admin.job.resend", resource=("job", job.id),
+                         subjects=[job.user_id], request=request_origin())
         session.commit()
         if not changed:
             session.refresh(job)

@@ -29,6 +29,7 @@ class BackupSchema(Schema):
     verified_at = fields.String(allow_none=True)
     verify_status = fields.String(allow_none=True)
     verify_message = fields.String(allow_none=True)
+    manual = fields.Boolean(metadata={"description": "taken by hand: kept BACKUP_KEEP_MANUAL_DAYS whatever retention says"})
 
 
 BackupPageSchema = page_schema(BackupSchema, "BackupPageSchema")

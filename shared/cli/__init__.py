@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from shared.cli import backup, db, jobs, keys, processes, smoke, users
+from shared.cli import audit, backup, db, jobs, keys, processes, smoke, users
 
 
 @click.group()
@@ -14,7 +14,7 @@ def main() -> None:
     """Personal Assistant platform: operator commands."""
 
 
-for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, processes.embedded_redis,
+for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, audit.audit, processes.embedded_redis,
                  processes.flower, processes.run, smoke.smoke):
     main.add_command(_command)
 

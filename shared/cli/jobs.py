@@ -7,6 +7,7 @@ import uuid
 import click
 from sqlalchemy import select
 
+from shared import audit
 from shared.db import session_scope
 from shared.job_recovery import sweep
 from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job
@@ -35,6 +36,8 @@ def jobs_list(status: str | None, type_name: str | None, email: str | None, limi
         if email:
             query = query.where(User.email == email.lower())
         rows = session.execute(query.order_by(Job.created_at.desc()).limit(limit)).all()
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.list", resource="jobs",
+                     subjects=[job.user_id for job, _ in rows], details={"shown": len(rows)})
         for job, owner in rows:
             error = f" {job.error_code}" if job.error_code else ""
             click.echo(
@@ -49,6 +52,8 @@ def jobs_show(job_id: uuid.UUID) -> None:
     """One job as JSON, with its internal fields."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.show", resource=("job", job.id),
+                     subjects=[job.user_id])
         data = job_to_dict(job) | {
             "user_id": str(job.user_id),
             "queue": job.queue,
@@ -66,6 +71,8 @@ def jobs_cancel(job_id: uuid.UUID) -> None:
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
         was_running = cancel_job(session=session, job=job)
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.cancel", resource=("job", job.id),
+                     subjects=[job.user_id])
         token = job.run_token
     if was_running:
         revoke_running(token)
@@ -82,6 +89,8 @@ def jobs_resend(job_id: uuid.UUID) -> None:
             raise click.ClickException(f"only queued jobs are resent; this one is {job.status}")
         job.run_token = str(uuid.uuid4())
         job.enqueued_at = utcnow()
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.resend", resource=("job", job.id),
+                     subjects=[job.user_id])
         session.commit()
         sent = send_job(session, job.id, job.run_token)
     click.echo("sent" if sent else "broker unreachable; the sweeper will send it")

@@ -150,6 +150,7 @@ def production(monkeypatch, **env):
     for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ERASURE_JOURNAL_KEY", "e" * 32)
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "a" * 32)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
@@ -180,6 +181,16 @@ def test_production_names_each_unsafe_setting(monkeypatch, env, variable):
 ])
 def test_production_needs_an_erasure_journal_key_of_its_own(monkeypatch, value, says):
     (problem,) = production(monkeypatch, SECRET_KEY=STRONG, ERASURE_JOURNAL_KEY=value)
+    assert says in problem
+
+
+@pytest.mark.parametrize("value, says", [
+    ("", "AUDIT_CHAIN_KEY is unset"),
+    ("a" * 31, "AUDIT_CHAIN_KEY is 31 bytes long"),
+    (STRONG, "AUDIT_CHAIN_KEY must differ"),
+])
+def test_production_refuses_a_missing_or_weak_audit_chain_key(monkeypatch, value, says):
+    (problem,) = production(monkeypatch, SECRET_KEY=STRONG, AUDIT_CHAIN_KEY=value)
     assert says in problem
 
 
