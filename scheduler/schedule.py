@@ -51,6 +51,12 @@ def beat_schedule() -> dict:
             "schedule": crontab(hour=0, minute=5),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        # The status page's history: each component's worst state per day (scheduler.status).
+        "status-sample": {
+            "task": "scheduler.status_sample",
+            "schedule": 300.0,
+            "options": {"queue": "maintenance", "expires": 300},
+        },
         # Consents exchanged but never completed by their app: revoked at Google, then dropped.
         "google-expired-links": {
             "task": "scheduler.google_expired_links",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from shared.cli import audit, backup, db, jobs, keys, processes, smoke, users
+from shared.cli import audit, backup, db, jobs, keys, processes, smoke, status, users
 
 
 @click.group()
@@ -15,7 +15,7 @@ def main() -> None:
 
 
 for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, audit.audit, processes.embedded_redis,
-                 processes.flower, processes.run, smoke.smoke):
+                 processes.flower, processes.run, smoke.smoke, status.status):
     main.add_command(_command)
 
 
