@@ -14,10 +14,21 @@ def get_db() -> Session:
     return g.db
 
 
+def get_read_db(user_id=None) -> Session:
+    """The request's session for reads that tolerate a little lag: a healthy replica, unless
+    `user_id` wrote within REPLICA_READ_AFTER_WRITE_SECONDS (shared.replicas); never for writes."""
+    if "read_db" not in g:
+        from shared.replicas import read_session
+
+        g.read_db = read_session(user_id=user_id)
+    return g.read_db
+
+
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def _close(_exc):
-        session = g.pop("db", None)
-        if session is not None:
-            session.rollback()  # anything a view did not commit is discarded
-            session.close()
+        for name in ("db", "read_db"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.rollback()  # anything a view did not commit is discarded
+                session.close()

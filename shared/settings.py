@@ -162,6 +162,10 @@ class Settings:
     # HMAC key of the audit log's hash chain (shared.audit); never SECRET_KEY.
     audit_chain_key: str
     audit_retention_days: int
+    # Read replicas (shared.replicas): empty, every read is the primary's.
+    database_replica_urls: tuple[str, ...]
+    replica_max_lag_seconds: float
+    replica_read_after_write_seconds: int
     # The status page (shared.status): a queue whose oldest job waits longer is "degraded".
     status_queue_wait_degraded_seconds: int
     rate_limit_enabled: bool
@@ -344,6 +348,10 @@ class Settings:
             encryption_keys=tuple(k for k in _env("ENCRYPTION_KEYS").split(",") if k),
             erasure_journal_keys=tuple(k.strip() for k in _env("ERASURE_JOURNAL_KEY", DEV_ERASURE_JOURNAL_KEY)
                                        .split(",") if k.strip()) or (DEV_ERASURE_JOURNAL_KEY,),
+            database_replica_urls=tuple(_postgres_driver(u.strip()) for u in _env("DATABASE_REPLICA_URL").split(",")
+                                        if u.strip()),
+            replica_max_lag_seconds=_float("REPLICA_MAX_LAG_SECONDS", "5", problems),
+            replica_read_after_write_seconds=_int("REPLICA_READ_AFTER_WRITE_SECONDS", "10", problems),
             audit_chain_key=_env("AUDIT_CHAIN_KEY") or DEV_AUDIT_CHAIN_KEY,
             audit_retention_days=_int("AUDIT_RETENTION_DAYS", "400", problems),
             status_queue_wait_degraded_seconds=_int("STATUS_QUEUE_WAIT_DEGRADED_SECONDS", "60", problems),
@@ -429,7 +437,23 @@ def _object_storage_problem(url: str) -> str | None:
 
 def configuration_problems(settings: Settings) -> list[str]:
     """What is wrong with the settings, one message per problem, each naming its variable."""
-    return list(settings.problems) + _production_problems(settings)
+    return list(settings.problems) + _replica_problems(settings) + _production_problems(settings)
+
+
+def _replica_problems(settings: Settings) -> list[str]:
+    if not settings.database_replica_urls:
+        return []
+    if not settings.database_url.startswith("postgresql"):
+        return ["DATABASE_REPLICA_URL is set but the database is SQLite (the embedded default): replicas need "
+                "PostgreSQL streaming replication; unset it or set DATABASE_URL to PostgreSQL."]
+    problems = [f"DATABASE_REPLICA_URL names {_shown(u)}, which is not a PostgreSQL URL"
+                for u in settings.database_replica_urls if not u.startswith("postgresql")]
+    # A user's reads return to a replica only after it can have caught up with their write.
+    if settings.replica_read_after_write_seconds < settings.replica_max_lag_seconds:
+        problems.append(f"REPLICA_READ_AFTER_WRITE_SECONDS={settings.replica_read_after_write_seconds} is below "
+                        f"REPLICA_MAX_LAG_SECONDS={settings.replica_max_lag_seconds:g}: a user could read a replica "
+                        "that has not replayed their own write yet.")
+    return problems
 
 
 def _production_problems(settings: Settings) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import artifacts, audit, erasures, privacy, revocation
+from shared import artifacts, audit, erasures, privacy, replicas, revocation
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
 from workers.job_runner import JobContext, RetryableJobError, job_task
@@ -82,7 +82,8 @@ def export_account(ctx: JobContext) -> dict:
     with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", suffix=".zip", delete=False) as tmp:
         path = Path(tmp.name)
     try:
-        manifest = write_export(session=ctx.session, user=ctx.user, path=path)
+        with replicas.reading(user_id=ctx.user.id) as read:  # the user's rows, from a replica when one is current
+            manifest = write_export(session=read, user=ctx.user, path=path)
         artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="export.zip",
                                    content_type="application/zip", source=path)
     finally:
