@@ -246,3 +246,18 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
         assert "WARNING (api): APP_ENV is not set, so this runs as development" in unset.log_tail()
     finally:
         unset.stop()
+
+
+def test_replicas_are_refused_with_sqlite_and_a_read_after_write_window_below_the_lag(monkeypatch):
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://replica-1/assistant, postgresql://replica-2/assistant")
+    monkeypatch.setenv("REPLICA_MAX_LAG_SECONDS", "5")
+    monkeypatch.setenv("REPLICA_READ_AFTER_WRITE_SECONDS", "3")
+    settings = Settings.from_env()
+    assert len(settings.database_replica_urls) == 2
+    [problem] = configuration_problems(settings)
+    assert problem.startswith("REPLICA_READ_AFTER_WRITE_SECONDS=3 is below REPLICA_MAX_LAG_SECONDS=5")
+    monkeypatch.setenv("REPLICA_READ_AFTER_WRITE_SECONDS", "5")
+    assert configuration_problems(Settings.from_env()) == []
+    monkeypatch.delenv("DATABASE_URL")
+    [problem] = configuration_problems(Settings.from_env())
+    assert problem.startswith("DATABASE_REPLICA_URL is set but the database is SQLite")
