@@ -47,7 +47,7 @@ class _Replica:
         self.engine: Engine = create_engine(
             url, pool_pre_ping=True, pool_size=max(1, settings.db_pool_size // 2), max_overflow=settings.db_max_overflow,
             connect_args={"connect_timeout": 1, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3,
-                          "keepalives_count": 3, "options": "-c statement_timeout=30000"})
+                          "keepalives_count": 3, "options": "-c statement_timeout=60000"})
         self.down_until = 0.0
         self.lag: float | None = None
         self.lag_at = 0.0
