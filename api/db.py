@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, g
 from sqlalchemy.orm import Session
 
+from shared import replicas  # registers the after-commit rw:{user} marks in this process
 from shared.db import new_session
 
 
@@ -15,13 +16,11 @@ def get_db() -> Session:
 
 
 def get_read_db(user_id=None) -> Session:
-    """The request's session for reads that tolerate a little lag: a healthy replica, unless
-    `user_id` wrote within REPLICA_READ_AFTER_WRITE_SECONDS (shared.replicas); never for writes."""
+    """The request's session for reads that tolerate a little lag: a healthy replica's, else the
+    primary's (get_db), as when `user_id` wrote within REPLICA_READ_AFTER_WRITE_SECONDS; never for writes."""
     if "read_db" not in g:
-        from shared.replicas import read_session
-
-        g.read_db = read_session(user_id=user_id)
-    return g.read_db
+        g.read_db = replicas.replica_session(user_id=user_id)
+    return g.read_db or get_db()
 
 
 def init_app(app: Flask) -> None:

@@ -116,10 +116,6 @@ def get_engine() -> Engine:
             _engine = _make_engine(settings.database_url, settings)
             _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
             _engine_pid = os.getpid()
-            if settings.database_replica_urls:
-                from shared import replicas
-
-                replicas.install()  # commits mark rw:{user}: that user's reads stay on the primary
         return _engine
 
 
@@ -134,9 +130,6 @@ def dispose_after_fork() -> None:
 def reset_engine() -> None:
     """Forget the engine (tests switch databases; workers call it after fork)."""
     global _engine, _session_factory
-    from shared import replicas
-
-    replicas.reset()
     if _engine is not None:
         _engine.dispose()
     _engine = None

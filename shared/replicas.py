@@ -57,7 +57,7 @@ class Router:
     """The replicas of this process, with what is known of their health."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
+        self.settings = settings  # a new settings object (tests re-read them) means a new router
         self.replicas = [_Replica(url, settings) for url in settings.database_replica_urls]
         self._turn = itertools.count()
         self.pid = os.getpid()
@@ -107,21 +107,14 @@ _router_lock = threading.Lock()
 
 def router() -> Router:
     global _router
-    if _router is None or _router.pid != os.getpid():
+    settings = get_settings()
+    if _router is None or _router.pid != os.getpid() or _router.settings is not settings:
         with _router_lock:
-            if _router is None or _router.pid != os.getpid():
+            if _router is None or _router.pid != os.getpid() or _router.settings is not settings:
                 if _router is not None:
                     _router.dispose()
-                _router = Router(get_settings())
+                _router = Router(settings)
     return _router
-
-
-def reset() -> None:
-    """Forget the replicas' engines (tests switch settings; a forked worker builds its own)."""
-    global _router
-    if _router is not None:
-        _router.dispose()
-    _router = None
 
 
 def recently_wrote(user_id) -> bool:
@@ -134,31 +127,30 @@ def recently_wrote(user_id) -> bool:
         return True
 
 
-def read_session(*, user_id=None) -> Session:
-    """A session for reads that tolerate REPLICA_MAX_LAG_SECONDS of lag; the caller closes it.
-
-    Never writes: a replica refuses them. The primary's session when no replica is healthy,
-    or `user_id` wrote recently.
-    """
+def replica_session(*, user_id=None) -> Session | None:
+    """A session on a healthy replica for reads that tolerate REPLICA_MAX_LAG_SECONDS of lag
+    (the caller closes it; never for writes), or None: read the primary (no replica configured
+    or healthy, or `user_id` wrote within REPLICA_READ_AFTER_WRITE_SECONDS)."""
     from shared import metrics
-    from shared.db import new_session
 
-    settings = get_settings()
-    if not settings.database_replica_urls:
-        return new_session()
+    if not get_settings().database_replica_urls:
+        return None
     if user_id is not None and recently_wrote(user_id):
         metrics.DB_REPLICA_FALLBACKS.labels("read_after_write").inc()
-        return new_session()
+        return None
     replica = router().pick()
     if replica is None:
-        return new_session()
+        return None
     return Session(bind=replica.engine, autoflush=False, expire_on_commit=False)
 
 
 @contextmanager
-def reading(*, user_id=None) -> Iterator[Session]:
-    """read_session() as a block: closed at its end (report jobs and exports read through it)."""
-    session = read_session(user_id=user_id)
+def reading(*, primary: Session, user_id=None) -> Iterator[Session]:
+    """A replica's session for the block (closed at its end), else `primary` itself (report jobs and exports)."""
+    session = replica_session(user_id=user_id)
+    if session is None:
+        yield primary
+        return
     try:
         yield session
     finally:
@@ -171,6 +163,8 @@ def reading(*, user_id=None) -> Iterator[Session]:
 def _collect(session: Session, _flush_context, _instances=None) -> None:
     from shared.models import User
 
+    if not get_settings().database_replica_urls:
+        return  # no replica: nobody's reads need steering
     users = session.info.setdefault("rw_users", set())
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, User):
@@ -203,27 +197,10 @@ def _forget(session: Session, *_args) -> None:
     session.info.pop("rw_users", None)
 
 
-def mark_user(user_id) -> None:
-    """Mark one user as having written just now (a Core UPDATE the ORM events do not see)."""
-    from shared.db import new_session
-
-    session = new_session()
-    try:
-        session.info["rw_users"] = {user_id}
-        _mark(session)
-    finally:
-        session.close()
-
-
-def install() -> None:
-    """Mark rw:{user} after every commit that changed a user's rows (ORM objects with user_id), in every session.
-
-    TODO(engine outbox): when shared/jobs' session-level outbox lands, register the marks
-    there instead of these listeners, so the sends and the marks follow one mechanism.
-    """
-    if getattr(install, "done", False):
-        return
-    event.listen(Session, "before_flush", _collect)
-    event.listen(Session, "after_commit", _mark)
-    event.listen(Session, "after_soft_rollback", _forget)
-    install.done = True
+# Every session of every process that imports this module (api and workers do): a commit that
+# changed ORM rows with a user_id (or a User) marks rw:{user}; a no-op without replicas.
+# TODO(engine outbox): when shared/jobs' session-level outbox lands, register the marks there
+# instead of these listeners, so the sends and the marks after a commit follow one mechanism.
+event.listen(Session, "before_flush", _collect)
+event.listen(Session, "after_commit", _mark)
+event.listen(Session, "after_soft_rollback", _forget)

@@ -82,7 +82,7 @@ def export_account(ctx: JobContext) -> dict:
     with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", suffix=".zip", delete=False) as tmp:
         path = Path(tmp.name)
     try:
-        with replicas.reading(user_id=ctx.user.id) as read:  # the user's rows, from a replica when one is current
+        with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:  # the user's rows, from a replica when one is current
             manifest = write_export(session=read, user=ctx.user, path=path)
         artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="export.zip",
                                    content_type="application/zip", source=path)

@@ -152,7 +152,7 @@ def daily_digest(ctx: JobContext) -> dict:
     settings = get_settings()
     now = utcnow()
     day = date.fromisoformat(ctx.params["date"]) if ctx.params.get("date") else today_for(ctx.user, now)
-    with replicas.reading(user_id=ctx.user.id) as read:  # a report tolerates a replica's lag
+    with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:  # a report tolerates a replica's lag
         digest = build_digest(session=read, user=ctx.user, day=day, now=now)
     digest["ai_summary"], digest["ai_summary_status"] = ai_summary(settings, ctx.user, digest)
     html = _templates.from_string(DIGEST_HTML).render(d=digest)
@@ -241,7 +241,7 @@ def weekly_review(ctx: JobContext) -> dict:
     settings = get_settings()
     week_start = (date.fromisoformat(ctx.params["week_start"]) if ctx.params.get("week_start")
                   else week_of(ctx.user, utcnow()))
-    with replicas.reading(user_id=ctx.user.id) as read:
+    with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:
         review = build_review(session=read, user=ctx.user, week_start=week_start)
     stored = [
         artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="review.json",

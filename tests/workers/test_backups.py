@@ -54,6 +54,7 @@ def test_backup_verify_and_restore_into_a_fresh_database_match(client, settings,
 
     backup = only_backup()
     assert backup.verify_status == "ok" and backup.format == "pg_custom"
+    assert backup.manual  # an admin's "Back up now", not beat's nightly one: kept BACKUP_KEEP_MANUAL_DAYS
     assert backup.tables["tasks"]["rows"] == 25 and backup.tables["users"]["rows"] == 2
     assert (settings.backup_dir / backup.filename).is_file()
 
