@@ -4,7 +4,7 @@ from __future__ import annotations
 from shared import status
 from shared.celery_app import app
 from shared.db import new_session, session_scope
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import get_settings
 
 SAMPLE_SECONDS = 300

@@ -119,7 +119,7 @@ def router() -> Router:
 
 def recently_wrote(user_id) -> bool:
     """The user changed something within REPLICA_READ_AFTER_WRITE_SECONDS: their reads stay on the primary."""
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     try:
         return bool(cache_redis().exists(RW_KEY.format(user=user_id)))
@@ -161,11 +161,13 @@ def reading(*, primary: Session, user_id=None) -> Iterator[Session]:
 
 
 def _collect(session: Session, _flush_context, _instances=None) -> None:
+    """Before a flush: whose rows it writes; their rw:{user} marks follow the commit (shared.jobs.outbox)."""
+    from shared.jobs import outbox
     from shared.models import User
 
     if not get_settings().database_replica_urls:
         return  # no replica: nobody's reads need steering
-    users = session.info.setdefault("rw_users", set())
+    users = set()
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, User):
             users.add(obj.id)
@@ -173,17 +175,16 @@ def _collect(session: Session, _flush_context, _instances=None) -> None:
             owner = getattr(obj, "user_id", None)
             if isinstance(owner, uuid.UUID):
                 users.add(owner)
+    if users:
+        # After the commit, never on a rollback (savepoints included): the outbox decides.
+        outbox.after_commit(session, lambda: mark_users(users))
 
 
-def _mark(session: Session) -> None:
-    users = session.info.pop("rw_users", None)
-    if not users:
-        return
+def mark_users(users) -> None:
+    """Keep these users' reads on the primary for REPLICA_READ_AFTER_WRITE_SECONDS (never raises)."""
+    from shared.redis_clients import cache_redis
+
     settings = get_settings()
-    if not settings.database_replica_urls:
-        return
-    from shared.notify import cache_redis
-
     try:
         with cache_redis().pipeline(transaction=False) as pipe:
             for user in users:
@@ -193,14 +194,7 @@ def _mark(session: Session) -> None:
         log.warning("read-after-write marks not set: %s", exc)
 
 
-def _forget(session: Session, *_args) -> None:
-    session.info.pop("rw_users", None)
-
-
 # Every session of every process that imports this module (api and workers do): a commit that
-# changed ORM rows with a user_id (or a User) marks rw:{user}; a no-op without replicas.
-# TODO(engine outbox): when shared/jobs' session-level outbox lands, register the marks there
-# instead of these listeners, so the sends and the marks after a commit follow one mechanism.
+# changed ORM rows with a user_id (or a User) marks rw:{user}; a no-op without replicas. A Core
+# UPDATE the ORM does not see (a job's transition) is not marked: job polls read the primary anyway.
 event.listen(Session, "before_flush", _collect)
-event.listen(Session, "after_commit", _mark)
-event.listen(Session, "after_soft_rollback", _forget)

@@ -61,7 +61,7 @@ def count_call(service: str, ok: bool) -> None:
     """Count one call to an outside service (google, ai, notifications) for the status page; never raises."""
     import redis
 
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     key = _CALLS.format(service=service, outcome="ok" if ok else "error", minute=int(time.time() // 60))
     try:

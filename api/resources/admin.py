@@ -8,15 +8,15 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select, union, update
+from sqlalchemy import func, select, union
 
 from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobListQuerySchema, JobSchema, page_schema
 from api.security import auth_required, current_user, request_origin
-from shared import audit, heartbeats, metrics, status_cache
-from shared.jobs import QUEUED, cancel_job, job_to_dict, revoke_running, send_job
+from shared import audit, heartbeats, metrics
+from shared.jobs import QUEUED, cancel_job, job_to_dict, resend_job
 from shared.jobtypes import QUEUES
 from shared.models import Job, RefreshToken, User, utcnow
 from shared.schedules import SYSTEM_EMAIL
@@ -161,12 +161,10 @@ class AdminJobCancel(MethodView):
         """Cancel any user's job: a queued job never runs, a running one is stopped."""
         session = get_db()
         job = _job(job_id)
-        was_running = cancel_job(session=session, job=job)
+        # In the transition's transaction: kept only if the job was canceled.
         audit.record(session, actor=current_user(), action="admin.job.cancel", resource=("job", job.id),
                      subjects=[job.user_id], request=request_origin())
-        status_cache.commit(session, [job.id])
-        if was_running:
-            revoke_running(job.run_token)
+        cancel_job(session=session, job=job)
         return admin_job_to_dict(job, _email_of(job))
 
 
@@ -181,21 +179,9 @@ class AdminJobResend(MethodView):
         """Send a queued job's message again (one whose message was lost, or stuck behind a dead worker)."""
         session = get_db()
         job = _job(job_id)
-        token, now = str(uuid.uuid4()), utcnow()
-        # Compare-and-set on the status: a worker that claimed it meanwhile keeps it.
-        changed = session.execute(
-            update(Job).where(Job.id == job.id, Job.status == QUEUED)
-            .values(run_token=token, enqueued_at=now, updated_at=now)
-        ).rowcount
-        if changed:
-            audit.record(session, actor=current_user(), action="admin.job.resend", resource=("job", job.id),
-                         subjects=[job.user_id], request=request_origin())
-        session.commit()
-        if not changed:
-            session.refresh(job)
-            raise ApiError(409, "job_not_queued", f"Only queued jobs are resent; this one is {job.status}.")
-        send_job(session, job.id, token, type_name=job.type)
-        session.refresh(job)
+        audit.record(session, actor=current_user(), action="admin.job.resend", resource=("job", job.id),
+                     subjects=[job.user_id], request=request_origin())
+        resend_job(session=session, job=job)  # JobNotQueued: a 409 job_not_queued (and the record rolled back)
         response = jsonify(admin_job_to_dict(job, _email_of(job)))
         response.status_code = 202
         return response

@@ -15,7 +15,7 @@ from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
 from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared.models import Device, utcnow
-from shared.notifications import PLATFORMS, token_hash, vapid_public_key
+from shared.notifications import PLATFORMS, refresh_targets, token_hash, vapid_public_key
 from shared.webhooks import UnsafeUrl, check_url
 
 blp = Blueprint("devices", __name__, url_prefix="/v1/devices",
@@ -137,6 +137,8 @@ class Devices(MethodView):
                             name=data.get("name", ""))
             session.add(device)
             try:
+                session.flush()
+                refresh_targets(session=session, user_ids=[user.id])
                 session.commit()
                 return device_to_dict(device)
             except IntegrityError:  # the same token registered by a request running beside this one
@@ -144,11 +146,13 @@ class Devices(MethodView):
                 device = session.scalar(select(Device).where(Device.platform == platform,
                                                              Device.token_hash == identity))
         # The same phone or browser: a new sign-in on it takes it over from whoever had it.
+        previous_owner = device.user_id
         device.user_id = user.id
         device.token = data["token"]
         device.updated_at = utcnow()
         if "name" in data:
             device.name = data["name"]
+        refresh_targets(session=session, user_ids=[previous_owner, user.id])
         session.commit()
         return device_to_dict(device), 200
 
@@ -176,7 +180,9 @@ class DevicesById(MethodView):
     def delete(self, device_id):
         """Stop pushes to a device."""
         session = get_db()
-        session.delete(owned_or_404(Device, device_id))
+        device = owned_or_404(Device, device_id)
+        session.delete(device)
+        refresh_targets(session=session, user_ids=[device.user_id])
         session.commit()
         return "", 204
 

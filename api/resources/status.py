@@ -61,7 +61,7 @@ class StatusSchema(Schema):
 def current_status() -> dict:
     """The page (cached up to 15 s in Redis); whatever fails, every component down rather than an error."""
     from shared.db import new_session
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     settings = current_app.config["SETTINGS"]
     try:

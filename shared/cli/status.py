@@ -16,7 +16,7 @@ def status() -> None:
 
 def _forget_cached() -> None:
     from shared import status as service
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     service.forget_cached(cache_redis())  # the page shows the change now, not in 15 s
 
@@ -26,7 +26,7 @@ def status_show() -> None:
     """The page as GET /v1/status answers it, computed now."""
     from shared import status as service
     from shared.db import new_session
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
     from shared.settings import get_settings
 
     click.echo(json.dumps(service.compute(settings=get_settings(), session_factory=new_session,

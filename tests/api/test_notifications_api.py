@@ -201,3 +201,52 @@ def test_push_settings_are_named_in_problems(monkeypatch):
     monkeypatch.setenv("FCM_API_ROOT", "not a url")
     assert any("FCM_API_ROOT" in p for p in Settings.from_env().problems)
     assert os.environ.get("WEBHOOK_ALLOW_PRIVATE") != "true"  # the suite runs with the production default
+
+
+def targets(user) -> bool:
+    from shared import db
+    from shared.models import User
+
+    with db.session_scope() as session:
+        return session.get(User, user.id).has_notification_targets
+
+
+def test_the_owner_flag_follows_devices_and_webhooks(api, user, other_user, headers, other_headers):
+    assert targets(user) is False
+    device = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=headers).json
+    assert targets(user) is True
+    # Another account signing in on the same phone takes the device, and the flag, over.
+    api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
+    assert (targets(user), targets(other_user)) == (False, True)
+    hook = api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]},
+                    headers=headers).json
+    assert targets(user) is True
+    assert api.delete(f"/v1/webhooks/{hook['id']}", headers=headers).status_code == 204
+    assert targets(user) is False
+    assert api.delete(f"/v1/devices/{device['id']}", headers=other_headers).status_code == 204
+    assert targets(other_user) is False
+
+
+@pytest.mark.truncate
+def test_a_finished_job_of_an_owner_without_devices_or_webhooks_skips_the_lookup(user):
+    from sqlalchemy import event
+
+    from shared import db
+    from shared.notifications import job_finished
+
+    job = make_job(user, status="failed")
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with db.session_scope() as session:
+            assert not job_finished(session=session, job_id=job.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # One read of the job with its owner's flag; neither devices nor webhooks.
+    assert [s for s in statements if s.split()[0].upper() == "SELECT"] and not any(
+        "devices" in s or "webhooks" in s for s in statements), statements

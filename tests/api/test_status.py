@@ -11,7 +11,7 @@ from shared import heartbeats, status
 from shared.cli import main
 from shared.jobtypes import QUEUES
 from shared.models import utcnow
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from tests.factories import make_job
 
 

@@ -30,7 +30,7 @@ from shared import status as service_status
 from shared.celery_app import app
 from shared.db import session_scope
 from shared.models import Device, NotificationSend, utcnow
-from shared.notifications import DELIVER_TASK, KICK_BATCH, vapid_private_pem
+from shared.notifications import DELIVER_TASK, KICK_BATCH, refresh_targets, vapid_private_pem
 from shared.settings import Settings, get_settings
 from shared.webhooks import UnsafeUrl, check_url, pinned_session
 
@@ -221,6 +221,7 @@ def deliver_one(*, session: Session, send_id, settings: Settings) -> str:
     except Gone as exc:
         log.info("push %s: device %s is gone (%s); removed", send.id, device.id, exc)
         session.execute(delete(Device).where(Device.id == device.id))
+        refresh_targets(session=session, user_ids=[device.user_id])  # commits with the removal
         return _finish(session, send, "removed", code=exc.code, error=str(exc))
     except Refused as exc:
         return _finish(session, send, "failed", code=exc.code, error=str(exc))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from scheduler.reminders import remind, retry_due
 from shared import db
 from shared.models import Device, GoogleIntegration, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
-from shared.notifications import emit, token_hash, vapid_public_key
+from shared.notifications import emit, refresh_targets, token_hash, vapid_public_key
 from shared.settings import get_settings
 from tests.factories import make_job, make_task
 from tests.fakes.openai_server import FakeOpenAI
@@ -106,6 +106,8 @@ def add_device(user, platform: str, token: str) -> Device:
         identity = token_hash(platform, token if platform == "fcm" else json.loads(token)["endpoint"])
         device = Device(user_id=user.id, platform=platform, token=token, token_hash=identity, name=platform)
         session.add(device)
+        session.flush()
+        refresh_targets(session=session, user_ids=[user.id])  # as the api's POST /v1/devices does
     return device
 
 
