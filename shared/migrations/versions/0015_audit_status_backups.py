@@ -7,7 +7,7 @@ checkpoint row already covers (`checkpoint_seq`), TRUNCATE always. A superuser c
 disable it; `assistant audit verify` is what catches that.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-07 01:40:00
 """
 from alembic import op
@@ -16,7 +16,7 @@ import shared.models
 from sqlalchemy.dialects import postgresql
 
 revision = '0015'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
