@@ -34,6 +34,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"  # in the current directory: where `make run` and the operator's shell are
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 DEV_ERASURE_JOURNAL_KEY = "dev-insecure-erasure-journal-key-change-me-in-production"
+DEV_AUDIT_CHAIN_KEY = "dev-insecure-audit-chain-key-change-me-in-production"
 MIN_SECRET_BYTES = 32
 # Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
 # (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
@@ -195,6 +196,20 @@ def erasure_key(name: str, keys: tuple[str, ...], settings: "Settings", process:
     return None
 
 
+def audit_key(name: str, value: str, settings: "Settings", process: str) -> str | None:
+    # Whoever knows the audit chain's key can rewrite the log consistently: not a default, not a
+    # key operators rotate for other reasons.
+    if value == DEV_AUDIT_CHAIN_KEY:
+        return (f"{name} is unset (the development default); set a random value of at least {MIN_SECRET_BYTES} "
+                "bytes: it signs the audit log's hash chain.")
+    error = _weak_secret(value, DEV_AUDIT_CHAIN_KEY)
+    if error:
+        return f"{name} {error}"
+    if value in (settings.secret_key, settings.jwt_secret, *settings.erasure_journal_keys):
+        return f"{name} must differ from SECRET_KEY, JWT_SECRET and ERASURE_JOURNAL_KEY."
+    return None
+
+
 def usable_fernet_keys(keys: tuple[str, ...]) -> bool:
     """ENCRYPTION_KEYS holds keys, each a valid Fernet key: what shared.crypto needs to store secrets."""
     from cryptography.fernet import Fernet
@@ -272,6 +287,11 @@ class Settings(BaseSettings):
         example="postgresql://postgres:postgres@127.0.0.1:5432/assistant")
     database_replica_url: CommaList = setting(
         (), "Comma-separated read replicas (PostgreSQL URLs). Empty: every read goes to DATABASE_URL.", secret=True)
+    replica_max_lag_seconds: float = setting(
+        5.0, "A replica further behind than this many seconds is skipped (its reads go to the primary).", ge=0.1)
+    replica_read_after_write_seconds: float = setting(
+        10.0, "After a user's write, their reads stay on the primary this long (read-your-writes); at least "
+        "REPLICA_MAX_LAG_SECONDS.", ge=0.1)
     db_pool_size: int = setting(
         5, "Connections each process keeps open (DATABASE_POOL_SIZE, the first sketch's name, is read too; two "
         "values that disagree are refused). gunicorn sets it to its thread count, so no request opens one.",
@@ -334,6 +354,13 @@ class Settings(BaseSettings):
     gunicorn_preload: bool = setting(True, "Build the app once in gunicorn's master and fork the workers from it.")
     worker_concurrency: int = setting(2, "Celery worker pool processes (the Procfile's `worker` line).", ge=1)
     flower_port: Port = setting(5555, "Flower port.")
+    events_port: Port = setting(8001, "Port of the events process (SSE streams and long-polls under gevent; "
+                                "nginx routes them there). Under `make run` the web process serves them too.")
+    events_bind: str = setting("", "The events process's full bind address; overrides EVENTS_PORT.",
+                               example="0.0.0.0:8001")
+    events_workers: int = setting(1, "Processes of the events server (each a gevent loop).", ge=1)
+    events_worker_connections: int = setting(5000, "Connections one events process accepts (greenlets); its "
+                                             "held-connection cap is 200 below.", ge=300)
     flower_basic_auth: str = setting(
         "", "Flower basic auth, `user:password`. Empty: no auth, which only development accepts (Flower then "
         "binds 127.0.0.1).", secret=True, production=flower_needs_auth)
@@ -381,6 +408,12 @@ class Settings(BaseSettings):
         4, "Long-polls (GET /v1/jobs/{id}?wait=N) one user may have waiting at once, across every api process "
         "(counted in Redis); past it a poll answers at once, as wait=0 would. 0: no cap.", ge=0)
     max_request_bytes: int = setting(1048576, "Largest request body, in bytes (1 MiB).", ge=1)
+    max_held_connections: int = setting(
+        0, "Held connections (event streams and ?wait= polls) one api process serves at once; past it a poll "
+        "answers at once and a stream gets 429, both with Retry-After. 0: GUNICORN_THREADS less 4, so a crowd of "
+        "polls always leaves threads for everything else (the events process sets its own).", ge=0)
+    max_streams_per_user: int = setting(4, "Event streams (GET /v1/jobs/{id}/events) one user may hold open at "
+                                        "once.", ge=1)
 
     # --- Jobs
     job_result_ttl_days: int = setting(7, "Days a job's result is kept after it finishes.", ge=1, section="Jobs")
@@ -496,6 +529,17 @@ class Settings(BaseSettings):
                                        "forever).", ge=0)
     backup_keep_daily: int = setting(7, "Backups kept by retention: the newest of each of this many days...", ge=1)
     backup_keep_weekly: int = setting(4, "...and the newest of each of this many ISO weeks.", ge=0)
+    backup_keep_manual_days: int = setting(14, "Backups taken by hand (`assistant backup create`, the admin "
+                                          "panel's Back up now) are kept this many days, whatever the daily "
+                                          "rule says.", ge=0)
+    audit_chain_key: str = setting(
+        DEV_AUDIT_CHAIN_KEY, "HMAC key of the audit log's hash chain (`assistant audit verify`); its own key, "
+        "never SECRET_KEY. Unset: an insecure development default; production requires it.", secret=True,
+        production=audit_key, example=DEV_AUDIT_CHAIN_KEY)
+    audit_retention_days: int = setting(400, "Days audit records are kept (the trim leaves a checkpoint row).",
+                                        ge=1)
+    status_queue_wait_degraded_seconds: int = setting(
+        60, "The status page shows a queue as degraded when its oldest job has waited longer than this.", ge=1)
 
     # --- Smoke test
     smoke_email: str = setting("smoke@example.com", "The account `assistant smoke --api URL` signs in with "
@@ -594,6 +638,7 @@ class Settings(BaseSettings):
         values["log_level"] = self.log_level.upper()
         values["flower_url_prefix"] = self.flower_url_prefix.strip("/")
         values["fcm_api_root"] = self.fcm_api_root.rstrip("/")
+        values["max_held_connections"] = self.max_held_connections or max(1, self.gunicorn_threads - 4)
         self.__dict__.update(values)  # frozen to every caller; filled in here, once
         self._problems = tuple(problems)
         return self
@@ -712,9 +757,23 @@ def _postgres_driver(url: str) -> str:
     return url
 
 
+def _replica_problems(settings: Settings) -> list[str]:
+    """Replicas need PostgreSQL, and a user's reads may return to one only after it caught up."""
+    if not settings.database_replica_url:
+        return []
+    if settings.embedded_database:
+        return ["DATABASE_REPLICA_URL is set but the database is SQLite (the embedded default): replicas need "
+                "PostgreSQL streaming replication; unset it or set DATABASE_URL to PostgreSQL."]
+    if settings.replica_read_after_write_seconds < settings.replica_max_lag_seconds:
+        return [f"REPLICA_READ_AFTER_WRITE_SECONDS={settings.replica_read_after_write_seconds:g} is below "
+                f"REPLICA_MAX_LAG_SECONDS={settings.replica_max_lag_seconds:g}: a user could read a replica "
+                "that has not caught up with their own write."]
+    return []
+
+
 def configuration_problems(settings: Settings, process: str = "") -> list[str]:
     """What is wrong with the settings, one message per problem, each naming its variable."""
-    problems = list(settings.problems)
+    problems = list(settings.problems) + _replica_problems(settings)
     if settings.app_env == PRODUCTION:
         for name in Settings.model_fields:
             rule = meta(name).production

@@ -23,9 +23,10 @@ from shared import memories, previews
 from shared.ai import estimated_cost
 from shared.db import is_postgres
 from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, User, utcnow
-from shared.safety import OutputPolicy, links_in, url_host
+from shared.safety import OutputPolicy, StreamCleaner, links_in, url_host
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage
+from workers.ai.live import LiveOutput
 from workers.ai.loop import DATA_NOTICE, run_tool_loop
 from workers.ai.tools import (
     AGENTS,
@@ -61,6 +62,7 @@ class AgentRun:
         self.usage = Usage()
         self.zone = ZoneInfo(ctx.user.timezone or "UTC")
         self.invisible_removed = 0  # counted on what reached the model (LlmClient.removed)
+        self.live = LiveOutput(ctx.job.id, attempt=ctx.attempt) if ctx.job_type.live_output else None
 
     @property
     def session(self):
@@ -101,15 +103,32 @@ class AgentRun:
         """Model text made safe to show (shared.safety.OutputPolicy)."""
         return self.tc.output.clean(text)
 
-    def run(self, messages: list[dict]) -> str:
+    def run(self, messages: list[dict], *, stream_text: bool = False, policy: OutputPolicy | None = None) -> str:
+        """The tool loop; `stream_text`: the answer is free text the user reads as it is written
+        (a reply, a draft's body), not JSON for us to parse. What streams is cleaned as it goes
+        (shared.safety.StreamCleaner with `policy`, default the run's output policy)."""
+        live = self.live
+        self._cleaner = StreamCleaner(policy or self.tc.output) if live and stream_text else None
         with LlmClient(self.settings, agent_type=self.ctx.job_type.name) as llm:
             result = run_tool_loop(
                 llm=llm, messages=messages, toolbox=self.toolbox, usage=self.usage,
                 max_steps=self.settings.ai_max_steps, max_tokens=self.settings.ai_max_tokens_per_job,
-                on_reply=self._record_usage, on_progress=self.ctx.progress, before_call=self.release_reads,
+                on_reply=self._record_usage, on_progress=self.progress, before_call=self.release_reads,
+                on_delta=self._delta if self._cleaner else None,
+                on_tool=self._tool,
             )
             self.invisible_removed = llm.removed
         return result.content
+
+    def progress(self, percent: int, message: str | None = None) -> None:
+        self.ctx.progress(percent, message)
+        if self.live:
+            self.live.progress(percent, message)
+
+    def _tool(self, phase: str, name: str, message: str) -> None:
+        if self.live:
+            self.live.tool(phase, name, message)
+            self.live.actions(self.tc.proposed)
 
     def release_reads(self) -> None:
         """End the session's transaction before a slow model call if it only read.
@@ -125,8 +144,23 @@ class AgentRun:
     def finish(self) -> None:
         """Add the rows kept back during the run; they commit with the job's success."""
         self.ctx.session.add_all(self.tc.pending)
+        if self.live:
+            self.live.actions(self.tc.proposed)
+            self.live.close()
+
+    def _delta(self, text: str) -> None:
+        """A piece of the answer: only what the cleaner says is safe goes out (links resolved first)."""
+        safe = self._cleaner.feed(text)
+        if safe:
+            self.live.delta(safe)
 
     def _record_usage(self, reply: Reply) -> None:
+        if self.live:
+            if getattr(self, "_cleaner", None) is not None:
+                rest = self._cleaner.finish()  # the answer ended: what was held back, cleaned
+                if rest:
+                    self.live.delta(rest)
+            self.live.answer_ended()
         usage = AiUsage(user_id=self.ctx.user.id, job_id=self.ctx.job.id, agent_type=self.ctx.job_type.name,
                         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
         if self.ctx.session.in_transaction() and not is_postgres(self.ctx.session):
@@ -145,6 +179,7 @@ class AgentRun:
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "total_tokens": self.usage.total_tokens,
+            **({"estimated": True} if self.usage.estimated else {}),
             "estimated_cost_usd": estimated_cost(self.usage.prompt_tokens, self.usage.completion_tokens,
                                                  self.settings),
         }
@@ -215,7 +250,7 @@ def converse(*, run: AgentRun, message: str, thread_id: str | None = None) -> di
         *run.memory_block(message),
         *_history(run.session, thread),
         {"role": "user", "content": message},
-    ])
+    ], stream_text=True)
     reply = run.clean(raw)
     run.finish()
     if run.tc.tainted:
@@ -251,9 +286,9 @@ def _open_tasks(session: Session, user: User, zone: ZoneInfo) -> list[dict]:
 def plan_day(*, run: AgentRun, day: date | None = None) -> dict:
     """Propose time blocks for open tasks in the free slots of `day` (default: the user's today)."""
     day = day or utcnow().astimezone(run.zone).date()
-    run.ctx.progress(5, "reading your calendar")
+    run.progress(5, "reading your calendar")
     slots = free_slots_of_day(run.tc, day)
-    run.ctx.progress(8, "looking at your tasks")
+    run.progress(8, "looking at your tasks")
     open_tasks = _open_tasks(run.session, run.user, run.zone)
     raw = run.run([
         run.system_prompt(
@@ -312,7 +347,7 @@ def _labelled(answer: dict, given: dict[str, MailMessage], clean) -> list[dict]:
 
 def triage(*, run: AgentRun, limit: int = 20) -> dict:
     """Label the `limit` newest messages needs-reply / fyi / low-priority, with a reason each, and summarize."""
-    run.ctx.progress(5, "reading your mail")
+    run.progress(5, "reading your mail")
     rows = run.session.scalars(
         select(MailMessage).where(MailMessage.user_id == run.user.id)
         .order_by(MailMessage.date.desc()).limit(limit)
@@ -361,7 +396,7 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
     )
     if message is None:
         raise JobFailed("message_not_found", "No such mail message.")
-    run.ctx.progress(5, "drafting reply")
+    run.progress(5, "drafting reply")
     run.tc.thread_scope = message.thread_id or None
     # The draft may keep only links the mail itself (or the user's instructions) had.
     source_links = links_in(f"{message.subject}\n{message.snippet}\n{instructions}")
@@ -378,13 +413,13 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
         ),
         {"role": "user", "content": request},
         *run.data_message("read_thread", {"message": mail_full(message)}),
-    ]).strip()
+    ], stream_text=True, policy=run.tc.draft_output).strip()
     body = run.tc.draft_output.clean(raw).strip()
     if not body:
         raise JobFailed("ai_bad_output", "The model drafted an empty reply.")
     params = _draft_params(message, body)
     params["subject"] = run.clean(params["subject"])
-    run.ctx.progress(90, "drafting reply")
+    run.progress(90, "drafting reply")
     propose(run.tc, "mail.create_draft", params, f"Reply to {params['to'][0]}: {params['subject']}"[:500])
     run.finish()
     return {"message_id": str(message.id), "draft": params, **run.actions(), **run.safety(raw),

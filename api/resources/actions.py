@@ -18,8 +18,8 @@ from api.db import get_db
 from api.errors import ApiError
 from api.resources.jobs import accepted_response, job_to_dict
 from api.schemas import JobSchema, page_schema
-from api.security import auth_required, current_settings, current_user, owned_or_404
-from shared import memories, previews
+from api.security import auth_required, current_settings, current_user, owned_or_404, request_origin
+from shared import audit, memories, previews
 from shared.db import is_postgres
 from shared.errors import JobError
 from shared.jobs import dispatch, submit_job
@@ -165,6 +165,8 @@ def _approve(action: ProposedAction):
         idempotency_key=f"action:{action.id}", internal=True,
     )
     action.status, action.action_job_id, action.decided_at = "approved", submitted.job.id, utcnow()
+    audit.record(session, actor=current_user(), action="action.approve", resource=("proposed_action", action.id),
+                 subjects=[action.user_id], request=request_origin(), details={"kind": action.kind})
     dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
     session.commit()
     return submitted.job, submitted.created
@@ -289,5 +291,7 @@ class ActionReject(MethodView):
             action.status, action.decided_at = "rejected", utcnow()
             action.reason = data["reason"].replace("\x00", "")
             _tell_the_thread(action)
+            audit.record(session, actor=current_user(), action="action.reject", resource=("proposed_action", action.id),
+                         subjects=[action.user_id], request=request_origin(), details={"kind": action.kind})
             session.commit()
         return action_to_dict(action)
