@@ -218,13 +218,14 @@ def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedP
 
 REQUIRED = ("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\nAUDIT_CHAIN_KEY=test-only-audit-key\n"
             "AWS_SECRET_ACCESS_KEY=test-only-minio-password\nFLOWER_BASIC_AUTH=ops:test-only-flower-password\n")
-APP_SERVICES = {"migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower"}
+APP_SERVICES = {"migrate", "api", "events", "worker-interactive", "worker-bulk", "beat", "flower"}
 # What docker-compose.yml sets for a container whatever .env says, by service, because the
 # value describes the container rather than the deployment: the image's volumes, the
 # addresses a process listens on inside its container, the proxy in front of the api.
 PINNED = {
     "*": {"DATA_DIR": "/data", "ARTIFACTS_DIR": "/artifacts", "BACKUP_DIR": "/data/backups"},
     "api": {"BIND": "0.0.0.0:8000", "PORT": "8000", "TRUSTED_PROXIES": "1"},
+    "events": {"EVENTS_BIND": "0.0.0.0:8001", "TRUSTED_PROXIES": "1"},
     "worker-interactive": {"WORKER_METRICS_ADDRESS": "0.0.0.0"},
     "worker-bulk": {"WORKER_METRICS_ADDRESS": "0.0.0.0"},
     "flower": {"FLOWER_PORT": "5555", "FLOWER_ADDRESS": "0.0.0.0", "FLOWER_URL_PREFIX": "flower"},
@@ -241,7 +242,8 @@ def test_docker_compose_config_is_valid(tmp_path):
     }
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AWS_SECRET_ACCESS_KEY", "FLOWER_BASIC_AUTH"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AUDIT_CHAIN_KEY", "AWS_SECRET_ACCESS_KEY",
+                                     "FLOWER_BASIC_AUTH"])
 def test_docker_compose_requires_its_secrets(tmp_path, missing):
     text = "".join(line + "\n" for line in REQUIRED.splitlines() if not line.startswith(missing))
     result = _compose(tmp_path, "config", "-q", env_text=text)
