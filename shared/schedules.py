@@ -114,7 +114,7 @@ class RunOutcome:
     error: JobError | None = None
 
 
-def start_run(*, session: Session, settings: Settings, schedule: Schedule, idempotency_key: str | None = None,
+def start_run(*, session: Session, settings: Settings, schedule: Schedule, internal_key: str | None = None,
               now: datetime | None = None) -> RunOutcome:
     """Submit the schedule's job as its owner (not committed: commit, then shared.jobs.dispatch)."""
     if schedule.overlap == "skip" and schedule.last_job_id is not None:
@@ -124,7 +124,7 @@ def start_run(*, session: Session, settings: Settings, schedule: Schedule, idemp
     user = session.get(User, schedule.user_id)
     try:
         submitted = submit_job(session=session, user=user, type_name=schedule.job_type, params=schedule.params,
-                               settings=settings, idempotency_key=idempotency_key)
+                               settings=settings, internal_key=internal_key)
     except JobError as exc:
         return RunOutcome(job=None, error=exc)
     schedule.last_job_id = submitted.job.id

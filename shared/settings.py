@@ -231,6 +231,10 @@ class Settings:
     vapid_subject: str
     webhook_allow_private: bool  # true only in tests: webhooks may reach loopback and private addresses
     push_http_timeout: float
+    # -- account mail (shared.account_mail): password resets and "password changed"
+    smtp_url: str  # smtp://user:pass@host:587 (STARTTLS required) or smtps://...:465; empty: no mail
+    mail_from: str
+    public_base_url: str  # where people reach the web client; reset links are built from it
     # What was wrong with the environment, each naming its variable (configuration_problems).
     problems: tuple[str, ...] = ()
 
@@ -404,7 +408,14 @@ class Settings:
             vapid_subject=_env("VAPID_SUBJECT", "mailto:admin@example.com"),
             webhook_allow_private=_bool(_env("WEBHOOK_ALLOW_PRIVATE", "false")),
             push_http_timeout=_float("PUSH_HTTP_TIMEOUT", "10", problems),
-            problems=tuple(p for p in problems if p),
+            smtp_url=_env("SMTP_URL"),
+            mail_from=_env("MAIL_FROM", "Assistant <no-reply@localhost>"),
+            public_base_url=_env("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
+            problems=tuple(p for p in problems if p) + tuple(filter(None, (
+                _env("SMTP_URL") and _url_problem("SMTP_URL", _env("SMTP_URL"), ("smtp", "smtps")),
+                _url_problem("PUBLIC_BASE_URL", _env("PUBLIC_BASE_URL", "http://localhost:8000"),
+                             ("https", "http")),
+            ))),
         )
 
 

@@ -105,7 +105,7 @@ class ActionApprove(MethodView):
                 params={**action.params, "action_id": str(action.id)},
                 settings=current_app.config["SETTINGS"],
                 # A second guard besides action_job_id: one job per action, even in a race.
-                idempotency_key=f"action:{action.id}", internal=True,
+                internal_key=f"action:{action.id}", internal=True,
             )
             job, created = submitted.job, submitted.created
             action.status, action.action_job_id, action.decided_at = "approved", job.id, utcnow()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -49,10 +50,28 @@ def test_registering_the_same_token_again_updates_the_device(api, headers, other
     assert again.status_code == 200 and again.json["id"] == first.json["id"] and again.json["name"] == "Pixel 8"
     assert [d["id"] for d in api.get("/v1/devices", headers=headers).json["items"]] == [first.json["id"]]
 
-    # Another account signing in on the same phone takes the device over.
-    moved = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
-    assert moved.status_code == 200 and moved.json["id"] == first.json["id"]
-    assert api.get("/v1/devices", headers=headers).json["items"] == []
+    # Another account signing in on the same phone gets a device of its own; the first stays.
+    theirs = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
+    assert theirs.status_code == 201 and theirs.json["id"] != first.json["id"]
+    assert [d["id"] for d in api.get("/v1/devices", headers=headers).json["items"]] == [first.json["id"]]
+
+
+def test_knowing_an_endpoint_does_not_take_the_browser_over(notify_app, api, headers, other_headers):
+    """The takeover: register the victim's endpoint with your own keys; their pushes must not change."""
+    from shared.db import session_scope
+    from shared.models import Device
+
+    mine = api.post("/v1/devices", json={"platform": "webpush", "token": SUBSCRIPTION}, headers=headers)
+    assert mine.status_code == 201
+    stolen = {**SUBSCRIPTION, "keys": {"p256dh": SUBSCRIPTION["keys"]["p256dh"][::-1], "auth": "attackerauth0000"}}
+    theirs = api.post("/v1/devices", json={"platform": "webpush", "token": stolen}, headers=other_headers)
+    assert theirs.status_code == 201 and theirs.json["id"] != mine.json["id"]
+    with session_scope() as session:
+        victim = session.get(Device, uuid.UUID(mine.json["id"]))
+        assert json.loads(victim.token)["keys"] == SUBSCRIPTION["keys"]
+    renewed = {**SUBSCRIPTION, "keys": {**SUBSCRIPTION["keys"], "auth": "renewedauth00000"}}
+    again = api.post("/v1/devices", json={"platform": "webpush", "token": renewed}, headers=headers)
+    assert again.status_code == 200 and again.json["id"] == mine.json["id"]
 
 
 def test_devices_are_their_owners_only(api, headers, other_headers):
@@ -139,7 +158,29 @@ def test_the_metadata_address_is_refused_even_in_tests(api, headers):
     for url in ("http://169.254.169.254/latest/meta-data/", "https://169.254.169.254/",
                 "http://[::ffff:169.254.169.254]/"):
         response = api.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
-        assert response.status_code == 422 and "metadata" in response.json["message"], (url, response.json)
+        assert response.status_code == 422 and "not a public address" in response.json["message"], url
+
+
+@pytest.mark.parametrize("url", [
+    "https://localhost/hook",  # the name is ours to resolve: what it resolves to is not theirs to learn
+    "https://[::ffff:10.0.0.1]/",  # IPv4-mapped
+    "https://[64:ff9b::7f00:1]/", "https://[64:ff9b:1::a00:1]/",  # NAT64 of 127.0.0.1, 10.0.0.1
+    "https://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo whose client is 127.0.0.1
+])
+def test_the_ssrf_guard_refuses_embedded_forms_and_never_names_the_address(client, headers, url):
+    response = client.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
+    assert response.status_code == 422, (url, response.json)
+    text = json.dumps(response.json)
+    assert "not a public address" in response.json["message"]
+    assert not any(leak in text for leak in ("127.0.0.1", "10.0.0.1", "loopback", "private")), text
+
+
+@pytest.mark.parametrize("url", ["https://example.com:0/", "https://example.com:8443/", "https://example.com:22/"])
+def test_webhooks_take_only_ports_443_and_80(client, headers, url):
+    response = client.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
+    assert response.status_code == 422 and response.json["code"] == "unsafe_url", (url, response.json)
+    assert "port" in response.json["message"].lower()
 
 
 @pytest.mark.parametrize("body", [
