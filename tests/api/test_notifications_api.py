@@ -242,3 +242,41 @@ def test_push_settings_are_named_in_problems(monkeypatch):
     monkeypatch.setenv("FCM_API_ROOT", "not a url")
     assert any("FCM_API_ROOT" in p for p in Settings.from_env().problems)
     assert os.environ.get("WEBHOOK_ALLOW_PRIVATE") != "true"  # the suite runs with the production default
+
+
+def _at_once(count: int, call) -> list:
+    """`count` calls started together on threads of their own (each its own request and connection)."""
+    import threading
+
+    barrier, answers = threading.Barrier(count), []
+
+    def run(index):
+        barrier.wait()
+        answers.append(call(index))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
+@pytest.mark.truncate  # concurrent requests: each on a connection of its own
+def test_the_caps_hold_under_concurrent_requests(notify_app, api, user, headers):
+    """Count-then-insert let 12 webhooks past a cap of 10 and 54 devices past 50 on PostgreSQL."""
+    from api.resources.devices import MAX_DEVICES_PER_USER
+    from api.resources.webhooks import MAX_WEBHOOKS_PER_USER
+    from shared.db import session_scope
+    from shared.models import Device
+
+    hooks = _at_once(MAX_WEBHOOKS_PER_USER + 6, lambda i: notify_app.test_client().post(
+        "/v1/webhooks", json={"url": f"http://127.0.0.1:9/h{i}", "events": ["job.failed"]}, headers=headers))
+    assert sorted(r.status_code for r in hooks) == [201] * MAX_WEBHOOKS_PER_USER + [409] * 6
+
+    with session_scope() as session:
+        session.add_all(Device(user_id=user.id, platform="fcm", token=f"{TOKEN}{i}", token_hash=f"{i:064x}")
+                        for i in range(MAX_DEVICES_PER_USER - 4))
+    devices = _at_once(10, lambda i: notify_app.test_client().post(
+        "/v1/devices", json={"platform": "fcm", "token": f"{TOKEN}-new{i}"}, headers=headers))
+    assert sorted(r.status_code for r in devices) == [201] * 4 + [409] * 6
