@@ -134,10 +134,10 @@ def _user_vanished(exc: Exception) -> bool:
     user = g.get("user")
     if not isinstance(exc, (IntegrityError, ObjectDeletedError)) or user is None:
         return False
+    from sqlalchemy import inspect
+
     from api.db import get_db
     from shared.models import User
-
-    from sqlalchemy import inspect
 
     user_id = inspect(user).identity[0]  # from the identity map: no load of a row that may be gone
     session = get_db()
