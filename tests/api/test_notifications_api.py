@@ -131,6 +131,7 @@ def test_a_webhook_secret_is_shown_once_and_hooks_are_their_owners_only(api, hea
                        headers=headers)
     assert created.status_code == 201, created.json
     assert created.json["secret"].startswith("whsec_")
+    assert created.headers["Cache-Control"] == "no-store"  # no cache may keep the secret
     listed = api.get("/v1/webhooks", headers=headers).json["items"]
     assert [w["id"] for w in listed] == [created.json["id"]] and "secret" not in listed[0]
     one = api.get(f"/v1/webhooks/{created.json['id']}", headers=headers).json
