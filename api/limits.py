@@ -20,7 +20,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_PATHS = ("/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh")
+CREDENTIAL_PATHS = ("/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh", "/v1/auth/password-reset",
+                    "/v1/auth/password-reset/confirm", "/v1/me/password")
 UNLIMITED_PATHS = ("/health", "/ready", "/metrics")
 
 

@@ -1,0 +1,84 @@
+"""Passwords people can change and reset: the services the api and the mail worker call.
+
+A reset link carries 32 random bytes; only their SHA-256 is stored, so a copy of the
+database opens no account. A link is valid RESET_MINUTES, once: it is consumed by one
+conditional UPDATE, so two uses racing cannot both win, and a newer link voids the older
+ones. Whether an address has an account is never said: the api always answers the same and
+the worker (shared.account_mail) looks the user up.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared import revocation
+from shared.models import SYSTEM_ROLE, PasswordReset, RefreshToken, User, utcnow
+from shared.passwords import hash_password, verify_password
+from shared.settings import Settings
+
+RESET_MINUTES = 30
+RESET_PAGE = "/app/reset"
+
+
+class WrongPassword(Exception):
+    """The current password given does not match."""
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def change_password(*, session: Session, user: User, current: str, new: str, keep_family) -> list:
+    """Set a new password when `current` matches; revoke every other login (not yet committed).
+
+    Returns the families signed out: after the commit, hand them to
+    revocation.remember_revoked_families so their access tokens stop at once too.
+    """
+    if not verify_password(user.password_hash, current):
+        raise WrongPassword()
+    user.password_hash = hash_password(new)
+    others = RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)
+    if keep_family is not None:
+        others += (RefreshToken.family_id != keep_family,)
+    return list(session.scalars(
+        update(RefreshToken).where(*others).values(revoked_at=utcnow()).returning(RefreshToken.family_id)
+    ).unique())
+
+
+def issue_reset(*, session: Session, email: str, settings: Settings) -> tuple[User, str] | None:
+    """A new reset link for the account of `email` (older links voided), or None when there is
+    no such account that may sign in. Not yet committed."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.role == SYSTEM_ROLE or user.disabled_at is not None:
+        return None
+    now = utcnow()
+    session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+                    .values(used_at=now))
+    token = secrets.token_urlsafe(32)
+    session.add(PasswordReset(user_id=user.id, token_hash=_digest(token), created_at=now,
+                              expires_at=now + timedelta(minutes=RESET_MINUTES)))
+    # The token rides in the fragment: browsers never send it to a server, nor in a Referer.
+    return user, f"{settings.public_base_url}{RESET_PAGE}#token={token}"
+
+
+def consume_reset(*, session: Session, token: str, new_password: str):
+    """Use a reset link once: set the password, sign every login out. Returns (user id, version)
+    to publish after the commit (revocation.publish_version), or None for a bad, used or
+    expired link. Not yet committed."""
+    now = utcnow()
+    user_id = session.scalar(
+        update(PasswordReset)
+        .where(PasswordReset.token_hash == _digest(token), PasswordReset.used_at.is_(None),
+               PasswordReset.expires_at > now)
+        .values(used_at=now).returning(PasswordReset.user_id)
+    )
+    if user_id is None:
+        return None
+    session.execute(update(User).where(User.id == user_id).values(password_hash=hash_password(new_password)))
+    session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    return user_id, revocation.bump_version(session, user_id)
