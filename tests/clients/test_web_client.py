@@ -146,11 +146,11 @@ def test_changing_and_resetting_the_password_and_googles_error_text(browser_page
     page = browser_page
     email = sign_up(page, web.url)
     page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Current password").fill("not-my-password")
-    page.get_by_label("New password").fill("n3w-passw0rd")
+    page.get_by_label("Current password", exact=True).fill("not-my-password")
+    page.get_by_label("New password", exact=True).fill("n3w-passw0rd")
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("alert")).to_contain_text("The current password is wrong")
-    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("Current password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("status").filter(has_text="Password changed")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
@@ -171,7 +171,7 @@ def test_changing_and_resetting_the_password_and_googles_error_text(browser_page
         _, link = issue_reset(session=session, email=email, settings=get_settings())
     page.goto(f"{web.url}/app/reset#token={link.split('#token=')[1]}")
     expect(page).not_to_have_url(re.compile("token"))  # single-use: out of the history at once
-    page.get_by_label("New password").fill("reset-passw0rd")
+    page.get_by_label("New password", exact=True).fill("reset-passw0rd")
     page.get_by_role("button", name="Set new password").click()
     expect(page.get_by_role("status")).to_contain_text("Your password was changed")
     page.get_by_role("button", name="Go to sign in").click()

@@ -31,7 +31,7 @@ export function ResetPassword({ onDone }) {
   return (
     <main class="auth">
       <form class="card auth-card" onSubmit={save} aria-labelledby="reset-title">
-        <h1 id="reset-title">Choose a new password</h1>
+        <h1 id="reset-title">Reset your password</h1>
         {!token && <p class="note note-error" role="alert">This page needs the link from your reset mail.</p>}
         {token && !state.done && (
           <>

@@ -96,7 +96,7 @@ function ForgotPassword({ email: given, onBack }) {
   return (
     <main class="auth">
       <form class="card auth-card" onSubmit={send} aria-labelledby="forgot-title">
-        <h1 id="forgot-title">Reset your password</h1>
+        <h1 id="forgot-title">Forgot your password?</h1>
         <p class="muted">We mail a link to this address if it has an account. The link works once, for 30 minutes.</p>
         <label>
           Email
