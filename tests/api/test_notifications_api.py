@@ -94,6 +94,20 @@ def test_a_browser_subscription_registers_and_the_vapid_key_is_served(api, heade
     assert as_text.status_code == 200 and as_text.json["id"] == response.json["id"]
 
 
+@pytest.mark.parametrize("inner", [
+    "[" * 5000 + "]" * 5000,  # deep enough to overflow json's recursion
+    '{"endpoint": "https://127.0.0.1:9/\\ud800", "keys": {"p256dh": "a", "auth": "b"}}',
+    '{"endpoint": "https://127.0.0.1:9/\\u0000", "keys": {"p256dh": "a", "auth": "b"}}',
+    '{"endpoint": "https://127.0.0.1:9/x", "keys": {"p256dh": NaN, "auth": "b"}}',
+])
+def test_a_web_push_token_sent_as_a_json_string_meets_the_hostile_input_guard(api, headers, inner):
+    """The token may be the subscription's JSON as a string: its second parse meets the body's guard
+    (a reachable endpoint here, so that nothing else refuses it first)."""
+    response = api.post("/v1/devices", json={"platform": "webpush", "token": inner}, headers=headers)
+    assert response.status_code == 422, (response.status_code, response.get_data(as_text=True)[:300])
+    assert "token" in response.json["errors"]
+
+
 def test_web_push_unconfigured_says_so(client, headers):
     response = client.get("/v1/devices/webpush-key", headers=headers)
     assert response.status_code == 503 and response.json["code"] == "webpush_not_configured"
