@@ -3,7 +3,7 @@
 `GET /v1/jobs/{id}` with an If-None-Match that still matches is most of what a phone sends
 while a job runs. Everything it needs is in the cache Redis, read in one pipelined round
 trip: the token's user version and family (shared.revocation), and the job's owner and
-ETag (shared.status_cache). A long-poll waits on the job's notifications and re-reads
+ETag (shared.jobs.status_cache). A long-poll waits on the job's notifications and re-reads
 only that entry. Whenever Redis cannot vouch for an answer (a miss, a writer committing,
 an unknown token state, another user's job, a changed job), the caller falls through to
 the database path, which answers as it always did.
@@ -18,8 +18,9 @@ from flask import g, make_response
 
 from api.limits import long_poll_slot
 from api.security import bearer_token, request_claims
-from shared import revocation, status_cache
-from shared.notify import JobWaiter, cache_redis
+from shared import revocation
+from shared.jobs import JobWaiter, status_cache
+from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
 

@@ -15,7 +15,7 @@ from flask_limiter.util import get_remote_address
 
 from api.inputs import load_strict_json
 from api.security import user_id_from_token
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def long_poll_slot(user_id, seconds: float, settings: Settings) -> Iterator[bool
     try:
         granted = bool(cache_redis().eval(_CLAIM_POLL, 1, key, now, now + lifetime, member, cap, int(lifetime) + 1))
     except redis.RedisError as exc:
-        # Without Redis the polls fall back to polling the database anyway (shared.notify);
+        # Without Redis the polls fall back to polling the database anyway (shared.jobs.wakeups);
         # refusing them all would turn every app's poll loop into a tight one.
         log.warning("long-poll cap not checked: %s", exc)
         yield True

@@ -12,11 +12,11 @@ import logging
 import time
 
 import redis
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from shared import metrics, notify
+from shared import metrics, redis_clients
 from shared.logging import REQUEST_ID_HEADER, bind_context, clear_context, configure_logging, new_request_id
 from shared.settings import Settings
 from shared.telemetry import init_sentry
@@ -78,7 +78,7 @@ def _note_active_user() -> None:
         _noted.clear()
     _noted[user_id] = now
     try:
-        notify.cache_redis().zadd(ACTIVE_USERS_KEY, {user_id: now})
+        redis_clients.cache_redis().zadd(ACTIVE_USERS_KEY, {user_id: now})
     except redis.RedisError as exc:
         log.warning("active user not noted: %s", exc)
 
@@ -86,7 +86,7 @@ def _note_active_user() -> None:
 def _sample_active_users() -> None:
     now = time.time()
     try:
-        with notify.cache_redis().pipeline() as pipe:
+        with redis_clients.cache_redis().pipeline() as pipe:
             pipe.zremrangebyscore(ACTIVE_USERS_KEY, "-inf", now - ACTIVE_WINDOW_SECONDS)
             pipe.zcard(ACTIVE_USERS_KEY)
             count = pipe.execute()[1]
@@ -102,10 +102,11 @@ def _sample_backups() -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.db import get_db
+    from api.security import current_settings
     from shared.models import Backup
     from shared.storage import backup_storage
 
-    storage = backup_storage(current_app.config["SETTINGS"]).where()
+    storage = backup_storage(current_settings()).where()
     session = get_db()
     try:
         newest = session.scalar(select(func.max(Backup.created_at)))

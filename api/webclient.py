@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, redirect, send_from_directory
+from flask import Blueprint, Flask, redirect, send_from_directory
 from werkzeug.security import safe_join
 
 from api.errors import error_response
+from api.security import current_settings
 
 PREFIX = "/app"
 # Everything from this origin, nothing from any other; no inline script or style.
@@ -24,7 +25,7 @@ blp = Blueprint("webclient", __name__)
 
 
 def _root() -> Path:
-    return current_app.config["SETTINGS"].web_client_dir
+    return current_settings().web_client_dir
 
 
 def _secured(response, *, cache: str = "no-cache"):

@@ -329,7 +329,7 @@ class Bench:
 
     def end_to_end(self) -> None:
         from shared.celery_app import app
-        from shared.notify import cache_redis
+        from shared.redis_clients import cache_redis
         from tests.support import WorkerProcess
 
         worker = WorkerProcess(env=ENV, concurrency=2).start()

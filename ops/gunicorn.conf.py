@@ -19,7 +19,7 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 # Build the app once in the master and fork workers from it: a worker recycled after
 # max_requests starts in milliseconds instead of re-importing everything (about 1 s of CPU
 # each, which under load was a fifth of the api's CPU), and the workers share the pages.
-# Connections are made lazily and per process (shared.db, shared.notify check the pid).
+# Connections are made lazily and per process (shared.db, shared.redis_clients check the pid).
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() not in ("0", "false", "no")
 max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log

@@ -50,9 +50,9 @@ def fan_out(*, session, settings: Settings, now=None, batch: int = 500) -> dict:
             except JobError as exc:  # the user's active-jobs cap: next round
                 log.info("periodic %s for %s skipped: %s", type_name, user.id, exc.code)
                 continue
+            dispatch(session, submitted, countdown=random.uniform(0, jitter))
             session.commit()
             if submitted.created:
-                dispatch(session, submitted, countdown=random.uniform(0, jitter))
                 queued[type_name] = queued.get(type_name, 0) + 1
     return queued
 

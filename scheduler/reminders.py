@@ -68,8 +68,8 @@ def remind(*, session: Session, now: datetime | None = None, batch: int = 500) -
             data={"type": "task.reminder", "task_id": task.id},
             webhook_event="task.reminder", payload={"task": task_to_dict(task)},
         )
-    session.commit()
     kick(session, emitted)
+    session.commit()
     return report
 
 
@@ -84,5 +84,6 @@ def retry_due(*, session: Session, now: datetime | None = None) -> Emitted:
     """Send again what is due: push retries, lost kicks, dead workers' claims, webhook attempts."""
     emitted = Emitted(send_ids=due_sends(session=session, now=now))
     emitted += due_deliveries(session=session, now=now)
-    kick(session, emitted)
+    kick(session, emitted)  # they leave once this commits (shared.jobs.outbox)
+    session.commit()
     return emitted

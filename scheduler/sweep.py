@@ -5,7 +5,7 @@ import logging
 
 from shared.celery_app import app
 from shared.db import session_scope
-from shared.job_recovery import sweep
+from shared.jobs import sweep
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)

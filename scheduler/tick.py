@@ -84,6 +84,7 @@ def _run_due(session: Session, settings: Settings, schedule_id, due_at: datetime
     # The key names this run: even a tick that somehow claimed it twice gets one job.
     outcome = start_run(session=session, settings=settings, schedule=schedule,
                         internal_key=f"schedule:{schedule_id}:{due_at.isoformat()}", now=now)
+    dispatch(session, outcome)  # a new job only; it leaves once the run has committed
     session.commit()
     if outcome.skipped:
         report.skipped_overlap += 1
@@ -93,7 +94,6 @@ def _run_due(session: Session, settings: Settings, schedule_id, due_at: datetime
         log.warning("schedule %s: %s not queued: %s", schedule_id, schedule.job_type, outcome.error.code)
     elif outcome.created:
         report.queued += 1
-        dispatch(session, outcome)
 
 
 def submit_platform_job(*, session: Session, settings: Settings, type_name: str, period_key: str) -> Job | None:
@@ -107,8 +107,8 @@ def submit_platform_job(*, session: Session, settings: Settings, type_name: str,
         log.error("beat could not queue %s: %s", type_name, exc.message)
         session.rollback()
         return None
-    session.commit()
     dispatch(session, submitted)
+    session.commit()
     return submitted.job
 
 

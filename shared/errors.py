@@ -26,10 +26,6 @@ class InvalidParams(JobError):
     status = 422
 
 
-class Forbidden(JobError):
-    status = 403
-
-
 class Unavailable(JobError):
     status = 503
 
@@ -43,6 +39,12 @@ class IdempotencyConflict(JobError):
 
 
 class JobFinished(JobError):
+    status = 409
+
+
+class JobNotQueued(JobError):
+    """Only a queued job is resent (a worker that claimed it meanwhile keeps it)."""
+
     status = 409
 
 

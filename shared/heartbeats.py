@@ -16,7 +16,7 @@ import time
 
 import redis
 
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)

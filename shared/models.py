@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -96,6 +97,9 @@ class User(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Set: the account can neither sign in nor use a token (a squatter of a reserved address).
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A device or a webhook exists: a finished job of a user without either skips looking for
+    # them. Set in the transaction that adds or removes one (shared.notifications.refresh_targets).
+    has_notification_targets: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -3,8 +3,8 @@
 Producers (the reminder tick, a finished job, a proposed action, a lost Google grant) call
 `emit` inside their own transaction: it writes one send record per device and one delivery
 per subscribed webhook, keyed by the event, so a producer that runs twice (two beats, a
-retried job) writes nothing new. After their commit they call `kick`, which asks a worker
-to deliver; a lost kick, a retry whose time came and a dead worker's claim are picked up
+retried job) writes nothing new. Before their commit they call `kick`, which asks a worker
+to deliver once the commit is done (shared.jobs.outbox); a lost kick, a retry whose time came and a dead worker's claim are picked up
 by the tick (`due_sends`, `due_deliveries`, called from scheduler.reminders).
 Delivery itself lives in workers/ (FCM, Web Push) and never here.
 """
@@ -38,7 +38,7 @@ KICK_BATCH = 20  # sends per deliver message: each is one HTTP call of at most P
 
 @dataclass
 class Emitted:
-    """What `emit` wrote (not yet committed): `kick` it after the commit."""
+    """What `emit` wrote (not yet committed): `kick` it before the commit."""
 
     send_ids: list[str] = field(default_factory=list)
     delivery_jobs: list = field(default_factory=list)  # shared.jobs.Submitted of webhooks.deliver
@@ -50,6 +50,25 @@ class Emitted:
         self.send_ids += other.send_ids
         self.delivery_jobs += other.delivery_jobs
         return self
+
+
+def refresh_targets(*, session: Session, user_ids) -> None:
+    """Set users.has_notification_targets from the devices and webhooks the users have now, in the
+    caller's transaction (call it after adding, moving or removing one)."""
+    from shared.models import User
+
+    user_ids = [user_id for user_id in dict.fromkeys(user_ids) if user_id is not None]
+    if not user_ids:
+        return
+    if is_postgres(session):
+        # The row lock first, then the count in a statement of its own (a fresh snapshot under
+        # READ COMMITTED): a device added beside a webhook deleted cannot leave the flag false.
+        session.execute(select(User.id).where(User.id.in_(user_ids)).order_by(User.id).with_for_update())
+    has_device = select(Device.id).where(Device.user_id == User.id).exists()
+    has_webhook = select(Webhook.id).where(Webhook.user_id == User.id).exists()
+    session.execute(update(User).where(User.id.in_(user_ids))
+                    .values(has_notification_targets=or_(has_device, has_webhook))
+                    .execution_options(synchronize_session="fetch"))
 
 
 def token_hash(platform: str, token: str) -> str:
@@ -100,7 +119,7 @@ def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
     The platform's job, not the user's: it runs as the system account (the user neither sees
     nor cancels it, nor spends a slot on it) with the delivery's user named in its params.
     """
-    from shared.jobs import submit_job
+    from shared.jobs.submit import submit_job
     from shared.schedules import system_user
 
     return submit_job(session=session, user=system_user(session), type_name=DELIVERY_JOB_TYPE,
@@ -115,20 +134,27 @@ def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
     on every job's hot path (a failure is read back: fail_job knows only the id).
     """
     from shared.jobtypes import get_job_type
-    from shared.models import Job
+    from shared.models import Job, User
 
     if succeeded_job is not None:
         job, status = succeeded_job, "succeeded"
         error_code = error_message = None
+        if job.type == DELIVERY_JOB_TYPE:
+            return Emitted()
+        targets = session.scalar(select(User.has_notification_targets).where(User.id == job.user_id))
     else:
         job = session.execute(select(Job.id, Job.type, Job.user_id, Job.notify, Job.status, Job.error_code,
-                                     Job.error_message).where(Job.id == job_id)).one_or_none()
+                                     Job.error_message, User.has_notification_targets)
+                              .join(User, User.id == Job.user_id).where(Job.id == job_id)).one_or_none()
         if job is None:
             return Emitted()
         status, error_code, error_message = job.status, job.error_code, job.error_message
+        targets = job.has_notification_targets
     job_type = get_job_type(job.type)
     if job_type is None or job.type == DELIVERY_JOB_TYPE or status not in ("succeeded", "failed"):
         return Emitted()
+    if not targets:
+        return Emitted()  # no device and no webhook (users.has_notification_targets): nobody to tell
     push = job_type.notify if job.notify is None else job.notify
     succeeded = status == "succeeded"
     name = job_type.name
@@ -186,20 +212,28 @@ def _insert_ignoring(session: Session, model):
 
 
 def kick(session: Session, emitted: Emitted) -> None:
-    """After the commit: ask workers to deliver now. A lost push kick is found by the tick,
-    a lost delivery job by the sweeper."""
+    """Ask workers to deliver once the session commits (nothing if it rolls back). A lost push
+    kick is found by the tick, a lost delivery job by the sweeper."""
     if not emitted:
         return
-    from shared.celery_app import app
-    from shared.jobs import dispatch
+    from shared.jobs import outbox  # (the engine's modules, not its package: shared.jobs imports this one)
+    from shared.jobs.send import dispatch
 
-    try:
-        for start in range(0, len(emitted.send_ids), KICK_BATCH):
-            app.send_task(DELIVER_TASK, args=[emitted.send_ids[start:start + KICK_BATCH]], queue="interactive")
-    except Exception as exc:  # an unreachable broker
-        log.warning("push kick not sent, the tick will deliver: %s", exc)
+    send_ids = list(emitted.send_ids)
+    if send_ids:
+        outbox.after_commit(session, lambda: _kick_sends(send_ids))
     for submitted in emitted.delivery_jobs:
         dispatch(session, submitted)
+
+
+def _kick_sends(send_ids: list[str]) -> None:
+    from shared.celery_app import app
+
+    try:
+        for start in range(0, len(send_ids), KICK_BATCH):
+            app.send_task(DELIVER_TASK, args=[send_ids[start:start + KICK_BATCH]], queue="interactive")
+    except Exception as exc:  # an unreachable broker
+        log.warning("push kick not sent, the tick will deliver: %s", exc)
 
 
 # -- Web Push keys -----------------------------------------------------------------------
@@ -251,7 +285,8 @@ UNKICKED_GRACE_SECONDS = 15  # a fresh send is kicked at once; the tick takes it
 
 
 def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
-    """Sends to (re)try now: retries whose time came, kicks that were lost, claims of dead workers."""
+    """Sends to (re)try now: retries whose time came, kicks that were lost, claims of dead workers
+    (not committed: kick them, then commit)."""
     now = now or utcnow()
     session.execute(
         update(NotificationSend)
@@ -269,13 +304,12 @@ def due_sends(*, session: Session, now=None, batch: int = 500) -> list[str]:
     )
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
-    ids = [str(send_id) for send_id in session.scalars(stmt)]
-    session.commit()
-    return ids
+    return [str(send_id) for send_id in session.scalars(stmt)]  # (not committed: kick them, then commit)
 
 
 def due_deliveries(*, session: Session, now: datetime | None = None, batch: int = 500) -> Emitted:
-    """Queue the next attempt of each delivery whose time came (and hand back dead workers' claims)."""
+    """Queue the next attempt of each delivery whose time came (and hand back dead workers' claims);
+    commits what it handed back, not what it queued (kick it, then commit)."""
     now = now or utcnow()
     session.execute(
         update(WebhookDelivery)
@@ -303,7 +337,6 @@ def due_deliveries(*, session: Session, now: datetime | None = None, batch: int 
             continue
         if submitted is not None:
             emitted.delivery_jobs.append(submitted)
-    session.commit()
     return emitted
 
 
@@ -315,7 +348,7 @@ def _queue_attempt(session: Session, row, now: datetime):
     and left the row pending (canceled, or killed before it claimed the row) counts as a
     failed attempt: the row moves on to the next one, or gives up, as a failed call would.
     """
-    from shared.job_states import ACTIVE
+    from shared.jobs.states import ACTIVE
 
     submitted = submit_delivery(session=session, delivery_id=row.id, user_id=row.user_id, attempt=row.attempts)
     if submitted.created or submitted.job.status in ACTIVE:

@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.models import RefreshToken, User, utcnow
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -116,7 +116,7 @@ class RunOutcome:
 
 def start_run(*, session: Session, settings: Settings, schedule: Schedule, internal_key: str | None = None,
               now: datetime | None = None) -> RunOutcome:
-    """Submit the schedule's job as its owner (not committed: commit, then shared.jobs.dispatch)."""
+    """Submit the schedule's job as its owner (not committed: shared.jobs.dispatch it, then commit)."""
     if schedule.overlap == "skip" and schedule.last_job_id is not None:
         last = session.get(Job, schedule.last_job_id)
         if last is not None and last.status in ACTIVE:

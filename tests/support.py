@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from shared import db, migrate, notify
+from shared import db, migrate, redis_clients
 from shared.celery_app import app as celery_app
 from shared.celery_app import configure
 from shared.models import Base, User
@@ -33,7 +33,7 @@ def refresh_settings():
     """Re-read the environment into settings, engine, Celery app and Redis clients."""
     get_settings.cache_clear()
     db.reset_engine()
-    notify.reset()
+    redis_clients.reset()
     configure(celery_app, get_settings())
 
 

@@ -19,22 +19,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_unknown
-from sqlalchemy import String, case, cast, literal, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from shared import metrics, notifications, notify, status_cache
+from shared import metrics
 from shared.celery_app import app
-from shared.db import is_postgres, new_session, session_scope
-from shared.job_recovery import fail_job
-from shared.jobs import ACTIVE, QUEUED, RUNNING, SUCCEEDED, _expiry, send_job
+from shared.db import new_session, session_scope
+from shared.jobs import QUEUED, RUNNING, SUCCEEDED, claim_job, fail_job, report_progress, retry_job, succeed_job
 from shared.jobtypes import JobType, get_job_type
-from shared.models import Job, User, utcnow
+from shared.models import Job, User
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +91,9 @@ class JobContext:
 
     def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress, visible at once to polling apps; raises JobCanceled if canceled."""
-        stmt = (
-            update(Job)
-            .where(Job.id == self.job.id, Job.run_token == self.run_token, Job.status == RUNNING)
-            .values(progress=max(0, min(100, int(percent))), progress_message=message, updated_at=utcnow())
-        )
-        if self.session.in_transaction() and not is_postgres(self.session):
-            # SQLite: the body's open transaction holds the one write lock, so a second
-            # session would wait out the busy timeout and fail. Write through the body's
-            # own: the progress shows when the job commits, but the job does not stall.
-            result = self.session.execute(stmt)
-        else:
-            with new_session() as session:
-                _relaxed_commit(session)
-                result = session.execute(stmt)
-                status_cache.commit(session, [self.job.id], changed=bool(result.rowcount))
-            if not result.rowcount:
-                raise JobCanceled()
-            return
-        if not result.rowcount:
+        if not report_progress(session=self.session, make_session=new_session, job_id=self.job.id,
+                               run_token=self.run_token, percent=percent, message=message):
             raise JobCanceled()
-        notify.publish_job_change(self.job.id)  # (its commit, and so its cached status, come with the job's)
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -187,7 +166,7 @@ def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uu
     # One session, so one pooled connection (and one liveness ping) for the whole job.
     session = new_session()
     try:
-        claimed, job = _claim(session, job_id, run_token)
+        claimed, job = claim_job(session=session, job_id=job_id, run_token=run_token)
         if claimed != RUNNING:
             return claimed
         metrics.JOBS_STARTED.labels(job_type.name).inc()
@@ -228,7 +207,7 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
         # (SQLAlchemy errors carry a .code of their own, a link id: not ours to show.)
         code = exc.code if isinstance(exc, RetryableJobError) else "transient_error"
         delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
-        return _retry_or_fail(session, job, run_token, code=code, message=str(exc), delay=delay)
+        return retry_job(session=session, job=job, run_token=run_token, code=code, message=str(exc), delay=delay)
     except Exception:
         session.rollback()
         log.exception("job %s (%s) crashed", job_id, job_type.name)
@@ -236,111 +215,6 @@ def _run_claimed(body: Callable[[JobContext], dict], *, session: Session, job_ty
                  message="The job failed unexpectedly; the operators have the details.")
         return "failed"
 
-    now = utcnow()
-    finished = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.run_token == run_token, Job.status == RUNNING)
-        .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
-                expires_at=_expiry(now), error_code=None, error_message=None)
-        .returning(*Job.__table__.c)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    if finished is None:
-        # Canceled or taken over meanwhile: the body's writes go with it.
-        session.rollback()
-        return "superseded"
-    emitted = notifications.job_finished(session=session, job_id=job_id, succeeded_job=job)  # commits with it
-    status_cache.commit(session, [job_id], returned=[finished])
-    notifications.kick(session, emitted)
+    if not succeed_job(session=session, job=job, run_token=run_token, result=result):
+        return "superseded"  # canceled or taken over meanwhile: the body's writes went with it
     return SUCCEEDED
-
-
-def _relaxed_commit(session: Session) -> None:
-    """Let this transaction commit without waiting for its WAL flush (PostgreSQL).
-
-    Only for writes the lifecycle can lose in a database crash: a lost claim or progress
-    leaves the job queued (or running) under the same token, which the redelivered
-    message or the sweeper takes up again. Results and effects always commit durably.
-    """
-    if is_postgres(session):
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
-def _claim(session: Session, job_id: uuid.UUID, run_token: str) -> tuple[str, Job | None]:
-    """Move the job to running for this message, or say why this message must not run it."""
-    _relaxed_commit(session)
-    now = utcnow()
-    # The usual case in one statement: the job is queued under this message's token.
-    job = session.scalars(
-        update(Job)
-        .where(Job.id == job_id, Job.run_token == run_token, Job.status == QUEUED)
-        .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now, progress=0,
-                progress_message=case((Job.attempts == 0, None),
-                                      else_=literal("Attempt ") + cast(Job.attempts + 1, String)
-                                      + " of " + cast(Job.max_attempts, String)))
-        .returning(Job)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    if job is None:
-        session.rollback()
-        return _claim_again(session, job_id, run_token, now)
-    status_cache.commit(session, [job_id], returned=[job])
-    _claimed(job, now)
-    return RUNNING, job
-
-
-def _claim_again(session: Session, job_id: uuid.UUID, run_token: str, now) -> tuple[str, Job | None]:
-    """The rest: a message redelivered after its worker died, or one that must not run."""
-    _relaxed_commit(session)
-    query = session.query(Job).filter(Job.id == job_id)
-    job = (query.with_for_update() if is_postgres(session) else query).one_or_none()
-    if job is None:
-        session.rollback()
-        return "missing", None
-    if job.run_token != run_token:
-        session.rollback()
-        return "stale", None  # the sweeper or a retry sent a newer message
-    if job.status != RUNNING:
-        session.rollback()
-        return job.status, None  # a duplicate delivery of a finished job
-    if job.attempts >= job.max_attempts:
-        # The same message came back after each worker that took it died: stop here.
-        session.rollback()
-        fail_job(session=session, job_id=job_id, run_token=run_token, code="worker_lost",
-                 message=f"The worker running this job died {job.attempts} times.")
-        return "failed", None
-    job.attempts += 1
-    job.started_at = now
-    job.updated_at = now
-    job.progress = 0
-    job.progress_message = f"Attempt {job.attempts} of {job.max_attempts}"
-    session.flush()  # the change must be in the row that status_cache.commit reads
-    status_cache.commit(session, [job_id])
-    _claimed(job, now)
-    return RUNNING, job
-
-
-def _claimed(job: Job, now) -> None:
-    if job.enqueued_at is not None:
-        metrics.JOB_QUEUE_WAIT.labels(job.queue).observe(max(0.0, (now - job.enqueued_at).total_seconds()))
-
-
-def _retry_or_fail(session: Session, job: Job, run_token: str, *, code: str, message: str, delay: float) -> str:
-    if job.attempts >= job.max_attempts:
-        fail_job(session=session, job_id=job.id, run_token=run_token, code=code,
-                 message=f"{message} (gave up after {job.attempts} attempts)")
-        return "failed"
-    new_token = str(uuid.uuid4())
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.run_token == run_token, Job.status.in_(ACTIVE))
-        .values(status=QUEUED, run_token=new_token, enqueued_at=utcnow() + timedelta(seconds=delay),
-                updated_at=utcnow(),
-                progress_message=f"Retrying in {delay:.0f} s: {message}"[:500])
-    )
-    status_cache.commit(session, [job.id], changed=bool(result.rowcount))
-    if not result.rowcount:
-        return "superseded"
-    send_job(session, job.id, new_token, type_name=job.type, countdown=delay)
-    return QUEUED
-

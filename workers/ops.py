@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from shared.celery_app import app
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from workers.job_runner import JobContext, JobFailed, RetryableJobError, job_task
 
 

@@ -1,7 +1,6 @@
 """Actions an agent proposed: approve (queues the action as its own job) or reject."""
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -11,7 +10,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.resources.jobs import accepted_response
 from api.schemas import JobSchema, page_schema
-from api.security import auth_required, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404
 from shared.db import is_postgres
 from shared.jobs import dispatch, submit_job
 from shared.models import Job, ProposedAction, utcnow
@@ -103,14 +102,14 @@ class ActionApprove(MethodView):
             submitted = submit_job(
                 session=session, user=current_user(), type_name=action.kind,
                 params={**action.params, "action_id": str(action.id)},
-                settings=current_app.config["SETTINGS"],
+                settings=current_settings(),
                 # A second guard besides action_job_id: one job per action, even in a race.
                 internal_key=f"action:{action.id}", internal=True,
             )
             job, created = submitted.job, submitted.created
             action.status, action.action_job_id, action.decided_at = "approved", job.id, utcnow()
+            dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
             session.commit()
-            dispatch(session, submitted)  # after the commit: the row exists first
         return accepted_response(job, created=created)
 
 

@@ -8,15 +8,15 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select, union, update
+from sqlalchemy import func, select, union
 
 from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobListQuerySchema, JobSchema, page_schema
 from api.security import auth_required
-from shared import heartbeats, metrics, status_cache
-from shared.jobs import QUEUED, cancel_job, job_to_dict, revoke_running, send_job
+from shared import heartbeats, metrics
+from shared.jobs import QUEUED, cancel_job, job_to_dict, resend_job
 from shared.jobtypes import QUEUES
 from shared.models import Job, RefreshToken, User, utcnow
 from shared.schedules import SYSTEM_EMAIL
@@ -155,10 +155,7 @@ class AdminJobCancel(MethodView):
         """Cancel any user's job: a queued job never runs, a running one is stopped."""
         session = get_db()
         job = _job(job_id)
-        was_running = cancel_job(session=session, job=job)
-        status_cache.commit(session, [job.id])
-        if was_running:
-            revoke_running(job.run_token)
+        cancel_job(session=session, job=job)
         return admin_job_to_dict(job, _email_of(job))
 
 
@@ -173,18 +170,7 @@ class AdminJobResend(MethodView):
         """Send a queued job's message again (one whose message was lost, or stuck behind a dead worker)."""
         session = get_db()
         job = _job(job_id)
-        token, now = str(uuid.uuid4()), utcnow()
-        # Compare-and-set on the status: a worker that claimed it meanwhile keeps it.
-        changed = session.execute(
-            update(Job).where(Job.id == job.id, Job.status == QUEUED)
-            .values(run_token=token, enqueued_at=now, updated_at=now)
-        ).rowcount
-        session.commit()
-        if not changed:
-            session.refresh(job)
-            raise ApiError(409, "job_not_queued", f"Only queued jobs are resent; this one is {job.status}.")
-        send_job(session, job.id, token, type_name=job.type)
-        session.refresh(job)
+        resend_job(session=session, job=job)  # JobNotQueued: a 409 job_not_queued
         response = jsonify(admin_job_to_dict(job, _email_of(job)))
         response.status_code = 202
         return response

@@ -1,7 +1,7 @@
 """Job artifacts: large results (report HTML, charts, export archives) as file downloads."""
 from __future__ import annotations
 
-from flask import current_app, redirect, send_file
+from flask import redirect, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.db import get_db
 from api.errors import ApiError
-from api.security import auth_required, owned_or_404
+from api.security import auth_required, current_settings, owned_or_404
 from shared import artifacts
 from shared.models import Artifact, Job, utcnow
 from shared.storage import artifact_storage
@@ -39,7 +39,7 @@ def _artifact(job_id, name: str | None) -> Artifact:
 
 
 def _send(artifact: Artifact):
-    storage = artifact_storage(current_app.config["SETTINGS"])
+    storage = artifact_storage(current_settings())
     inline = artifact.content_type.startswith(("text/html", "image/", "application/json"))
     path = storage.local_path(artifact.path)
     if path is None:
@@ -83,6 +83,6 @@ class JobArtifact(MethodView):
             return _send_own(job_id, query["name"])
         artifact = _artifact(job_id, query["name"])
         # A refused link is a 404 like a missing artifact: it must not confirm what exists.
-        if not artifacts.verify(current_app.config["SETTINGS"], query["token"], job_id=job_id, name=artifact.name):
+        if not artifacts.verify(current_settings(), query["token"], job_id=job_id, name=artifact.name):
             raise _not_found()
         return _send(artifact)

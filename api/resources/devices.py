@@ -16,7 +16,7 @@ from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
 from api.security import auth_required, current_settings, current_user, lock_owner, owned_or_404
 from shared.models import Device, utcnow
-from shared.notifications import PLATFORMS, token_hash, vapid_public_key
+from shared.notifications import PLATFORMS, refresh_targets, token_hash, vapid_public_key
 from shared.webhooks import UnsafeUrl, check_url
 
 blp = Blueprint("devices", __name__, url_prefix="/v1/devices",
@@ -143,6 +143,8 @@ class Devices(MethodView):
                             name=data.get("name", ""))
             session.add(device)
             try:
+                session.flush()
+                refresh_targets(session=session, user_ids=[user.id])
                 session.commit()
                 return device_to_dict(device)
             except IntegrityError:  # a database without the lock (none today): the row is there now
@@ -180,7 +182,9 @@ class DevicesById(MethodView):
     def delete(self, device_id):
         """Stop pushes to a device."""
         session = get_db()
-        session.delete(owned_or_404(Device, device_id))
+        device = owned_or_404(Device, device_id)
+        session.delete(device)
+        refresh_targets(session=session, user_ids=[device.user_id])
         session.commit()
         return "", 204
 

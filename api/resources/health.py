@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from api.db import get_db
 from api.errors import error_response
+from api.security import current_settings
 from shared.celery_app import app as celery_app
 
 blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators.")
@@ -53,7 +54,7 @@ def _check_broker() -> bool:
 
 def _rate_limit_store() -> str:
     """"ok" (Redis answers), "down", "memory" (counted per process: one machine only) or "off"."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     if not settings.rate_limit_enabled:
         return "off"
     if not settings.ratelimit_storage_url.startswith(("redis", "unix")):

@@ -44,7 +44,7 @@ from shared import google_oauth as google
 from shared.jobs import JobError, dispatch, submit_job
 from shared.jobtypes import get_job_type
 from shared.models import CalendarEvent, GoogleIntegration, GoogleWrite, MailMessage, User, utcnow
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.synced import integration_to_dict
 
 log = logging.getLogger(__name__)
@@ -228,9 +228,9 @@ class GoogleComplete(MethodView):
                                        settings=settings, internal=True))
             except JobError as exc:  # e.g. the user's active-jobs cap: the periodic sync catches up
                 log.warning("initial %s not queued: %s", type_name, exc.code)
-        session.commit()
         for submitted in jobs:
             dispatch(session, submitted)
+        session.commit()
         return integration_to_dict(integration, configured=True)
 
 
@@ -307,6 +307,6 @@ class GoogleCalendarPush(MethodView):
         except JobError as exc:
             log.info("push: calendar.sync not queued: %s", exc.code)
             return {"queued": False}
-        session.commit()
         dispatch(session, submitted)
+        session.commit()
         return {"queued": submitted.created}

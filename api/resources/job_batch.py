@@ -1,7 +1,7 @@
 """POST /v1/jobs/batch: many submissions in one request (an app flushing its offline queue)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -9,10 +9,8 @@ from marshmallow import Schema, fields, validate
 from api.db import get_db
 from api.resources.jobs import IDEMPOTENCY_KEY_MAX
 from api.schemas import JobErrorSchema
-from api.security import auth_required, current_user
-from shared import status_cache
-from shared.job_batch import MAX_BATCH, BatchItem, dispatch_batch, submit_batch
-from shared.jobs import JobError, job_to_dict
+from api.security import auth_required, current_settings, current_user
+from shared.jobs import MAX_BATCH, BatchItem, JobError, dispatch_batch, job_to_dict, status_cache, submit_batch
 
 blp = Blueprint("job_batch", __name__, url_prefix="/v1", description="Submit many jobs in one request.")
 
@@ -66,13 +64,13 @@ class JobBatch(MethodView):
             for item in data["jobs"]
         ]
         outcomes = submit_batch(session=session, user=current_user(), items=items,
-                                settings=current_app.config["SETTINGS"])
+                                settings=current_settings())
         answers = [_answer(outcome) for outcome in outcomes]
         if any(not isinstance(o, JobError) and o.created for o in outcomes):
+            status_cache.remember_new(session, [(o.job, a) for o, a in zip(outcomes, answers)
+                                                if not isinstance(o, JobError) and o.created])
+            dispatch_batch(session, outcomes)  # they leave once the rows have committed (shared.jobs.outbox)
             session.commit()
-            status_cache.remember_new([(o.job, a) for o, a in zip(outcomes, answers)
-                                       if not isinstance(o, JobError) and o.created])
-            dispatch_batch(session, outcomes)  # after the commit: the rows exist before their messages do
         else:
             session.rollback()  # replays and refusals only: nothing was written
         return jsonify({"items": answers})

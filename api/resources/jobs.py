@@ -23,19 +23,9 @@ from api.schemas import (
     JobWaitQuerySchema,
 )
 from api.security import auth_required, authenticate, current_settings, current_user, owned_or_404
-from shared import status_cache
-from shared.jobs import (
-    TERMINAL,
-    cancel_job,
-    dispatch,
-    job_etag,
-    job_to_dict,
-    revoke_running,
-    submit_job,
-)
+from shared.jobs import TERMINAL, JobWaiter, cancel_job, dispatch, job_etag, job_to_dict, status_cache, submit_job
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
-from shared.notify import JobWaiter
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Submit jobs and poll their results.")
 
@@ -103,9 +93,9 @@ class Jobs(MethodView):
         job = submitted.job
         job_dict = job_to_dict(job)
         if submitted.created:
+            status_cache.remember_new(session, [(job, job_dict)])  # its first poll with the 202's ETag: a 304 from Redis
+            dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
             session.commit()
-            status_cache.remember_new([(job, job_dict)])  # its first poll with the 202's ETag: a 304 from Redis
-            dispatch(session, submitted)  # after the commit: the row exists before its message does
         return accepted_response(job, created=submitted.created, job_dict=job_dict)
 
 
@@ -185,10 +175,7 @@ class JobCancel(MethodView):
         """Cancel a job: a queued job never runs, a running one is stopped."""
         session = get_db()
         job = _own_job(job_id)
-        was_running = cancel_job(session=session, job=job)
-        status_cache.commit(session, [job.id])
-        if was_running:
-            revoke_running(job.run_token)
+        cancel_job(session=session, job=job)
         return _job_response(job_to_dict(job), 200)
 
 

@@ -232,9 +232,9 @@ class ScheduleRun(MethodView):
                            f"Its previous run (job {outcome.job.id}) is still going; the overlap policy is skip.")
         if outcome.error is not None:
             raise outcome.error
+        dispatch(session, outcome)
         session.commit()
         job = outcome.job
-        dispatch(session, outcome)
         response = jsonify(job_to_dict(job))
         response.status_code = 202
         response.headers["Location"] = f"/v1/jobs/{job.id}"

@@ -16,7 +16,7 @@ from api.schemas import PageQuerySchema, page_schema
 from api.security import auth_required, current_settings, current_user, lock_owner, owned_or_404
 from shared import crypto
 from shared.models import Webhook, WebhookDelivery
-from shared.notifications import WEBHOOK_EVENTS
+from shared.notifications import WEBHOOK_EVENTS, refresh_targets
 from shared.webhooks import UnsafeUrl, check_url
 
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks",
@@ -112,6 +112,8 @@ class Webhooks(MethodView):
         webhook = Webhook(user_id=user.id, url=data["url"], events=list(dict.fromkeys(data["events"])),
                           secret_encrypted=crypto.encrypt(secret, settings), enabled=True)
         session.add(webhook)
+        session.flush()
+        refresh_targets(session=session, user_ids=[user.id])
         session.commit()
         # The secret is in this answer only: no cache (a browser's, a proxy's) may keep it.
         return {**webhook_to_dict(webhook), "secret": secret}, 201, {"Cache-Control": "no-store"}
@@ -132,7 +134,9 @@ class WebhooksById(MethodView):
     def delete(self, webhook_id):
         """Delete a webhook; deliveries not yet made are dropped."""
         session = get_db()
-        session.delete(owned_or_404(Webhook, webhook_id))
+        webhook = owned_or_404(Webhook, webhook_id)
+        session.delete(webhook)
+        refresh_targets(session=session, user_ids=[webhook.user_id])
         session.commit()
         return "", 204
 

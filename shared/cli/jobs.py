@@ -8,9 +8,8 @@ import click
 from sqlalchemy import select
 
 from shared.db import session_scope
-from shared.job_recovery import sweep
-from shared.jobs import STATUSES, cancel_job, job_to_dict, revoke_running, send_job
-from shared.models import Job, User, utcnow
+from shared.jobs import STATUSES, JobFinished, JobNotQueued, cancel_job, job_to_dict, resend_job, sweep
+from shared.models import Job, User
 from shared.settings import get_settings
 
 
@@ -65,10 +64,11 @@ def jobs_cancel(job_id: uuid.UUID) -> None:
     """Cancel a queued or running job."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
-        was_running = cancel_job(session=session, job=job)
-        token = job.run_token
-    if was_running:
-        revoke_running(token)
+        try:
+            # The same transition as the api's: the status cache and the long-polls follow.
+            cancel_job(session=session, job=job)
+        except JobFinished as refused:
+            raise click.ClickException(refused.message) from None
     click.echo(f"{job_id} canceled")
 
 
@@ -78,13 +78,12 @@ def jobs_resend(job_id: uuid.UUID) -> None:
     """Send a queued job's message again (its previous message, if any, becomes stale)."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
-        if job.status != "queued":
-            raise click.ClickException(f"only queued jobs are resent; this one is {job.status}")
-        job.run_token = str(uuid.uuid4())
-        job.enqueued_at = utcnow()
-        session.commit()
-        sent = send_job(session, job.id, job.run_token)
-    click.echo("sent" if sent else "broker unreachable; the sweeper will send it")
+        try:
+            # Guarded as the admin's: a worker that claimed it meanwhile keeps it.
+            sending = resend_job(session=session, job=job)
+        except JobNotQueued as refused:
+            raise click.ClickException(refused.message) from None
+    click.echo("sent" if sending.sent else "broker unreachable; the sweeper will send it")
 
 
 @jobs.command("sweep")

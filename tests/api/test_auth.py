@@ -385,7 +385,7 @@ def test_logout_everywhere_ends_every_device(client, second_api, user):
 
 def test_a_revocation_outlives_a_redis_that_forgot_it(client, user):
     from shared import revocation
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     phone, laptop = tokens_of(client, user), tokens_of(client, user)
     client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
@@ -399,7 +399,7 @@ def test_a_revocation_outlives_a_redis_that_forgot_it(client, user):
 
 
 def test_without_redis_the_database_answers(client, user, monkeypatch):
-    from shared import notify
+    from shared import redis_clients
     from shared.settings import get_settings
     from tests.support import free_port
 
@@ -407,14 +407,14 @@ def test_without_redis_the_database_answers(client, user, monkeypatch):
     client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
     monkeypatch.setenv("CACHE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     get_settings.cache_clear()
-    notify.reset()
+    redis_clients.reset()
     try:
         assert_unauthorized(me(client, phone["access_token"]), "token_revoked")
         assert me(client, laptop["access_token"]).status_code == 200
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
-        notify.reset()
+        redis_clients.reset()
 
 
 def test_an_access_token_from_before_families_is_refused_until_refreshed(client, user, settings):

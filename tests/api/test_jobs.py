@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from api import create_app
-from shared import db, status_cache
-from shared.jobs import send_job
+from shared import db
+from shared.jobs import send_job, status_cache
 from shared.models import Job, Task
 from tests.factories import load_job, make_job
 from tests.support import wait_for_job, wait_until
@@ -195,7 +195,7 @@ def test_etag_changes_when_the_job_changes(client, user, headers):
     etag = client.get(f"/v1/jobs/{job.id}", headers=headers).headers["ETag"]
     with db.session_scope() as session:
         session.get(Job, job.id).progress = 40
-        status_cache.commit(session, [job.id])
+        status_cache.track(session, [job.id])
 
     response = client.get(f"/v1/jobs/{job.id}", headers={**headers, "If-None-Match": etag})
 
@@ -239,7 +239,7 @@ def test_wait_returns_as_soon_as_the_job_changes(client, user, headers):
         time.sleep(0.5)
         with db.session_scope() as session:
             session.get(Job, job.id).progress_message = "reading your calendar"
-            status_cache.commit(session, [job.id])  # as every writer of a job commits (and wakes its polls)
+            status_cache.track(session, [job.id])  # as every writer of a job does (its commit wakes the polls)
 
     threading.Thread(target=change_it_soon).start()
     started = time.monotonic()

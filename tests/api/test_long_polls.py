@@ -10,9 +10,10 @@ import requests
 from sqlalchemy import update
 
 from api.limits import long_poll_key
-from shared import db, status_cache
+from shared import db
+from shared.jobs import status_cache
 from shared.models import Job
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from tests.factories import make_job
 from tests.support import ServerProcess, auth_headers, wait_until
 
@@ -65,7 +66,7 @@ def test_past_the_cap_a_poll_answers_at_once_and_others_are_not_held_back(two_ap
     # The job changes: the held polls answer, give their slots back, and the next poll waits again.
     with db.session_scope() as session:
         session.execute(update(Job).where(Job.id == job.id).values(progress=50, progress_message="halfway"))
-        status_cache.commit(session, [job.id])  # as every writer of a job commits (and wakes its polls)
+        status_cache.track(session, [job.id])  # as every writer of a job does (its commit wakes the polls)
     for thread in holding:
         thread.join(timeout=WAIT + 30)
     assert [response.json()["progress"] for response, _ in held] == [50, 50]

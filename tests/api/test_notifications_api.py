@@ -295,3 +295,54 @@ def test_the_caps_hold_under_concurrent_requests(notify_app, api, user, headers)
     devices = _at_once(10, lambda i: notify_app.test_client().post(
         "/v1/devices", json={"platform": "fcm", "token": f"{TOKEN}-new{i}"}, headers=headers))
     assert sorted(r.status_code for r in devices) == [201] * 4 + [409] * 6
+
+
+def targets(user) -> bool:
+    from shared import db
+    from shared.models import User
+
+    with db.session_scope() as session:
+        return session.get(User, user.id).has_notification_targets
+
+
+def test_the_owner_flag_follows_devices_and_webhooks(api, user, other_user, headers, other_headers):
+    assert targets(user) is False
+    device = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=headers).json
+    assert targets(user) is True
+    # Another account signing in on the same phone gets a device of its own; the first keeps its.
+    mine = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers).json
+    assert (targets(user), targets(other_user)) == (True, True)
+    assert api.delete(f"/v1/devices/{device['id']}", headers=headers).status_code == 204
+    assert targets(user) is False
+    hook = api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]},
+                    headers=headers).json
+    assert targets(user) is True
+    assert api.delete(f"/v1/webhooks/{hook['id']}", headers=headers).status_code == 204
+    assert targets(user) is False
+    assert api.delete(f"/v1/devices/{mine['id']}", headers=other_headers).status_code == 204
+    assert targets(other_user) is False
+
+
+@pytest.mark.truncate
+def test_a_finished_job_of_an_owner_without_devices_or_webhooks_skips_the_lookup(user):
+    from sqlalchemy import event
+
+    from shared import db
+    from shared.notifications import job_finished
+
+    job = make_job(user, status="failed")
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with db.session_scope() as session:
+            assert not job_finished(session=session, job_id=job.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # One read of the job with its owner's flag; neither devices nor webhooks.
+    assert [s for s in statements if s.split()[0].upper() == "SELECT"] and not any(
+        "devices" in s or "webhooks" in s for s in statements), statements

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from shared import db
-from shared.job_recovery import sweep
+from shared.jobs import sweep
 from shared.models import utcnow
 from tests.factories import load_job
 from tests.support import ServerProcess, auth_headers, free_port, wait_until

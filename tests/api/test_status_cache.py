@@ -8,10 +8,10 @@ import uuid
 import requests
 from sqlalchemy import event, select, update
 
-from shared import db, status_cache
-from shared.jobs import job_etag, job_to_dict
+from shared import db
+from shared.jobs import job_etag, job_to_dict, status_cache
 from shared.models import Job
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from tests.factories import make_job
 from tests.support import auth_headers
 
@@ -54,7 +54,8 @@ def test_pollers_never_see_an_etag_older_than_a_committed_change(live_server, us
                     time.sleep(0.02)
 
                 event.listen(session, "after_commit", committed)
-                status_cache.commit(session, [job.id])
+                status_cache.track(session, [job.id])
+                session.commit()
             time.sleep(0.05)
 
     def poll():
@@ -158,7 +159,8 @@ def test_a_missing_entry_is_refilled_and_a_stale_refill_never_wins(client, user,
         old_row = session.execute(select(Job.__table__).where(Job.id == job.id)).one()
     with db.new_session() as session:
         session.execute(update(Job).where(Job.id == job.id).values(progress=10))
-        status_cache.commit(session, [job.id])
+        status_cache.track(session, [job.id])
+        session.commit()
     new_etag = client.get(f"/v1/jobs/{job.id}", headers=headers).headers["ETag"]
 
     # A reader that read the old row before the change, and writes it back late: refused.
@@ -175,16 +177,20 @@ def test_a_pending_writer_keeps_polls_off_the_cache(client, user, headers):
     etag = client.get(f"/v1/jobs/{job.id}", headers=headers).headers["ETag"]
     assert status_cache.lookup(job.id) is not None
 
-    with db.new_session() as session:
+    with db.new_session() as session, db.new_session() as writer:
         session.execute(update(Job).where(Job.id == job.id).values(progress=55))
-        # Between the mark and the commit's release, as a writer is inside status_cache.commit:
-        status_cache._mark([job.id])
-        assert status_cache.lookup(job.id) is None
         session.commit()
+        # A writer between its mark and its commit (status_cache.track marks the job pending):
+        writer.connection()
+        status_cache.track(writer, [job.id])
+        assert status_cache.lookup(job.id) is None
         response = client.get(f"/v1/jobs/{job.id}", headers={**headers, "If-None-Match": etag})
         assert response.status_code == 200 and response.json["progress"] == 55  # the database answered
         assert status_cache.lookup(job.id) is None  # and did not refill under the writer
-        status_cache._release([job.id])
+        writer.rollback()  # the writer gives up: its pending mark is released
+    assert not cache_redis().exists(status_cache.pending_key(job.id))
+    client.get(f"/v1/jobs/{job.id}", headers=headers)
+    assert status_cache.lookup(job.id) is not None  # a poll refills it again
 
 
 def test_the_workers_commits_leave_the_finished_job_in_the_cache(live_server, user):

@@ -32,7 +32,7 @@ SYNTHETIC = {"up"}
 # from a scrape until the first call, which no test of this module makes. Remove a name
 # here once a test here drives a call that counts it.
 COUNTED_BY_CALLS = {"ai_agent_calls_total", "ai_tokens_total", "google_api_calls_total",
-                    "notifications_sent_total", "webhook_deliveries_total"}  # tests/workers/test_notify.py
+                    "notifications_sent_total", "webhook_deliveries_total"}  # tests/workers/test_push.py
 # Exported by postgres_exporter and redis_exporter, not by our code: test_the_exporters_export_
 # what_the_rules_name runs both against the test PostgreSQL and Redis to hold these to them.
 EXPORTER_METRICS = {"pg_stat_database_numbackends", "pg_settings_max_connections", "redis_memory_used_bytes",

@@ -183,9 +183,9 @@ def test_active_users_counts_distinct_users_of_the_last_15_minutes(client, user,
     import time
 
     from api.observability import ACTIVE_USERS_KEY, _noted
-    from shared import notify
+    from shared import redis_clients
 
-    notify.cache_redis().delete(ACTIVE_USERS_KEY)
+    redis_clients.cache_redis().delete(ACTIVE_USERS_KEY)
     _noted.clear()
     for _ in range(3):
         client.get("/v1/me", headers=headers)
@@ -195,6 +195,6 @@ def test_active_users_counts_distinct_users_of_the_last_15_minutes(client, user,
     assert value_of(text, "active_users", window="15m") == 2
 
     # Someone last seen 16 minutes ago no longer counts.
-    notify.cache_redis().zadd(ACTIVE_USERS_KEY, {str(user.id): time.time() - 16 * 60})
+    redis_clients.cache_redis().zadd(ACTIVE_USERS_KEY, {str(user.id): time.time() - 16 * 60})
     text = client.get("/metrics").get_data(as_text=True)
     assert value_of(text, "active_users", window="15m") == 1

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared import db
-from shared.job_recovery import sweep
+from shared.jobs import sweep
 from shared.jobtypes import REGISTRY
 from shared.models import Task, utcnow
 from tests.factories import load_job, make_job

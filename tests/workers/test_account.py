@@ -146,7 +146,7 @@ def test_delete_erases_every_row_of_the_user_and_nothing_else(client, settings, 
     # can say so (shared.revocation: no user-row read needed).
     assert client.get("/v1/me", headers=headers).status_code == 401
     from shared import revocation
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     assert cache_redis().get(revocation.version_key(user.id)) == revocation.DELETED.encode()
     assert not user_dir.exists()

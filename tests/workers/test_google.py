@@ -521,7 +521,7 @@ def test_a_canceled_sync_writes_nothing_and_frees_the_account(client, headers, f
 
 
 def test_a_lock_left_by_a_dead_sync_is_taken_over(client, headers, user, fake):
-    from shared.notify import cache_redis
+    from shared.redis_clients import cache_redis
 
     connect(client, headers, fake)
     wait_initial_syncs(client, headers)

@@ -11,7 +11,7 @@ import pytest
 
 from shared import db
 from shared.celery_app import app
-from shared.jobs import send_job
+from shared.jobs import claim_job, send_job
 from shared.jobtypes import REGISTRY
 from shared.models import Job, Task, utcnow
 from tests.factories import load_job, make_job
@@ -151,11 +151,9 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(admin, 
     ("canceled", 0, ("canceled", 0, None)),                      # canceled before it started
 ])
 def test_the_claim_of_each_state(user, status, attempts, expected):
-    from workers.job_runner import _claim
-
     job = make_job(user, status=status, attempts=attempts, max_attempts=3, enqueued_at=utcnow())
     with db.new_session() as session:
-        outcome, claimed = _claim(session, job.id, job.run_token)
+        outcome, claimed = claim_job(session=session, job_id=job.id, run_token=job.run_token)
 
     row = load_job(job.id)
     assert (outcome, row.attempts, row.progress_message if outcome == "running" else None) == expected
@@ -166,12 +164,10 @@ def test_the_claim_of_each_state(user, status, attempts, expected):
 
 
 def test_a_message_with_an_old_token_claims_nothing(user):
-    from workers.job_runner import _claim
-
     job = make_job(user, enqueued_at=utcnow())
     with db.new_session() as session:
-        assert _claim(session, job.id, str(uuid.uuid4())) == ("stale", None)
-        assert _claim(session, uuid.uuid4(), job.run_token) == ("missing", None)
+        assert claim_job(session=session, job_id=job.id, run_token=str(uuid.uuid4())) == ("stale", None)
+        assert claim_job(session=session, job_id=uuid.uuid4(), run_token=job.run_token) == ("missing", None)
     assert load_job(job.id).status == "queued"
 
 

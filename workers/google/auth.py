@@ -28,7 +28,7 @@ from shared import crypto, metrics
 from shared.db import is_postgres
 from shared.google_oauth import SCOPES, missing_scopes, scope_name
 from shared.models import GoogleIntegration, Job, utcnow
-from shared.notify import cache_redis
+from shared.redis_clients import cache_redis
 from shared.settings import Settings
 from workers.job_runner import JobContext, JobFailed, RetryableJobError, backoff_seconds
 
@@ -104,10 +104,9 @@ def mark_reauth_required(ctx: JobContext, integration_id) -> None:
                     access_token_encrypted=None, updated_at=utcnow())
         ).rowcount
         # Only the turn to reauth_required tells the user, once (the push is keyed by the grant).
-        emitted = google_reauth_required(session=session, integration_id=integration_id) if turned else None
+        if turned:
+            kick(session, google_reauth_required(session=session, integration_id=integration_id))
         session.commit()
-        if emitted:
-            kick(session, emitted)
 
 
 def build_service(name: str, version: str, credentials: Credentials, settings: Settings):

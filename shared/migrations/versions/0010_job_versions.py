@@ -1,6 +1,6 @@
 """Job versions: every committed change of a job row moves its version on, kept by the database.
 
-The job-status cache in Redis (shared.status_cache) orders what writers hand it by this
+The job-status cache in Redis (shared.jobs.status_cache) orders what writers hand it by this
 number, so a late writer can never roll a job's cached status back. A trigger rather than
 each UPDATE statement: a path that forgets it would otherwise break the ordering silently.
 

@@ -7,7 +7,7 @@ one first and make the platform's submission raise. Devices were unique per toke
 whoever knew a Web Push endpoint could register it again with their own keys.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 01:30:00
 """
 from alembic import op
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import shared.models
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

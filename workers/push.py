@@ -29,7 +29,7 @@ from shared import metrics
 from shared.celery_app import app
 from shared.db import session_scope
 from shared.models import Device, NotificationSend, utcnow
-from shared.notifications import DELIVER_TASK, KICK_BATCH, vapid_private_pem
+from shared.notifications import DELIVER_TASK, KICK_BATCH, refresh_targets, vapid_private_pem
 from shared.settings import Settings, get_settings
 from shared.webhooks import UnsafeUrl, check_url, pinned_session
 
@@ -220,8 +220,10 @@ def deliver_one(*, session: Session, send_id, settings: Settings) -> str:
     except Gone as exc:
         # The token itself is dead: every account's row of it goes (accounts switched on one phone).
         log.info("push %s: device %s is gone (%s); every row of its token removed", send.id, device.id, exc)
-        session.execute(delete(Device).where(Device.platform == device.platform,
-                                             Device.token_hash == device.token_hash))
+        owners = list(session.scalars(delete(Device).where(Device.platform == device.platform,
+                                                           Device.token_hash == device.token_hash)
+                                      .returning(Device.user_id)))
+        refresh_targets(session=session, user_ids=owners)  # commits with the removal
         return _finish(session, send, "removed", code=exc.code, error=str(exc))
     except Refused as exc:
         return _finish(session, send, "failed", code=exc.code, error=str(exc))

@@ -21,7 +21,7 @@ from scheduler.reminders import remind, retry_due
 from shared import db
 from shared.jobs import request_hash
 from shared.models import Device, GoogleIntegration, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
-from shared.notifications import emit, token_hash, vapid_public_key
+from shared.notifications import emit, refresh_targets, token_hash, vapid_public_key
 from shared.schedules import system_user
 from shared.settings import get_settings
 from tests.factories import make_job, make_task
@@ -108,6 +108,8 @@ def add_device(user, platform: str, token: str) -> Device:
         identity = token_hash(platform, token if platform == "fcm" else json.loads(token)["endpoint"])
         device = Device(user_id=user.id, platform=platform, token=token, token_hash=identity, name=platform)
         session.add(device)
+        session.flush()
+        refresh_targets(session=session, user_ids=[user.id])  # as the api's POST /v1/devices does
     return device
 
 

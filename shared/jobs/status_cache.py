@@ -3,9 +3,10 @@
     jobstatus:{job_id}           hash {owner, status, etag, version}, kept ENTRY_SECONDS
     jobstatus:{job_id}:pending   writers committing a change of the job now (a counter)
 
-Whoever commits a change of a job goes through `commit`: it marks the job pending, reads
-the row as it will commit (the row is locked by the change, so nothing can slip in
-between), commits, then writes the entry and releases the mark. A poll trusts an entry
+Whoever changes a job calls `track` before committing: it marks the job pending; just before
+the commit the row is read as it will commit (the row is locked by the change, so nothing
+can slip in between); after the commit the entry is written and the mark released
+(shared.jobs.outbox). A poll trusts an entry
 only when it has an ETag and no writer is pending, so no poll answers from a state older
 than a change that finished committing. Every write is ordered by the row's version
 (moved on by a database trigger at each UPDATE): a late writer never rolls an entry back.
@@ -24,10 +25,11 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import notify
 from shared.db import is_postgres
-from shared.job_states import TERMINAL, job_etag, job_to_dict
+from shared.jobs import outbox, wakeups
+from shared.jobs.states import TERMINAL, job_etag, job_to_dict
 from shared.models import Job
+from shared.redis_clients import cache_redis
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ _scripts: dict = {}
 
 
 def _script(name: str, source: str):
-    client = notify.cache_redis()
+    client = cache_redis()
     script = _scripts.get(name)
     if script is None or script.registered_client is not client:
         script = _scripts[name] = client.register_script(source)
@@ -106,53 +108,65 @@ def _write(pipe, job_id, owner, status: str, etag: str, version: int, *, release
 # -- writers ---------------------------------------------------------------------------
 
 
-def commit(session: Session, job_ids: Iterable, *, changed: bool = True, returned: list | None = None) -> None:
-    """Commit `session`, which changed these jobs, and bring their cached status along; then
-    wake their long-polls (unless `changed` is False: the change turned out not to apply).
+def track(session: Session, job_ids: Iterable, *, changed: bool = True, returned: list | None = None) -> None:
+    """Bring these jobs' cached status along with the session's commit, then wake their
+    long-polls (unless `changed` is False: the change turned out not to apply).
 
+    The jobs are marked pending now, before the commit; their rows are read just before it
+    (the change holds their locks, so nothing slips in between), and the entries written and
+    the marks released once it is done (shared.jobs.outbox). A rollback releases the marks.
     `returned`: the changed rows as the UPDATE's RETURNING gave them, which saves reading them
     again on PostgreSQL (its trigger has moved the version on by then; SQLite's runs after).
     """
     job_ids = list(dict.fromkeys(job_ids))
-    marked = _mark(job_ids)
-    if not marked:
-        rows = []
-    elif returned is not None and is_postgres(session):
-        rows = returned
-    else:
-        rows = session.execute(select(Job.__table__).where(Job.id.in_(job_ids))).all()
-    try:
-        session.commit()
-    except BaseException:
-        if marked:
-            _release(job_ids)
-        raise
-    if not marked:
-        if changed:
-            for job_id in job_ids:
-                notify.publish_job_change(job_id)
-        return
-    seen = {row.id for row in rows}
-    try:
-        # One round trip: the entries, the marks released, and the long-polls woken (after the
-        # entries, so a woken poll reads the new one).
-        with notify.cache_redis().pipeline(transaction=False) as pipe:
-            for row in rows:
-                current = job_to_dict(row)
-                _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
-            for job_id in job_ids:
-                if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
-                    _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
-                if changed:
-                    pipe.publish(notify.channel(job_id), b"1")
-            pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("job status cache not updated for %s: %s", job_ids, exc)  # the marks expire
+    if job_ids:
+        outbox.register(session, _Change(job_ids, changed=changed, returned=returned, marked=_mark(job_ids)))
+
+
+class _Change(outbox.Entry):
+    def __init__(self, job_ids: list, *, changed: bool, returned: list | None, marked: bool):
+        self.job_ids, self.changed, self.returned, self.marked = job_ids, changed, returned, marked
+        self.rows: list = []
+
+    def before_commit(self, session: Session) -> None:
+        if not self.marked:
+            return
+        if self.returned is not None and is_postgres(session):
+            self.rows = self.returned
+        else:
+            self.rows = session.execute(select(Job.__table__).where(Job.id.in_(self.job_ids))).all()
+
+    def after_rollback(self) -> None:
+        if self.marked:
+            _release(self.job_ids)
+
+    def after_commit(self) -> None:
+        if not self.marked:
+            if self.changed:
+                for job_id in self.job_ids:
+                    wakeups.wake(job_id)
+            return
+        seen = {row.id for row in self.rows}
+        try:
+            # One round trip: the entries, the marks released, and the long-polls woken (after the
+            # entries, so a woken poll reads the new one).
+            with cache_redis().pipeline(transaction=False) as pipe:
+                for row in self.rows:
+                    current = job_to_dict(row)
+                    _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
+                for job_id in self.job_ids:
+                    if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
+                        _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
+                    if self.changed:
+                        pipe.publish(wakeups.channel(job_id), b"1")
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("job status cache not updated for %s: %s", self.job_ids, exc)  # the marks expire
 
 
 def _mark(job_ids: list) -> bool:
     try:
-        with notify.cache_redis().pipeline(transaction=False) as pipe:
+        with cache_redis().pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 _script("mark", _MARK)(keys=[entry_key(job_id), pending_key(job_id)], args=[PENDING_SECONDS],
                                        client=pipe)
@@ -166,7 +180,7 @@ def _mark(job_ids: list) -> bool:
 
 def _release(job_ids: list) -> None:
     try:
-        with notify.cache_redis().pipeline(transaction=False) as pipe:
+        with cache_redis().pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
             pipe.execute()
@@ -174,10 +188,16 @@ def _release(job_ids: list) -> None:
         log.warning("job status cache marks not released for %s: %s", job_ids, exc)
 
 
-def remember_new(jobs: Iterable[tuple[Job, dict]]) -> None:
-    """Cache jobs just inserted and committed (version 0), with the dicts their submit answered."""
+def remember_new(session: Session, jobs: Iterable[tuple[Job, dict]]) -> None:
+    """Once the session commits, cache these jobs it inserted (version 0) with the dicts their submit answered."""
+    jobs = list(jobs)
+    if jobs:
+        outbox.after_commit(session, lambda: _remember_new(jobs))
+
+
+def _remember_new(jobs: list[tuple[Job, dict]]) -> None:
     try:
-        with notify.cache_redis().pipeline(transaction=False) as pipe:
+        with cache_redis().pipeline(transaction=False) as pipe:
             for job, current in jobs:
                 _write(pipe, job.id, job.user_id, job.status, job_etag(current), job.version or 0, release=False)
             pipe.execute()
@@ -192,23 +212,12 @@ def refill(job: Job, current: dict, etag: str) -> None:
     except redis.ResponseError:
         # Not a hash of ours (WRONGTYPE): replace it, or the job would stay uncached.
         try:
-            notify.cache_redis().delete(entry_key(job.id))
+            cache_redis().delete(entry_key(job.id))
             _write(None, job.id, job.user_id, job.status, etag, job.version, release=False)
         except redis.RedisError as exc:
             log.warning("job status of %s not cached: %s", job.id, exc)
     except redis.RedisError as exc:
         log.warning("job status of %s not cached: %s", job.id, exc)
-
-
-def forget(job_ids: Iterable) -> None:
-    """Drop the entries of deleted jobs (a poll of one must answer 404, not 304)."""
-    keys = [entry_key(job_id) for job_id in job_ids]
-    if not keys:
-        return
-    try:
-        notify.cache_redis().delete(*keys)
-    except redis.RedisError as exc:
-        log.warning("deleted jobs left in the status cache until they expire: %s", exc)
 
 
 # -- readers ---------------------------------------------------------------------------
@@ -234,7 +243,7 @@ def parse(values, pending) -> Entry | None:
 def lookup(job_id) -> Entry | None:
     """The trusted entry of a job, or None (also when Redis does not answer)."""
     try:
-        pipe = notify.cache_redis().pipeline(transaction=False)
+        pipe = cache_redis().pipeline(transaction=False)
         queue_lookup(pipe, job_id)
         values, pending = pipe.execute()
     except redis.RedisError:

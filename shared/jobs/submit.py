@@ -1,10 +1,5 @@
-"""The job lifecycle: submit, send, cancel (failing and the sweeper: shared.job_recovery).
-
-States: queued -> running -> succeeded | failed | canceled; a retry goes back to queued
-with attempts kept. Every transition is a conditional UPDATE on (status, run_token), so
-two actors racing on one job (a redelivered message and the sweeper, a cancel and a
-finishing worker) cannot both win.
-"""
+"""Submitting a job: its type resolved and admitted, its params checked, its row inserted
+(with its Idempotency-Key, its slot under the user's cap, its fair broker priority)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,38 +8,22 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from shared import metrics
 from shared.db import is_postgres
-from shared.errors import (  # noqa: F401  (the names callers import from here)
-    Forbidden,
+from shared.errors import (
     IdempotencyConflict,
     InvalidParams,
-    JobError,
-    JobFinished,
     TooManyActiveJobs,
     Unavailable,
     UnknownJobType,
 )
-from shared.job_states import (  # noqa: F401  (the names callers import from here)
-    ACTIVE,
-    CANCELED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    STATUSES,
-    SUCCEEDED,
-    TERMINAL,
-    job_etag,
-    job_to_dict,
-)
-from shared.jobtypes import REGISTRY, JobType, get_job_type
+from shared.jobs.registry import JobType, get_job_type
+from shared.jobs.states import ACTIVE, QUEUED
 from shared.models import Job, User, utcnow
 from shared.settings import Settings
 
@@ -147,7 +126,7 @@ def submit_job(
     notify: bool | None = None,
     internal_key: str | None = None,
 ) -> Submitted:
-    """Insert a queued job (not yet committed, not yet sent: call `send_job` after commit).
+    """Insert a queued job (not yet committed, not yet sent: `dispatch` it, then commit).
 
     `internal_key`: the platform's own idempotency key (action:, schedule:, webhook:, beat:),
     kept apart from the keys users send so that none of theirs can collide with it.
@@ -183,7 +162,7 @@ def submit_job(
         max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, internal_key=internal_key,
         request_hash=digest,
         run_token=str(uuid.uuid4()), notify=notify, version=0,
-        enqueued_at=now,  # sent right after the commit; see send_job
+        enqueued_at=now,  # sent right after the commit; see shared.jobs.send
         created_at=now, updated_at=now, started_at=None, finished_at=None, expires_at=None,
     )
     if not job_type.counts_toward_cap:
@@ -293,111 +272,3 @@ def _lock_user(session: Session, user_id) -> None:
     if is_postgres(session):
         session.execute(select(User.id).where(User.id == user_id).with_for_update())
     # SQLite: every transaction began IMMEDIATE, which already serializes writers.
-
-
-def send_job(session: Session, job_id, run_token: str, *, type_name: str | None = None,
-             countdown: float | None = None, priority: int | None = None) -> bool:
-    """Hand the job's message to the broker.
-
-    Call only after a commit that gave the job this `run_token` and set `enqueued_at` to
-    when the message is due (the insert, a retry, a sweeper resend): the row is then
-    already marked sent, so a submit costs no second transaction. If the broker refuses,
-    `enqueued_at` is cleared and the sweeper sends the job on its next round; if this
-    process dies between the commit and the send, the sweeper finds the job once it has
-    waited STUCK_QUEUED_SECONDS.
-    """
-    from shared.celery_app import app  # the Celery app imports this module's neighbours
-
-    job_type = REGISTRY[type_name or session.get(Job, job_id).type]
-    try:
-        app.send_task(
-            job_type.task_name,
-            args=[str(job_id)],
-            task_id=run_token,
-            queue=job_type.queue,
-            countdown=countdown,
-            priority=fair_priority(queue=job_type.queue, active=0) if priority is None else priority,
-        )
-        return True
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning("job %s not sent, the sweeper will retry: %s", job_id, exc)
-        session.rollback()
-        session.execute(
-            update(Job).where(Job.id == job_id, Job.run_token == run_token).values(enqueued_at=None)
-        )
-        session.commit()
-        return False
-
-
-def dispatch(session: Session, submitted, *, countdown: float | None = None) -> None:
-    """After the commit that saved a submission: send a new job with its fair priority, and count it.
-
-    `submitted` is a Submitted, or shaped like one (`job`, `created`, `priority`), such as a
-    schedule's RunOutcome. A replayed or coalesced submission (created False) sends nothing.
-    """
-    if not submitted.created:
-        return
-    job = submitted.job
-    send_job(session, job.id, job.run_token, type_name=job.type, countdown=countdown, priority=submitted.priority)
-    metrics.JOBS_SUBMITTED.labels(job.type).inc()
-
-
-# -- canceling -------------------------------------------------------------------------
-
-
-def cancel_job(*, session: Session, job: Job) -> bool:
-    """Cancel `job`; return True when it was running (the caller then revokes it after commit)."""
-    now = utcnow()
-    session.refresh(job, with_for_update=is_postgres(session))
-    was_running = job.status == RUNNING
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status.in_(ACTIVE))
-        .values(status=CANCELED, finished_at=now, updated_at=now, expires_at=_expiry(now),
-                error_code="canceled", error_message="Canceled at the user's request.")
-    )
-    if result.rowcount == 0:
-        raise JobFinished("job_finished", f"The job already finished with status {job.status!r}.")
-    session.refresh(job)
-    return was_running
-
-
-def revoke_running(run_token: str) -> None:
-    """Ask the worker running this message to stop it now (best effort; the row says canceled already)."""
-    from shared.celery_app import app
-
-    try:
-        app.control.revoke(run_token, terminate=True, signal="SIGTERM")
-    except Exception as exc:
-        log.warning("revoke of %s not sent: %s", run_token, exc)
-
-
-def _expiry(now: datetime, settings: Settings | None = None) -> datetime:
-    from shared.settings import get_settings
-
-    return now + timedelta(days=(settings or get_settings()).job_result_ttl_days)
-
-
-# -- reading ---------------------------------------------------------------------------
-
-
-def _swap_token(session: Session, job_id, old_token: str, *, status: str, requeue: bool = False) -> str | None:
-    """Give the job a new run_token if it still has `old_token`; commit; return the new one."""
-    new_token = str(uuid.uuid4())
-    # enqueued_at is set now, not after sending: an unset one would make the job look
-    # unsent to a second sweeper while this one is still sending it.
-    values = {"run_token": new_token, "enqueued_at": utcnow(), "updated_at": utcnow()}
-    if requeue:
-        values |= {"status": QUEUED, "progress_message": "Requeued after the worker was lost."}
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.run_token == old_token, Job.status == status).values(**values)
-    )
-    _commit_change(session, job_id, changed=bool(result.rowcount))
-    return new_token if result.rowcount else None
-
-
-def _commit_change(session: Session, job_id, *, changed: bool) -> None:
-    """Commit a change of one job with its cached status and its long-polls' wake-up."""
-    from shared import status_cache  # it builds on this module's job_to_dict
-
-    status_cache.commit(session, [job_id], changed=changed)

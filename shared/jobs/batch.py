@@ -3,7 +3,7 @@
 Each item is checked and admitted as a single submit would be (its type, its params, its
 own Idempotency-Key, the user's cap on active jobs, counting the items before it), so one
 bad item costs only its own place in the answer. The accepted ones commit together and
-then go to the broker in one pipelined round trip (shared.publish).
+then go to the broker in one pipelined round trip (shared.jobs.send).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from shared import metrics
-from shared.jobs import JobError, Submitted, submit_job
+from shared.errors import JobError
+from shared.jobs.send import dispatch_many
+from shared.jobs.submit import Submitted, submit_job
 from shared.models import User
-from shared.publish import send_many
 from shared.settings import Settings
 
 MAX_BATCH = 100
@@ -44,9 +44,5 @@ def submit_batch(*, session: Session, user: User, items: list[BatchItem], settin
 
 
 def dispatch_batch(session: Session, outcomes: list[Submitted | JobError]) -> int:
-    """After the commit: send every new job of the batch in one round trip; return how many went."""
-    new = [o for o in outcomes if isinstance(o, Submitted) and o.created]
-    sent = send_many(session, [(o.job.id, o.job.run_token, o.job.type, o.priority) for o in new])
-    for outcome in new:
-        metrics.JOBS_SUBMITTED.labels(outcome.job.type).inc()
-    return sent
+    """Send every new job of the batch in one round trip once the session commits; return how many."""
+    return dispatch_many(session, [o for o in outcomes if isinstance(o, Submitted)])

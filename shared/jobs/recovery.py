@@ -1,42 +1,21 @@
-"""Jobs off the happy path: failing one (its push and webhooks commit with the failure), and
-the sweeper that resends lost messages and requeues or fails the jobs of dead workers.
-
-Above shared.jobs and shared.notifications, which creates jobs of its own (webhook deliveries).
-"""
+"""The sweeper: it resends lost messages and requeues or fails the jobs of dead workers."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from shared import notifications
 from shared.db import is_postgres
-from shared.jobs import ACTIVE, FAILED, QUEUED, RUNNING, _commit_change, _expiry, _swap_token, send_job
-from shared.jobtypes import REGISTRY
+from shared.jobs.registry import REGISTRY
+from shared.jobs.states import QUEUED, RUNNING
+from shared.jobs.transitions import fail_job, resend_lost
 from shared.models import Job, utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def fail_job(*, session: Session, job_id, run_token: str, code: str, message: str) -> bool:
-    """Mark a running or queued job failed, if `run_token` still owns it; commits."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.run_token == run_token, Job.status.in_(ACTIVE))
-        .values(status=FAILED, error_code=code, error_message=message[:2000],
-                finished_at=now, updated_at=now, expires_at=_expiry(now))
-    )
-    # The failure's push and webhooks commit with it (shared.notifications).
-    emitted = notifications.job_finished(session=session, job_id=job_id) if result.rowcount else None
-    _commit_change(session, job_id, changed=bool(result.rowcount))
-    if result.rowcount:
-        notifications.kick(session, emitted)
-    return bool(result.rowcount)
 
 
 UNSENT_GRACE_SECONDS = 15  # a submit commits, then sends within milliseconds
@@ -72,10 +51,8 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None, 
         .limit(batch)
     )
     for job_id, old_token, type_name in session.execute(_skip_locked(session, stuck)).all():
-        new_token = _swap_token(session, job_id, old_token, status=QUEUED)
-        if new_token:
+        if resend_lost(session=session, job_id=job_id, run_token=old_token, type_name=type_name):
             report.resent += 1
-            send_job(session, job_id, new_token, type_name=type_name)
 
     running = (
         select(Job.id, Job.run_token, Job.type, Job.started_at, Job.attempts, Job.max_attempts)
@@ -91,11 +68,9 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None, 
         if started_at is None or started_at > now - timedelta(seconds=limit):
             continue
         if attempts < max_attempts:
-            new_token = _swap_token(session, job_id, old_token, status=RUNNING, requeue=True)
-            if new_token:
+            if resend_lost(session=session, job_id=job_id, run_token=old_token, type_name=type_name, requeue=True):
                 report.requeued_orphans += 1
                 log.warning("job %s orphaned in running; requeued", job_id)
-                send_job(session, job_id, new_token, type_name=type_name)
         elif fail_job(
             session=session, job_id=job_id, run_token=old_token, code="worker_lost",
             message=f"The worker running this job stopped responding ({attempts} attempts).",
