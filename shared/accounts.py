@@ -1,4 +1,5 @@
-"""Passwords people can change and reset: the services the api and the mail worker call.
+"""Accounts: passwords people can change and reset (the services the api and the mail
+worker call), and the platform's own system account.
 
 A reset link carries 32 random bytes; only their SHA-256 is stored, so a copy of the
 database opens no account. A link is valid RESET_MINUTES, once: it is consumed by one
@@ -10,15 +11,35 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import revocation
-from shared.models import SYSTEM_ROLE, PasswordReset, RefreshToken, User, utcnow
+from shared.models import RESERVED_EMAIL_DOMAIN, SYSTEM_ROLE, PasswordReset, RefreshToken, User, utcnow
 from shared.passwords import hash_password, verify_password
 from shared.settings import Settings
+
+SYSTEM_EMAIL = f"system@{RESERVED_EMAIL_DOMAIN}"
+
+
+def system_user(session: Session) -> User:
+    """The platform's own admin account (made by migration 0007; made again should it be gone)."""
+    user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
+    if user is None:
+        taken = session.scalar(select(User.id).where(User.email == SYSTEM_EMAIL)) is not None
+        email = f"system-{uuid.uuid4().hex[:12]}@{RESERVED_EMAIL_DOMAIN}" if taken else SYSTEM_EMAIL
+        try:
+            with session.begin_nested():
+                user = User(email=email, password_hash="!", role=SYSTEM_ROLE)
+                session.add(user)
+        except IntegrityError:  # a concurrent beat made it first (ux_users_system)
+            user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
+    return user
+
 
 RESET_MINUTES = 30
 RESET_PAGE = "/app/reset"

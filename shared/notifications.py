@@ -119,8 +119,8 @@ def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
     The platform's job, not the user's: it runs as the system account (the user neither sees
     nor cancels it, nor spends a slot on it) with the delivery's user named in its params.
     """
+    from shared.accounts import system_user
     from shared.jobs.submit import submit_job
-    from shared.schedules import system_user
 
     return submit_job(session=session, user=system_user(session), type_name=DELIVERY_JOB_TYPE,
                       params={"delivery_id": str(delivery_id), "user_id": str(user_id)}, settings=get_settings(),
