@@ -19,7 +19,8 @@ def create_task_from_text(*, session: Session, user: User, text: str, job_id: uu
     if existing is not None:
         return existing
     try:
-        parsed = parse_quick_add(text, now=now, timezone=user.timezone)
+        # users.locale arrives with issue 24's API half; until then every line reads as en-US.
+        parsed = parse_quick_add(text, now=now, timezone=user.timezone, locale=getattr(user, "locale", None) or "en-US")
     except ValueError as exc:
         raise JobFailed("unparseable_text", str(exc)) from exc
     task = Task(

@@ -64,7 +64,7 @@ def test_product_example():
         ("pay rent fri, 3pm", "2026-11-27T15:00:00+01:00", False),
         ("pay rent at noon", "2026-11-26T12:00:00+01:00", False),
         ("pay rent on sat", "2026-11-28T00:00:00+01:00", True),
-        ("pay rent next week", "2026-12-03T00:00:00+01:00", True),
+        ("pay rent next week", "2026-11-30T00:00:00+01:00", True),  # issue 24: its Monday (was +7 days)
         ("pay rent jan 5", "2027-01-05T00:00:00+01:00", True),  # past month-day rolls to next year
         ("Pay Rent TOMORROW 5PM", "2026-11-27T17:00:00+01:00", False),
     ],
@@ -125,18 +125,67 @@ def test_false_positive_words_next_to_a_real_date(text, title, due):
     assert (parsed.title, iso(parsed)) == (title, due)
 
 
+# Issue 24 changed this: a repeat phrase is read into `repeat` (an RRULE value) and the first due
+# date, where it used to stay in the title with no date.
+@pytest.mark.parametrize(
+    ("text", "title", "repeat", "due", "all_day"),
+    [
+        ("every monday standup", "standup", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T00:00:00+01:00", True),
+        ("every monday at 9am standup", "standup", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T09:00:00+01:00", False),
+        ("water plants every 2 weeks", "water plants", "FREQ=WEEKLY;INTERVAL=2", "2026-11-26T00:00:00+01:00", True),
+        ("stretch every day tomorrow 5pm", "stretch", "FREQ=DAILY", "2026-11-27T17:00:00+01:00", False),
+        ("water plants every monday 9am", "water plants", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30T09:00:00+01:00", False),
+        ("pay rent every month on the 1st", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01T00:00:00+01:00", True),
+        ("sync every other thursday 3pm", "sync", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH", "2026-11-26T15:00:00+01:00", False),
+        ("gym every weekday at 7am", "gym", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "2026-11-27T07:00:00+01:00", False),
+        ("pills daily 8am for 10 times", "pills", "FREQ=DAILY;COUNT=10", "2026-11-27T08:00:00+01:00", False),
+        ("log hours weekly until dec 31", "log hours", "FREQ=WEEKLY;UNTIL=20261231T235959",
+         "2026-11-26T00:00:00+01:00", True),
+        ("renew domain every year", "renew domain", "FREQ=YEARLY", "2026-11-26T00:00:00+01:00", True),
+        ("water plants every morning", "water plants", "FREQ=DAILY", "2026-11-27T09:00:00+01:00", False),
+        ("pay rent on the 1st of every month", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01T00:00:00+01:00", True),
+        ("call grandma every sunday until june", "call grandma", "FREQ=WEEKLY;BYDAY=SU;UNTIL=20270601T235959",
+         "2026-11-29T00:00:00+01:00", True),
+    ],
+)
+def test_repeat_phrases_give_a_rule_and_its_first_occurrence(text, title, repeat, due, all_day):
+    parsed = parse(text)
+    assert (parsed.title, parsed.repeat, iso(parsed), parsed.all_day) == (title, repeat, due, all_day)
+
+
+def test_repeat_rules_are_valid_rrules_that_dateutil_enumerates():
+    from dateutil.rrule import rrulestr
+
+    parsed = parse("water plants every monday 9am")
+    rule = rrulestr(parsed.repeat, dtstart=parsed.due_at.replace(tzinfo=None))
+    assert [d.day for d in rule[:3]] == [30, 7, 14]
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "repeat", "first"),
+    [
+        ("Blumen gießen jeden Montag", "de-DE", "Blumen gießen", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("arroser les plantes tous les lundis", "fr-FR", "arroser les plantes", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("regar las plantas todos los lunes", "es-ES", "regar las plantas", "FREQ=WEEKLY;BYDAY=MO", "2026-11-30"),
+        ("Miete zahlen monatlich am 1.", "de-DE", "Miete zahlen", "FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01"),
+    ],
+)
+def test_repeat_phrases_in_other_languages(text, locale, title, repeat, first):
+    parsed = parse_quick_add(text, now=NOW, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.repeat, parsed.due_at.date().isoformat()) == (title, repeat, first)
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "every monday standup",
-        "every monday at 9am standup",
-        "water plants every 2 weeks",
-        "every day tomorrow 5pm",
+        "every 0 days stretch",  # dateutil refuses INTERVAL=0: no rule, the words stay
+        "pay rent every month on the 31st for 0 times",
     ],
 )
-def test_recurrence_is_left_in_the_title_without_a_due_date(text):
+def test_a_refused_rule_leaves_the_phrase_in_the_title(text):
     parsed = parse(text)
-    assert (parsed.title, parsed.due_at, parsed.all_day) == (text, None, False)
+    assert parsed.repeat is None
+    assert "every" in parsed.title
 
 
 @pytest.mark.parametrize(
@@ -255,3 +304,112 @@ def test_tags_longer_than_the_api_allows_stay_in_the_title():
 
     assert parsed.tags == ["ok"]
     assert f"#{long_tag}" in parsed.title
+
+
+# --- issue 24: the semantics a to-do app needs (docs/quick-add.md) ------------------------
+FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo(BERLIN))  # a Friday
+WEDNESDAY = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo(BERLIN))
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "due", "all_day"),
+    [
+        ("submit form friday", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("submit form this friday", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("submit form next friday", FRIDAY, "2026-12-04T00:00:00+01:00", True),
+        ("submit form next friday", WEDNESDAY, "2026-12-04T00:00:00+01:00", True),
+        ("submit form November 27", FRIDAY, "2026-11-27T00:00:00+01:00", True),
+        ("renew passport in May", FRIDAY, "2027-05-01T00:00:00+02:00", True),
+        ("renew passport May 2027", FRIDAY, "2027-05-01T00:00:00+02:00", True),
+        ("finish slides EOD", FRIDAY, "2026-11-27T17:00:00+01:00", False),
+        ("finish slides end of week", WEDNESDAY, "2026-11-27T00:00:00+01:00", True),
+        ("close books end of month", WEDNESDAY, "2026-11-30T00:00:00+01:00", True),
+        ("clean garage this weekend", WEDNESDAY, "2026-11-28T00:00:00+01:00", True),
+        ("backup midnight", WEDNESDAY, "2026-11-26T00:00:00+01:00", False),
+        ("game tonight", WEDNESDAY, "2026-11-25T20:00:00+01:00", False),
+        ("trash 11 tonight", WEDNESDAY, "2026-11-25T23:00:00+01:00", False),
+        ("call Ann at 3", WEDNESDAY, "2026-11-25T15:00:00+01:00", False),
+        ("lunch at 12.30", WEDNESDAY, "2026-11-25T12:30:00+01:00", False),
+        ("standup tomorrow 10:00:00", WEDNESDAY, "2026-11-26T10:00:00+01:00", False),
+        ("call LA 9am PST", WEDNESDAY, "2026-11-25T18:00:00+01:00", False),
+        ("deploy 2026-11-25T18:00+00:00", WEDNESDAY, "2026-11-25T19:00:00+01:00", False),
+        ("report last friday", WEDNESDAY, "2026-11-20T00:00:00+01:00", True),
+        ("check in a couple of days", WEDNESDAY, "2026-11-27T00:00:00+01:00", True),
+        ("invoice within 3 days", WEDNESDAY, "2026-11-28T00:00:00+01:00", True),
+        ("stretch +15 minutes", WEDNESDAY, "2026-11-25T10:15:00+01:00", False),
+        ("oven 2 hours later", WEDNESDAY, "2026-11-25T12:00:00+01:00", False),
+    ],
+)
+def test_issue_24_semantics(text, now, due, all_day):
+    parsed = parse(text, now=now)
+    assert (iso(parsed), parsed.all_day) == (due, all_day)
+    assert parsed.title == text.split(" ")[0] or parsed.title in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["May I borrow the ladder", "pay $12.30 to Joe", "add 1/2 cup sugar", "support is 24/7", "release v2.0",
+     "plan offsite Feb 20 - 29", "read about the march on Washington", "meet between 8 and 9"],
+)
+def test_issue_24_no_date_lines_keep_their_title(text):
+    parsed = parse(text, now=WEDNESDAY)
+    assert (parsed.title, parsed.due_at) == (text, None)
+
+
+@pytest.mark.parametrize(
+    ("locale", "due"),
+    [("en-US", "2027-08-10"), ("en-GB", "2027-10-08"), ("de-DE", "2027-10-08"), ("fr-FR", "2027-10-08"),
+     ("es-ES", "2027-10-08"), ("de", "2027-10-08"), ("not a locale", "2027-08-10")],
+)
+def test_numeric_dates_follow_the_locale(locale, due):
+    parsed = parse_quick_add("water plants 8/10/27", now=WEDNESDAY, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.due_at.date().isoformat()) == ("water plants", due)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "due"),
+    [
+        ("Zahnarzt morgen um 17 Uhr", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),
+        ("dentiste demain à 17h", "fr-FR", "dentiste", "2026-11-26T17:00:00+01:00"),
+        ("dentista mañana a las 5 de la tarde", "es-ES", "dentista", "2026-11-26T17:00:00+01:00"),
+        ("Zahnarzt tomorrow 5pm", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),  # English always works
+    ],
+)
+def test_other_languages_by_locale(text, locale, title, due):
+    parsed = parse_quick_add(text, now=WEDNESDAY, timezone=BERLIN, locale=locale)
+    assert (parsed.title, iso(parsed)) == (title, due)
+
+
+def test_german_phrasing_is_not_read_for_an_english_user():
+    parsed = parse_quick_add("Zahnarzt morgen um 17 Uhr", now=WEDNESDAY, timezone=BERLIN, locale="en-US")
+    assert (parsed.title, parsed.due_at) == ("Zahnarzt morgen um 17 Uhr", None)
+
+
+def test_a_time_in_the_spring_forward_gap_moves_forward():
+    saturday = datetime(2026, 3, 28, 12, 0, tzinfo=ZoneInfo(BERLIN))
+    parsed = parse("call Oma sunday 2:30am", now=saturday)
+    assert iso(parsed) == "2026-03-29T03:30:00+02:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("call mom tomorrow, then dad", "call mom, then dad"),
+        ("call mom (tomorrow 5pm)", "call mom"),
+        ("call mom monday or tuesday", "call mom monday or tuesday"),  # not half a phrase
+        ("call mom about friday's party", "call mom about friday's party"),
+        ("Guten Morgen an alle schicken", "Guten Morgen an alle schicken"),
+    ],
+)
+def test_titles_keep_no_piece_of_a_phrase_and_lose_none_of_the_rest(text, title):
+    assert parse_quick_add(text, now=WEDNESDAY, timezone=BERLIN, locale="de-DE").title == title
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["meet 1pm-2pm tomorrow", "meet 9-11am thursday", "meet between 9:30 and 11:00 on thursday",
+     "meet later than 9:30 but before 11:00 on Thursday", "meet after 5pm tomorrow", "trip Aug 8 - Aug 12"],
+)
+def test_ranges_and_open_starts_are_no_date_and_stay_whole(text):
+    parsed = parse(text, now=WEDNESDAY)
+    assert (parsed.title, parsed.due_at) == (text, None)
