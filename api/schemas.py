@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared import repeat as repeat_rules
 from shared.jobs import STATUSES
+from shared.locales import DEFAULT_LOCALE, SUPPORTED_LANGUAGES, LocaleError, normalize_locale
 from shared.models import RESERVED_EMAIL_DOMAIN, is_reserved_email
 from shared.todos import PRIORITIES
 
@@ -43,10 +45,26 @@ def _zones() -> set[str]:
 # -- auth and profile ------------------------------------------------------------------
 
 
+class LocaleTag(fields.String):
+    """A BCP 47 tag of a supported language, loaded in Babel's normal form (en-gb -> en-GB)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return normalize_locale(super()._deserialize(value, attr, data, **kwargs))
+        except LocaleError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+LOCALE_DESCRIPTION = (f"BCP 47 (en-US, en-GB, de-DE, fr-FR, es-ES); the language is one of "
+                      f"{', '.join(SUPPORTED_LANGUAGES)}, any region. It sets the day/month order and the "
+                      "language quick add reads.")
+
+
 class RegisterSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=320))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=256))
     timezone = fields.String(load_default="UTC", validate=validate_timezone)
+    locale = LocaleTag(load_default=DEFAULT_LOCALE, metadata={"description": LOCALE_DESCRIPTION})
 
     @validates("email")
     def _not_reserved(self, value: str, **_kwargs) -> None:
@@ -99,11 +117,13 @@ class UserSchema(Schema):
     role = fields.String()
     timezone = fields.String()
     digest_time = fields.String()
+    locale = fields.String(metadata={"description": LOCALE_DESCRIPTION})
     created_at = fields.DateTime()
 
 
 class MePatchSchema(Schema):
     timezone = fields.String(validate=validate_timezone)
+    locale = LocaleTag(metadata={"description": LOCALE_DESCRIPTION})
     digest_time = fields.String(metadata={"description": "HH:MM, the user's local time"})
 
     @validates("digest_time")
@@ -176,6 +196,22 @@ JobTypeListSchema = page_schema(JobTypeSchema, "JobTypeListSchema")
 # -- tasks -----------------------------------------------------------------------------
 
 
+REPEAT_DESCRIPTION = (
+    "One RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO (no DTSTART, RDATE or EXDATE lines, at most "
+    f"{repeat_rules.MAX_LENGTH} characters; FREQ DAILY, WEEKLY, MONTHLY or YEARLY), or null. Completing the "
+    "task moves due_at and remind_at to the next occurrence.")
+
+
+class RepeatRule(fields.String):
+    """An RRULE value in its normal spelling; the checks that need no start time happen here."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return repeat_rules.normalize(super()._deserialize(value, attr, data, **kwargs))
+        except repeat_rules.RepeatError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class TaskSchema(Schema):
     id = fields.UUID()
     title = fields.String()
@@ -186,6 +222,9 @@ class TaskSchema(Schema):
     all_day = fields.Boolean()
     priority = fields.String(metadata={"enum": list(PRIORITIES)})
     tags = fields.List(fields.String())
+    repeat = fields.String(allow_none=True, metadata={"description": REPEAT_DESCRIPTION})
+    repeat_start = fields.String(allow_none=True, metadata={
+        "description": "The rule's DTSTART, so COUNT and INTERVAL count from it across completions."})
     done = fields.Boolean()
     completed_at = fields.String(allow_none=True)
     created_at = fields.String()
@@ -193,6 +232,17 @@ class TaskSchema(Schema):
 
 
 TaskPageSchema = page_schema(TaskSchema, "TaskPageSchema")
+
+
+class CompletionSchema(Schema):
+    id = fields.UUID()
+    task_id = fields.UUID()
+    due_at = fields.String(allow_none=True, metadata={"description": "The occurrence that was completed."})
+    next_due_at = fields.String(allow_none=True, metadata={"description": "Where due_at moved; null: done."})
+    completed_at = fields.String()
+
+
+CompletionPageSchema = page_schema(CompletionSchema, "CompletionPageSchema")
 
 
 class Instant(fields.AwareDateTime):
@@ -233,6 +283,8 @@ class TaskPatchSchema(Schema):
     done = fields.Boolean()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=50))
+    repeat = RepeatRule(allow_none=True, metadata={"description": REPEAT_DESCRIPTION + " Setting it (again) "
+                                                   "starts the series at due_at (or now)."})
 
 
 # -- Google: integrations, calendar, mail ------------------------------------------------

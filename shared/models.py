@@ -93,6 +93,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")  # user | admin | system
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     digest_time: Mapped[str] = mapped_column(String(5), default="07:00")
+    # BCP 47 (en-US, de-DE): day/month order and the language quick add reads (shared.locales).
+    locale: Mapped[str] = mapped_column(String(35), default="en-US", server_default=text("'en-US'"))
     # Moved on by "log out everywhere": every access token carries the version it was issued under.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Set: the account can neither sign in nor use a token (a squatter of a reserved address).
@@ -209,12 +211,30 @@ class Task(Base):
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_status: Mapped[str | None] = mapped_column(String(16))  # sent | missed
+    # An RFC 5545 RRULE value (shared.repeat) and its DTSTART: completing moves due_at on.
+    repeat: Mapped[str | None] = mapped_column(String(256))
+    repeat_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The quick-add job that made it: unique, so a re-run job cannot make it twice.
     source_job_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL"), unique=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TaskCompletion(Base):
+    """One completed occurrence of a task (a repeating one records each; shared.todos)."""
+
+    __tablename__ = "task_completions"
+    __table_args__ = (Index("ix_task_completions_task_created", "task_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    # The owner, so an export finds the rows and an erasure removes them (shared.privacy).
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the occurrence that was done
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: the series ended
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CalendarEvent(Base):

@@ -8,19 +8,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.models import Task, User, utcnow
-from shared.todos import task_to_dict
+from shared.repeat import RepeatError
+from shared.todos import set_repeat, task_to_dict
 from workers.job_runner import JobContext, JobFailed, job_task
 from workers.quickadd import parse_quick_add
 
 
 def create_task_from_text(*, session: Session, user: User, text: str, job_id: uuid.UUID, now: datetime) -> Task:
-    """Parse `text` in the user's timezone and add the task (once per job)."""
+    """Parse `text` in the user's timezone and locale and add the task (once per job)."""
     existing = session.scalar(select(Task).where(Task.source_job_id == job_id, Task.user_id == user.id))
     if existing is not None:
         return existing
     try:
-        # users.locale arrives with issue 24's API half; until then every line reads as en-US.
-        parsed = parse_quick_add(text, now=now, timezone=user.timezone, locale=getattr(user, "locale", None) or "en-US")
+        parsed = parse_quick_add(text, now=now, timezone=user.timezone, locale=user.locale)
     except ValueError as exc:
         raise JobFailed("unparseable_text", str(exc)) from exc
     task = Task(
@@ -35,6 +35,13 @@ def create_task_from_text(*, session: Session, user: User, text: str, job_id: uu
         tags=parsed.tags,
         source_job_id=job_id,
     )
+    if parsed.repeat:
+        try:
+            # The same checks as PATCH; the parser has vetted its own rules, this guards the
+            # task against any it let through: the task is still made, without the rule.
+            set_repeat(task=task, rule=parsed.repeat, now=now)
+        except RepeatError:
+            pass
     session.add(task)
     session.flush()
     return task

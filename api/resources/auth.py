@@ -55,7 +55,8 @@ class Register(MethodView):
         email = data["email"].strip().lower()
         if session.scalar(select(User.id).where(User.email == email)) is not None:
             raise ApiError(409, "email_taken", "An account with this email exists; log in instead.")
-        user = User(email=email, password_hash=hash_password(data["password"]), timezone=data["timezone"])
+        user = User(email=email, password_hash=hash_password(data["password"]), timezone=data["timezone"],
+                    locale=data["locale"])
         session.add(user)
         try:
             session.commit()

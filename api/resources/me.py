@@ -32,7 +32,7 @@ class Me(MethodView):
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
     def patch(self, data):
-        """Change the timezone (IANA name) or the daily digest time (HH:MM local)."""
+        """Change the timezone (IANA name), the daily digest time (HH:MM local) or the locale (BCP 47)."""
         user = current_user()
         for name, value in data.items():
             setattr(user, name, value)

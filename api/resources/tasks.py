@@ -7,12 +7,21 @@ from sqlalchemy import exists, func, literal_column, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from api.db import get_db
+from api.errors import ApiError
 from api.pagination import page
-from api.schemas import TaskListQuerySchema, TaskPageSchema, TaskPatchSchema, TaskSchema
+from api.schemas import (
+    CompletionPageSchema,
+    PageQuerySchema,
+    TaskListQuerySchema,
+    TaskPageSchema,
+    TaskPatchSchema,
+    TaskSchema,
+)
 from api.security import auth_required, current_user, owned_or_404
 from shared.db import is_postgres
-from shared.models import Task, utcnow
-from shared.todos import task_to_dict
+from shared.models import Task, TaskCompletion, utcnow
+from shared.repeat import RepeatError
+from shared.todos import complete_task, completion_to_dict, set_repeat, task_to_dict
 
 blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks", description="The user's tasks (to-dos).")
 
@@ -67,19 +76,34 @@ class TasksById(MethodView):
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, description="No such task (or not yours).")
     def patch(self, data, task_id):
-        """Edit title, notes, due date, reminder time, priority, tags, or mark done."""
+        """Edit title, notes, due date, reminder time, priority, tags, repeat rule, or complete it.
+
+        `done: true` completes the current occurrence: a repeating task moves to its next one
+        (and stays open) until its rule ends.
+        """
+        session = get_db()
         task = _own_task(task_id)
+        now = utcnow()
+        done = data.pop("done", None)
+        rule = data.pop("repeat", ...)
         if "tags" in data:
             data["tags"] = list(dict.fromkeys(tag.lower() for tag in data["tags"]))
-        if "done" in data and data["done"] != task.done:
-            task.completed_at = utcnow() if data["done"] else None
         if "remind_at" in data and data["remind_at"] != task.remind_at:
             # A new time is a new reminder, even if the old one was already sent.
             task.reminded_at = None
             task.reminder_status = None
         for name, value in data.items():
             setattr(task, name, value)
-        get_db().commit()
+        if rule is not ...:
+            try:
+                set_repeat(task=task, rule=rule, now=now)
+            except RepeatError as exc:
+                raise ApiError(422, exc.code, str(exc), errors={"repeat": [str(exc)]}) from None
+        if done is True:
+            complete_task(session=session, task=task, now=now)
+        elif done is False and task.done:
+            task.done, task.completed_at = False, None
+        session.commit()
         return task_to_dict(task)
 
     @blp.response(204)
@@ -90,3 +114,18 @@ class TasksById(MethodView):
         session.delete(_own_task(task_id))
         session.commit()
         return None
+
+
+@blp.route("/<uuid:task_id>/completions")
+class TaskCompletions(MethodView):
+    decorators = [auth_required()]
+
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, CompletionPageSchema)
+    @blp.alt_response(404, description="No such task (or not yours).")
+    def get(self, query, task_id):
+        """The task's completed occurrences, newest first."""
+        task = _own_task(task_id)
+        stmt = select(TaskCompletion).where(TaskCompletion.task_id == task.id)
+        return page(get_db(), stmt, TaskCompletion, cursor=query["cursor"], limit=query["limit"],
+                    to_dict=lambda completion: completion_to_dict(completion, task))

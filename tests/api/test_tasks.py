@@ -13,7 +13,7 @@ from tests.factories import at, make_task
 BERLIN = "Europe/Berlin"
 UTC = timezone.utc
 TASK_KEYS = {"id", "title", "notes", "due_at", "all_day", "priority", "tags", "done", "completed_at",
-             "created_at", "updated_at", "remind_at", "reminded_at"}
+             "created_at", "updated_at", "remind_at", "reminded_at", "repeat", "repeat_start"}
 
 
 def load_task(task_id) -> Task:

@@ -337,6 +337,61 @@ def test_signing_in_and_adding_a_task_with_the_keyboard_alone(browser_page, web)
     expect(page.get_by_role("list", name="Tasks").get_by_role("listitem")).to_have_count(0)
 
 
+def test_a_weekly_task_shows_its_rule_in_words_and_completing_it_moves_it_past_the_dst_change(browser_page, web):
+    from zoneinfo import ZoneInfo
+
+    from shared.models import Task, User
+    from tests.shared.test_repeat import transitions
+
+    berlin = ZoneInfo("Europe/Berlin")  # the browser's zone, so the user's
+    change, _ = transitions(berlin, since=datetime.now(timezone.utc))[0]
+    monday = (change - timedelta(days=7)).astimezone(berlin).date()
+    monday -= timedelta(days=monday.weekday())
+    page = browser_page
+    email = sign_up(page, web.url)
+    page.get_by_label("Quick add").fill("water plants")
+    page.get_by_role("button", name="Add").click()
+    item = page.get_by_role("list", name="Tasks").get_by_role("listitem").filter(has_text="water plants")
+
+    item.get_by_role("button", name="Edit due date of water plants").click()
+    item.get_by_label("Due date").fill(f"{monday.isoformat()}T09:00")
+    item.get_by_role("button", name="Save").click()
+    expect(item.locator("time")).to_have_attribute("datetime", re.compile(rf"^{monday.isoformat()}T09:00:00\+0"))
+    item.get_by_role("button", name="Edit repeat of water plants").click()
+    item.get_by_label("Rule (RRULE)").fill("FREQ=WEEKLY;BYDAY=MO")
+    expect(item).to_contain_text("Repeats every week on Monday")
+    item.get_by_role("button", name="Save").click()
+    expect(item.get_by_label("Repeats every week on Monday")).to_be_visible()
+    # Postponed to the minute before the clocks change, then completed in the page.
+    before = (change - timedelta(minutes=1)).astimezone(berlin)
+    item.get_by_role("button", name="Edit due date of water plants").click()
+    item.get_by_label("Due date").fill(before.strftime("%Y-%m-%dT%H:%M"))
+    item.get_by_role("button", name="Save").click()
+    expect(item.locator("time")).to_have_attribute("datetime", before.isoformat())
+
+    item.get_by_role("checkbox", name="Done: water plants").click()  # stays unchecked: it moves on
+
+    following = before.date() + timedelta(days=(7 - before.weekday()) % 7 or 7)
+    after_offset = change.astimezone(berlin).isoformat()[-6:]
+    expect(item.locator("time")).to_have_attribute("datetime", f"{following.isoformat()}T09:00:00{after_offset}")
+    expect(page.get_by_role("checkbox", name="Done: water plants")).not_to_be_checked()
+    with db.session_scope() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        assert user.locale == "en-GB"  # the browser's language, sent at registration
+        task = session.scalar(select(Task).where(Task.user_id == user.id))
+        assert (task.repeat, task.done) == ("FREQ=WEEKLY;BYDAY=MO", False)
+
+    page.goto(f"{web.url}/app/settings")
+    language = page.get_by_label("Language and date order")
+    expect(language).to_have_value("en-GB")
+    language.select_option("de-DE")
+    profile = language.locator("xpath=ancestor::form")
+    profile.get_by_role("button", name="Save").click()
+    expect(profile.get_by_role("status")).to_have_text("Saved.")
+    with db.session_scope() as session:
+        assert session.scalar(select(User.locale).where(User.email == email)) == "de-DE"
+
+
 def test_the_page_is_served_with_a_csp_that_allows_only_its_own_origin(web):
     page = requests.get(f"{web.url}/app/", timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]

@@ -27,6 +27,7 @@ from shared.models import (
     NotificationSend,
     ProposedAction,
     Schedule,
+    TaskCompletion,
     ThreadMessage,
     User,
     Webhook,
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.worker
 def fill(user, settings):
     """One or more rows of `user` in each table we know refers to users."""
     now = utcnow()
-    make_task(user, title=f"task of {user.email}")
+    task = make_task(user, title=f"task of {user.email}", due_at=now, repeat="FREQ=DAILY", repeat_start=now)
     job = make_job(user, status="succeeded")
     with db.session_scope() as session:
         session.add_all([
@@ -60,6 +61,7 @@ def fill(user, settings):
                     completion_tokens=2),
             ProposedAction(user_id=user.id, job_id=job.id, kind="mail.create_draft", summary="reply",
                            params={"to": ["a@example.com"], "subject": "re", "body": "hi"}),
+            TaskCompletion(task_id=task.id, user_id=user.id, due_at=now, next_due_at=now + timedelta(days=1)),
         ])
         thread = AgentThread(user_id=user.id, title="chat")
         session.add(thread)

@@ -189,6 +189,33 @@ def test_a_due_reminder_reaches_every_device_once_even_when_two_ticks_race(push,
     assert len(push.fcm.messages) == 2 and len(push.webpush.received) == 1
 
 
+def test_completing_a_repeating_task_re_arms_its_reminder_for_the_next_occurrence(push, app):
+    user = create_user("plants@example.com", timezone="Europe/Berlin")
+    token = fcm_token()
+    add_device(user, "fcm", token)
+    due = utcnow().replace(microsecond=0) + timedelta(minutes=30)
+    task = make_task(user, title="water plants", timezone="Europe/Berlin", due_at=due, repeat="FREQ=WEEKLY",
+                     repeat_start=due, remind_at=due - timedelta(minutes=15))
+    assert tick().sent == 0
+    assert tick(now=due - timedelta(minutes=15)).sent == 1  # this week's reminder
+    wait_until(lambda: push.fcm.sent_to(token), message="this week's reminder")
+
+    moved = app.test_client().patch(f"/v1/tasks/{task.id}", json={"done": True}, headers=auth_headers(user)).json
+
+    next_remind = due + timedelta(days=7, minutes=-15)
+    with db.session_scope() as session:
+        stored = session.get(Task, task.id)
+        assert (stored.due_at, stored.remind_at) == (due + timedelta(days=7), next_remind), moved
+        assert stored.reminded_at is None and stored.reminder_status is None and not stored.done
+    assert tick(now=next_remind - timedelta(seconds=1)).sent == 0
+    report = tick(now=next_remind)
+    assert report.sent == 1
+    wait_until(lambda: len(push.fcm.sent_to(token)) == 2, message="next week's reminder")
+    time.sleep(1)  # time for any duplicate to arrive
+    assert [m["notification"]["title"] for m in push.fcm.sent_to(token)] == ["water plants", "water plants"]
+    assert tick(now=next_remind + timedelta(minutes=1)).sent == 0
+
+
 def test_done_tasks_are_never_reminded_and_old_ones_are_marked_missed(push):
     user = create_user("missed@example.com")
     token = fcm_token()

@@ -17,6 +17,8 @@ export type JobStatus = Job["status"];
 export type JobType = Out<Schemas["JobType"]>;
 export type Task = Out<Schemas["Task"]>;
 export type TaskPatch = Schemas["TaskPatch"];
+/** One completed occurrence of a task (a repeating task records each one). */
+export type TaskCompletion = Out<Schemas["Completion"]>;
 export type Action = Out<Schemas["Action"]>;
 export type Thread = Out<Schemas["ThreadWithMessages"]>;
 export type ThreadMessage = Out<Schemas["ThreadMessage"]>;
@@ -256,7 +258,7 @@ export class AssistantClient {
     await this.storage.set(tokens.refresh_token);
   }
 
-  async register(email: string, password: string, extra: { timezone?: string } = {}): Promise<User> {
+  async register(email: string, password: string, extra: { timezone?: string; locale?: string } = {}): Promise<User> {
     return ok(await this.api.POST("/v1/auth/register", { body: { email, password, ...extra } })) as User;
   }
 
@@ -462,6 +464,14 @@ export class AssistantClient {
 
   async updateTask(taskId: string, patch: TaskPatch): Promise<Task> {
     return ok(await this.api.PATCH("/v1/tasks/{task_id}", { params: { path: { task_id: taskId } }, body: patch })) as Task;
+  }
+
+  /** The task's completed occurrences, newest first. */
+  async taskCompletions(
+    taskId: string, query: paths["/v1/tasks/{task_id}/completions"]["get"]["parameters"]["query"] = {},
+  ): Promise<Page<TaskCompletion>> {
+    const params = { path: { task_id: taskId }, query };
+    return ok(await this.api.GET("/v1/tasks/{task_id}/completions", { params })) as Page<TaskCompletion>;
   }
 
   async deleteTask(taskId: string): Promise<void> {

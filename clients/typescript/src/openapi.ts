@@ -399,7 +399,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the timezone (IANA name) or the daily digest time (HH:MM local). */
+        /** Change the timezone (IANA name), the daily digest time (HH:MM local) or the locale (BCP 47). */
         patch: {
             parameters: {
                 query?: never;
@@ -907,7 +907,11 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        /** Edit title, notes, due date, reminder time, priority, tags, or mark done. */
+        /**
+         * Edit title, notes, due date, reminder time, priority, tags, repeat rule, or complete it.
+         * @description `done: true` completes the current occurrence: a repeating task moves to its next one
+         *     (and stays open) until its rule ends.
+         */
         patch: {
             parameters: {
                 query?: never;
@@ -943,6 +947,58 @@ export interface paths {
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        /** The task's completed occurrences, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    task_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CompletionPage"];
+                    };
+                };
+                /** @description No such task (or not yours). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/jobs/{job_id}/actions": {
@@ -2821,6 +2877,11 @@ export interface components {
             password: string;
             /** @default UTC */
             timezone?: string;
+            /**
+             * @description BCP 47 (en-US, en-GB, de-DE, fr-FR, es-ES); the language is one of en, de, fr, es, any region. It sets the day/month order and the language quick add reads.
+             * @default en-US
+             */
+            locale?: string;
         };
         User: {
             /** Format: uuid */
@@ -2829,6 +2890,8 @@ export interface components {
             role?: string;
             timezone?: string;
             digest_time?: string;
+            /** @description BCP 47 (en-US, en-GB, de-DE, fr-FR, es-ES); the language is one of en, de, fr, es, any region. It sets the day/month order and the language quick add reads. */
+            locale?: string;
             /** Format: date-time */
             created_at?: string;
         };
@@ -2869,6 +2932,8 @@ export interface components {
         };
         MePatch: {
             timezone?: string;
+            /** @description BCP 47 (en-US, en-GB, de-DE, fr-FR, es-ES); the language is one of en, de, fr, es, any region. It sets the day/month order and the language quick add reads. */
+            locale?: string;
             /** @description HH:MM, the user's local time */
             digest_time?: string;
         };
@@ -2954,6 +3019,10 @@ export interface components {
             /** @enum {string} */
             priority?: "low" | "normal" | "high" | "urgent";
             tags?: string[];
+            /** @description One RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO (no DTSTART, RDATE or EXDATE lines, at most 256 characters; FREQ DAILY, WEEKLY, MONTHLY or YEARLY), or null. Completing the task moves due_at and remind_at to the next occurrence. */
+            repeat?: string | null;
+            /** @description The rule's DTSTART, so COUNT and INTERVAL count from it across completions. */
+            repeat_start?: string | null;
             done?: boolean;
             completed_at?: string | null;
             created_at?: string;
@@ -2978,6 +3047,23 @@ export interface components {
             /** @enum {string} */
             priority?: "low" | "normal" | "high" | "urgent";
             tags?: string[];
+            /** @description One RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO (no DTSTART, RDATE or EXDATE lines, at most 256 characters; FREQ DAILY, WEEKLY, MONTHLY or YEARLY), or null. Completing the task moves due_at and remind_at to the next occurrence. Setting it (again) starts the series at due_at (or now). */
+            repeat?: string | null;
+        };
+        Completion: {
+            /** Format: uuid */
+            id?: string;
+            /** Format: uuid */
+            task_id?: string;
+            /** @description The occurrence that was completed. */
+            due_at?: string | null;
+            /** @description Where due_at moved; null: done. */
+            next_due_at?: string | null;
+            completed_at?: string;
+        };
+        CompletionPage: {
+            items?: components["schemas"]["Completion"][];
+            next_cursor?: string | null;
         };
         Action: {
             /** Format: uuid */

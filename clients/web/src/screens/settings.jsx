@@ -1,4 +1,5 @@
-// Profile (timezone, digest time), password, devices for notifications, export and account deletion.
+// Profile (timezone, language and date order, digest time), password, devices for notifications, export and
+// account deletion.
 import { useState } from "preact/hooks";
 import { client, rememberDevice } from "../client.js";
 import { ErrorNote, Loading, Section, describe, useLoad } from "../ui.jsx";
@@ -21,8 +22,18 @@ function zones(current) {
   return all.includes(current) ? all : [current, ...all];
 }
 
+// The locales offered; the API takes any region of these languages (a browser's en-IE stays).
+const LOCALES = [
+  ["en-US", "English (US): 8/10 is August 10"],
+  ["en-GB", "English (UK): 8/10 is 10 August"],
+  ["de-DE", "Deutsch"],
+  ["fr-FR", "Français"],
+  ["es-ES", "Español"],
+];
+
 function Profile({ me, setMe }) {
   const [timezone, setTimezone] = useState(me.timezone);
+  const [locale, setLocale] = useState(me.locale);
   const [digest, setDigest] = useState(me.digest_time);
   const [state, setState] = useState({ busy: false, error: null, saved: false });
 
@@ -30,7 +41,7 @@ function Profile({ me, setMe }) {
     event.preventDefault();
     setState({ busy: true, error: null, saved: false });
     try {
-      setMe(await client.updateMe({ timezone, digest_time: digest }));
+      setMe(await client.updateMe({ timezone, locale, digest_time: digest }));
       setState({ busy: false, error: null, saved: true });
     } catch (error) {
       setState({ busy: false, error, saved: false });
@@ -44,6 +55,13 @@ function Profile({ me, setMe }) {
           Timezone
           <select value={timezone} onChange={(e) => setTimezone(e.currentTarget.value)}>
             {zones(me.timezone).map((zone) => <option key={zone} value={zone}>{zone}</option>)}
+          </select>
+        </label>
+        <label>
+          Language and date order
+          <select value={locale} onChange={(e) => setLocale(e.currentTarget.value)}>
+            {(LOCALES.some(([tag]) => tag === me.locale) ? LOCALES : [[me.locale, me.locale], ...LOCALES]).map(
+              ([tag, label]) => <option key={tag} value={tag}>{label}</option>)}
           </select>
         </label>
         <label>

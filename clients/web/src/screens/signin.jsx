@@ -2,6 +2,14 @@ import { useEffect, useState } from "preact/hooks";
 import { client } from "../client.js";
 import { describe } from "../ui.jsx";
 
+// The languages quick add reads; another browser language keeps the API's default (en-US).
+const LANGUAGES = /^(en|de|fr|es)(-[A-Za-z0-9]{1,8})*$/i;
+
+function browserLocale() {
+  const tag = navigator.language || "";
+  return LANGUAGES.test(tag) ? { locale: tag } : {};
+}
+
 export function SignIn({ onSignedIn }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -22,7 +30,7 @@ export function SignIn({ onSignedIn }) {
     try {
       if (creating) {
         const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-        await client.register(email, password, { timezone });
+        await client.register(email, password, { timezone, ...browserLocale() });
       }
       onSignedIn(await client.login(email, password));
     } catch (e) {

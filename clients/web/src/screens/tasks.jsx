@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { RRule } from "rrule";
 import { client } from "../client.js";
 import { Empty, ErrorNote, Loading, describe, formatWhen, isoToZoned, useLoad, zonedToIso } from "../ui.jsx";
 
@@ -35,7 +36,8 @@ export function Tasks({ me }) {
         )}
         <ul class="tasks" aria-label="Tasks">
           {tasks.data?.items.map((task) => (
-            <TaskItem key={task.id} task={task} timeZone={me.timezone} onChange={tasks.reload} />
+            // Keyed on updated_at too: a completed repeating task comes back open, with a new due date.
+            <TaskItem key={`${task.id}:${task.updated_at}`} task={task} timeZone={me.timezone} onChange={tasks.reload} />
           ))}
         </ul>
       </section>
@@ -83,8 +85,56 @@ function QuickAdd({ onAdded }) {
   );
 }
 
+// The common rules; anything else is typed as an RRULE (RFC 5545), which the API checks.
+const REPEATS = [
+  { value: "", label: "Does not repeat" },
+  { value: "FREQ=DAILY", label: "Every day" },
+  { value: "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", label: "Every weekday" },
+  { value: "FREQ=WEEKLY", label: "Every week" },
+  { value: "FREQ=MONTHLY", label: "Every month" },
+  { value: "FREQ=YEARLY", label: "Every year" },
+];
+
+/** The rule in words ("every week on Monday"), by the rrule library; the rule itself if it cannot say. */
+export function ruleInWords(rule) {
+  try {
+    return RRule.fromString(rule).toText();
+  } catch {
+    return rule;
+  }
+}
+
+function RepeatForm({ task, busy, onSave, onCancel }) {
+  const [rule, setRule] = useState(task.repeat || "");
+  const save = (event) => {
+    event.preventDefault();
+    onSave({ repeat: rule.trim() || null });
+  };
+  return (
+    <form class="row due-form" onSubmit={save}>
+      <label>
+        Repeats
+        <select value={REPEATS.some((r) => r.value === rule) ? rule : "custom"}
+          onChange={(e) => e.currentTarget.value !== "custom" && setRule(e.currentTarget.value)}>
+          {REPEATS.map((r) => <option key={r.value} value={r.value}>{r.label}</option>)}
+          <option value="custom">Custom rule</option>
+        </select>
+      </label>
+      <label class="grow">
+        Rule (RRULE)
+        <input name="repeat" value={rule} placeholder="FREQ=WEEKLY;BYDAY=MO" maxLength={256} autocomplete="off"
+          onInput={(e) => setRule(e.currentTarget.value)} />
+      </label>
+      {rule.trim() && <p class="muted small full" aria-live="polite">Repeats {ruleInWords(rule.trim())}</p>}
+      <button type="submit" disabled={busy}>Save</button>
+      <button type="button" class="secondary" onClick={onCancel}>Cancel</button>
+    </form>
+  );
+}
+
 function TaskItem({ task, timeZone, onChange }) {
   const [editing, setEditing] = useState(false);
+  const [editingRepeat, setEditingRepeat] = useState(false);
   const [due, setDue] = useState(task.due_at ? isoToZoned(task.due_at, timeZone) : "");
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -96,6 +146,7 @@ function TaskItem({ task, timeZone, onChange }) {
     try {
       await client.updateTask(task.id, change);
       setEditing(false);
+      setEditingRepeat(false);
       onChange();
     } catch (e) {
       setDone(task.done);
@@ -106,7 +157,8 @@ function TaskItem({ task, timeZone, onChange }) {
   };
 
   const toggle = (event) => {
-    setDone(event.currentTarget.checked);
+    // A repeating task is not shown done: the API moves it to its next occurrence.
+    if (!task.repeat || !event.currentTarget.checked) setDone(event.currentTarget.checked);
     patch({ done: event.currentTarget.checked });
   };
 
@@ -127,6 +179,11 @@ function TaskItem({ task, timeZone, onChange }) {
               {formatWhen(task.due_at, timeZone, { time: !task.all_day })}
             </time>
           )}
+          {task.repeat && (
+            <span class="repeat" title={task.repeat} aria-label={`Repeats ${ruleInWords(task.repeat)}`}>
+              ↻ {ruleInWords(task.repeat)}
+            </span>
+          )}
           {task.priority !== "normal" && <span class={`badge badge-${task.priority}`}>{task.priority}</span>}
           {task.tags.map((tag) => (
             <span key={tag} class="tag">#{tag}</span>
@@ -142,6 +199,9 @@ function TaskItem({ task, timeZone, onChange }) {
             <button type="button" class="secondary" onClick={() => setEditing(false)}>Cancel</button>
           </form>
         )}
+        {editingRepeat && (
+          <RepeatForm task={task} busy={busy} onSave={patch} onCancel={() => setEditingRepeat(false)} />
+        )}
         {error && <p class="note note-error" role="alert">{describe(error)}</p>}
       </div>
       <div class="task-actions">
@@ -149,6 +209,12 @@ function TaskItem({ task, timeZone, onChange }) {
           <button type="button" class="secondary small" aria-label={`Edit due date of ${task.title}`}
             onClick={() => setEditing(true)}>
             {task.due_at ? "Due…" : "Set due"}
+          </button>
+        )}
+        {!editingRepeat && (
+          <button type="button" class="secondary small" aria-label={`Edit repeat of ${task.title}`}
+            onClick={() => setEditingRepeat(true)}>
+            {task.repeat ? "Repeats…" : "Repeat"}
           </button>
         )}
         <button type="button" class="ghost small" aria-label={`Delete ${task.title}`} disabled={busy}
