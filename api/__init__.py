@@ -28,14 +28,18 @@ from api.resources import (
     threads,
     webhooks,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, check_settings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app from `settings` (default: the environment)."""
-    settings = settings or get_settings()
+    """Build the app from `settings` (default: the environment, then `.env`, checked).
+
+    Unchecked settings raise ConfigurationError here: under gunicorn a worker that cannot
+    load the app halts the arbiter, where a SystemExit would have it rebooted forever.
+    """
+    settings = settings or check_settings("api")
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

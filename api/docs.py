@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, redirect, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 blp = Blueprint("docs", __name__)
@@ -44,6 +44,12 @@ def content_security_policy(nonce: str) -> str:
         "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
+
+
+@blp.get("/")
+def root() -> Response:
+    """The API's root: someone opening the address `make run` printed lands on the docs, not a 404."""
+    return redirect("/docs", code=302)
 
 
 @blp.get("/docs")

@@ -1,36 +1,43 @@
-"""gunicorn settings, from the environment.
+"""gunicorn settings, from the settings table (the environment, then `.env`).
 
 Threads, because `GET /v1/jobs/{id}?wait=30` holds a request open for up to 30 s and
 must not hold a whole worker process.
 """
 import os
 
-bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+from shared.settings import get_settings, given_values, refuse_to_start_on_problems
+
+settings = get_settings()
 # A pooled database connection for every thread, so no request opens one of its own.
-if not (os.environ.get("DB_POOL_SIZE") or os.environ.get("DATABASE_POOL_SIZE")):
-    os.environ["DB_POOL_SIZE"] = str(threads)
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # above the longest long-poll
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "35"))
+if not ({"DB_POOL_SIZE", "DATABASE_POOL_SIZE"} & set(given_values())):
+    os.environ["DB_POOL_SIZE"] = str(settings.gunicorn_threads)
+    get_settings.cache_clear()
+    settings = get_settings()
+
+# Before anything starts: a setting that cannot work stops the api here (in the master), naming
+# its variable. create_app checks again, for `gunicorn "api:create_app()"` without this file.
+refuse_to_start_on_problems("api", settings)
+
+bind = settings.bind or f"127.0.0.1:{settings.port}"
+workers = settings.web_concurrency
+worker_class = "gthread"
+threads = settings.gunicorn_threads
+timeout = settings.gunicorn_timeout  # above the longest long-poll
+graceful_timeout = settings.gunicorn_graceful_timeout
 keepalive = 5
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests = settings.gunicorn_max_requests
 # Build the app once in the master and fork workers from it: a worker recycled after
 # max_requests starts in milliseconds instead of re-importing everything (about 1 s of CPU
 # each, which under load was a fifth of the api's CPU), and the workers share the pages.
 # Connections are made lazily and per process (shared.db, shared.redis_clients check the pid).
-preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() not in ("0", "false", "no")
+preload_app = settings.gunicorn_preload
 max_requests_jitter = 500
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
+accesslog = settings.gunicorn_accesslog or None  # empty: no access log
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-
-# Before anything starts: a setting that cannot work stops the api here, naming its variable.
-# (Read afresh: the process's cached settings must see DB_POOL_SIZE as set above.)
-from shared.settings import Settings, refuse_to_start_on_problems  # noqa: E402
-
-refuse_to_start_on_problems("api", Settings.from_env())
+loglevel = settings.log_level.lower()
+# One control socket per instance (gunicorn's default, ~/.gunicorn/gunicorn.ctl, is shared by
+# every instance on the host): under DATA_DIR, named by the port.
+control_socket = str(settings.data_dir / f"gunicorn-{bind.rsplit(':', 1)[-1]}.ctl")
 
 # Error and access logs as structured lines, the access line with the request's id.
 logger_class = "shared.logging.GunicornLogger"
@@ -40,6 +47,10 @@ logger_class = "shared.logging.GunicornLogger"
 from shared.metrics_dir import prepare_multiprocess_dir, remove_own_multiprocess_dir  # noqa: E402
 
 prepare_multiprocess_dir("assistant-api-metrics-")
+
+
+def on_starting(server):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # for the control socket
 
 
 def child_exit(server, worker):

@@ -5,7 +5,7 @@ Beat runs it every minute; each job is sent with a random delay of up to a tenth
 interval, so accounts connected together do not all hit Google in the same second.
 Coalescing (shared.jobs) makes a second fan-out, or a user's own submit, harmless.
 
-Beside it, every SWEEP_INTERVAL_SECONDS, the consents whose link nobody completed within
+Beside it, every 5 minutes, the consents whose link nobody completed within
 10 minutes are revoked at Google and dropped (shared.google_oauth.drop_expired_links).
 """
 from __future__ import annotations

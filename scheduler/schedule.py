@@ -6,13 +6,24 @@ from pathlib import Path
 from celery import beat
 from celery.schedules import crontab
 
-from shared.settings import get_settings
+from shared.google_oauth import configured as google_configured
+from shared.settings import Settings, get_settings
+
+# Consents exchanged but never completed by their app expire after 10 minutes: a pass every
+# 5 drops each within 15, without a sweep on Flower's task list every 30 seconds.
+EXPIRED_LINKS_SECONDS = 300
 
 
-def beat_schedule() -> dict:
-    """Periodic tasks by name; each is safe to run twice at once (see the task)."""
-    settings = get_settings()
-    return {
+def expired_links_seconds(settings: Settings) -> int:
+    """A tenth as often as the sweeper, at most every 5 minutes (tests shorten the sweeper)."""
+    return min(EXPIRED_LINKS_SECONDS, settings.sweep_interval_seconds * 10)
+
+
+def beat_schedule(settings: Settings | None = None) -> dict:
+    """Periodic tasks by name, only for configured features (ops/README.md lists each and its
+    interval); each is safe to run twice at once (see the task)."""
+    settings = settings or get_settings()
+    schedule = {
         "sweep-lost-jobs": {
             "task": "scheduler.sweep",
             "schedule": float(settings.sweep_interval_seconds),
@@ -45,18 +56,29 @@ def beat_schedule() -> dict:
             "args": ("ops.verify_backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
-        # Consents exchanged but never completed by their app: revoked at Google, then dropped.
-        "google-expired-links": {
-            "task": "scheduler.google_expired_links",
-            "schedule": float(settings.sweep_interval_seconds),
-            "options": {"queue": "sync", "expires": settings.sweep_interval_seconds},
-        },
-        "google-sync-fan-out": {
-            "task": "scheduler.google_sync",
-            "schedule": 60.0,
-            "options": {"queue": "sync", "expires": 60},
-        },
     }
+    if google_configured(settings):
+        fan_out, expired_links = google_fan_out_seconds(settings), expired_links_seconds(settings)
+        schedule |= {
+            # Consents exchanged but never completed by their app: revoked at Google, then dropped.
+            "google-expired-links": {
+                "task": "scheduler.google_expired_links",
+                "schedule": float(expired_links),
+                "options": {"queue": "sync", "expires": expired_links},
+            },
+            "google-sync-fan-out": {
+                "task": "scheduler.google_sync",
+                "schedule": float(fan_out),
+                "options": {"queue": "sync", "expires": fan_out},
+            },
+        }
+    return schedule
+
+
+def google_fan_out_seconds(settings: Settings) -> int:
+    """A fifth of GOOGLE_SYNC_INTERVAL_MINUTES (3 minutes for 15), at least a minute: an account
+    is synced at most a fifth late, and each job is spread over a tenth anyway (scheduler.google_sync)."""
+    return max(60, settings.google_sync_interval_minutes * 60 // 5)
 
 
 def tick_schedule(seconds: int):

@@ -30,7 +30,7 @@ def reset_message(*, to: str, link: str, settings: Settings) -> EmailMessage:
 def changed_message(*, to: str, settings: Settings) -> EmailMessage:
     return _message(settings, to, "Your password was changed", (
         "The password of your Assistant account was just changed, and every other sign-in ended.\n\n"
-        f"If this was not you, reset your password now at {settings.public_base_url}/app/signin "
+        f"If this was not you, reset your password now at {settings.public_base_url.rstrip('/')}/app/ "
         "(\"Forgot password?\").\n"))
 
 

@@ -83,7 +83,7 @@ def issue_reset(*, session: Session, email: str, settings: Settings) -> tuple[Us
     session.add(PasswordReset(user_id=user.id, token_hash=_digest(token), created_at=now,
                               expires_at=now + timedelta(minutes=RESET_MINUTES)))
     # The token rides in the fragment: browsers never send it to a server, nor in a Referer.
-    return user, f"{settings.public_base_url}{RESET_PAGE}#token={token}"
+    return user, f"{settings.public_base_url.rstrip('/')}{RESET_PAGE}#token={token}"
 
 
 def consume_reset(*, session: Session, token: str, new_password: str):

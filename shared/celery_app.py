@@ -43,6 +43,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1000,
+        worker_concurrency=settings.worker_concurrency,
         worker_send_task_events=True,  # Flower
         # No "task-sent" events: one more broker publish on every submit, for a state
         # Flower shows anyway once the worker receives the task.

@@ -71,8 +71,11 @@ def env_reads(path: Path) -> dict[str, str | None]:
     return reads
 
 
-def settings_reads() -> dict[str, str | None]:
-    return env_reads(ROOT / "shared" / "settings.py")
+def settings_reads() -> set[str]:
+    """Every variable of the settings table (shared/settings.py), aliases included."""
+    from shared.settings import variables
+
+    return set(variables())
 
 
 def code_reads() -> set[str]:
@@ -81,6 +84,7 @@ def code_reads() -> set[str]:
     for folder in CODE_DIRS:
         for path in (ROOT / folder).rglob("*.py"):
             names |= set(env_reads(path))
+    names |= settings_reads()
     names |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", (ROOT / "Procfile").read_text()))
     return names
 
@@ -108,18 +112,16 @@ def env_example() -> dict[str, tuple[str, str]]:
     return entries
 
 
-def test_env_example_lists_every_setting_with_its_default():
+def test_env_example_is_generated_from_the_settings_table():
+    """Every setting, its default and its help, as the table declares them: regenerate with
+    `assistant settings example > .env.example` after adding one."""
+    from shared.cli.settings import env_example as generated
+    from shared.settings import Settings, variable
+
+    assert (ROOT / ".env.example").read_text() == generated(), "run: assistant settings example > .env.example"
     listed = env_example()
-    reads = settings_reads()
-    assert len(reads) > 20, "parsing shared/settings.py found too few _env() calls"
-    missing = sorted(set(reads) - set(listed))
-    assert not missing, f".env.example does not list {missing}, which shared/settings.py reads"
-    wrong = {
-        name: (listed[name][0], default)
-        for name, default in reads.items()
-        if default and listed[name][0] != default
-    }
-    assert not wrong, f".env.example value vs the code's default: {wrong}"
+    missing = sorted(variable(name) for name in Settings.model_fields if variable(name) not in listed)
+    assert not missing, f".env.example does not list {missing}"
 
 
 def test_env_example_lists_only_variables_the_code_reads_or_will():
@@ -215,7 +217,7 @@ def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedP
 
 
 REQUIRED = ("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
-            "AWS_SECRET_ACCESS_KEY=test-only-minio-password\n")
+            "AWS_SECRET_ACCESS_KEY=test-only-minio-password\nFLOWER_BASIC_AUTH=ops:test-only-flower-password\n")
 APP_SERVICES = {"migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower"}
 # What docker-compose.yml sets for a container whatever .env says, by service, because the
 # value describes the container rather than the deployment: the image's volumes, the
@@ -239,7 +241,7 @@ def test_docker_compose_config_is_valid(tmp_path):
     }
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AWS_SECRET_ACCESS_KEY"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ERASURE_JOURNAL_KEY", "AWS_SECRET_ACCESS_KEY", "FLOWER_BASIC_AUTH"])
 def test_docker_compose_requires_its_secrets(tmp_path, missing):
     text = "".join(line + "\n" for line in REQUIRED.splitlines() if not line.startswith(missing))
     result = _compose(tmp_path, "config", "-q", env_text=text)

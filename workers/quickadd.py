@@ -11,12 +11,16 @@ Grammar
   ``_``. Returned lowercase, de-duplicated, in order of appearance. ``C#`` is not a tag.
 * Priority: a standalone ``!low``, ``!normal``, ``!high``, ``!urgent``, ``!!`` (high) or
   ``!!!`` (urgent). The last marker wins; the default is "normal". ``done!!`` is no marker.
-* Repeat: "every day/weekday/monday/2 weeks/month on the 1st/year", "every other tuesday",
-  "every morning" (daily at 09:00), "daily", "weekly", with "until <date>" and "for N times" (and the same in de/fr/es: "jeden
-  Montag", "tous les lundis", "todos los lunes", ...) become ``repeat``, an RFC 5545 RRULE value
-  without DTSTART built and checked with python-dateutil's rrule; ``due_at`` is its first
-  occurrence at or after now (at the time of day the line gives, if any). A rule dateutil
-  refuses, or with no occurrence within 10 years, is no rule: the words stay in the title.
+* Repeat: "every day/weekday/monday/2 weeks/month on the 1st/quarter/year", "every other tuesday",
+  "every 2 weeks on saturday", "the last friday of the month", "every morning" (daily at 09:00),
+  "daily", "weekly", "quarterly", with "until <date>" and "for N times" (and the same in de/fr/es:
+  "jeden Montag", "tous les lundis", "todos los lunes", ...) become ``repeat``, an RFC 5545 RRULE
+  value without DTSTART built and checked with python-dateutil's rrule (UNTIL floating local time,
+  as DTSTART is); ``due_at`` is its first occurrence at or after now (at the time of day the line
+  gives, if any). The phrase combines with a time, a part of the day after it, an until date and a
+  count in any order ("yoga every day at 7am until Jan 31"), and all of them leave the title. A rule
+  that cannot be built (an until that names no day right after the phrase, COUNT with UNTIL, a
+  rule dateutil refuses, or no occurrence within 10 years) is no rule: the words stay in the title.
 * Due date: the first *date phrase*: adjacent date and time pieces, joined by spaces, commas or
   "at/on/um/am/à/le/a las/...". Everything the phrase covers, and a dangling preposition right
   before it ("due by", "am", "le"), leaves the title; a phrase that is not understood leaves the
@@ -40,7 +44,7 @@ Semantics (fixed; docs/quick-add.md says the same)
   23:00; parts of the day: morning 09:00, noon 12:00, afternoon 15:00, evening 19:00, night 20:00.
 * A bare hour 1-7 ("at 3", "um 3", "a las tres") means pm; 8-12 the next such time. In English
   "3:30" is 15:30 by the same rule; in German, French and Spanish a time with minutes is on the
-  24-hour clock, and "5h" is 05:00. "12.30" is a time only after at/um/à/a las or with am/pm,
+  24-hour clock, and "5h" and "5 Uhr" are 05:00. "12.30" is a time only after at/um/à/a las or with am/pm,
   never after a currency sign; "10:00:00" is ten o'clock.
 * A time without a date is the next such wall-clock time: today if still ahead, else tomorrow.
 * A stated zone ("9am PST", "11am JST", "+01:00", "Z") is converted to the user's zone.
@@ -55,6 +59,7 @@ Semantics (fixed; docs/quick-add.md says the same)
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -112,14 +117,17 @@ def parse_quick_add(text: str, *, now: datetime, timezone: str, locale: str = "e
     if found_repeat is not None:
         spans, rule = found_repeat
         without = head
+        mark = _REPEAT_MARK if _REPEAT_MARK not in head else ""  # a line that has the character keeps it
         for start, end in sorted(spans, reverse=True):
-            without = without[:start] + " " + without[end:]
+            # a mark where the phrase was: it parts the words around it ("date night | at 7pm") and lets a
+            # part of the day right after it count ("every sunday | evening")
+            without = without[:start] + f" {mark} " + without[end:]
         phrase = _find_due_date(without, ctx)
         first = _first_occurrence(rule, phrase, ctx)
         if first is not None:
-            repeat = rule.text
-            due_at, all_day = first
+            due_at, all_day, repeat = first
             head = _remove_phrase(without, phrase) if phrase is not None else without
+            head = head.replace(mark, " ") if mark else head
     else:
         phrase = _find_due_date(head, ctx)
         if phrase is not None:
@@ -531,7 +539,7 @@ def _rules(language: str) -> list[_RuleSpec]:
     @rule(rf"(?P<h>\d{{1,2}})\s*(?:{clock_suffix})(?P<mi>\d{{2}})?" + _ZONE)
     def _h_uhr(match, ctx):
         hour, minute = int(match["h"]), int(match["mi"] or 0)
-        literal = language == "fr" or hour > 12 or match["mi"] is not None
+        literal = language in ("fr", "de") or hour > 12 or match["mi"] is not None
         return _clock(match, language, hour, minute, literal=literal)
 
     bare_hour_word = _alt([w for w, v in {**vocab.NUMBERS["en"], **numbers}.items() if isinstance(v, int)
@@ -551,7 +559,7 @@ def _rules(language: str) -> list[_RuleSpec]:
         minute = _number(match["mi"], language) if match["mi"] else 0
         if hour is None or minute is None:
             return None
-        literal = language == "fr" and bool(match["suffix"])  # "à 5h" is 05:00
+        literal = language in ("fr", "de") and bool(match["suffix"])  # "à 5h", "um 5 Uhr" is 05:00
         return _clock(match, language, int(hour), int(minute), literal=literal)
 
     # Noon, midnight, parts of the day, EOD.
@@ -1298,7 +1306,8 @@ def _find_due_date(text: str, ctx: _Context) -> _Phrase | None:
         # day together ("wed morning", "sat 10am")
         day_and_time = any(p.day is not None or p.weekday is not None for p in group) and any(
             p.hour is not None or p.part_of_day is not None for p in group)
-        if not (any(piece.strong for piece in group) or day_and_time or _PREPOSITION_BEFORE.search(_before(text, start))):
+        if not (any(piece.strong for piece in group) or day_and_time or _PREPOSITION_BEFORE.search(_before(text, start))
+                or _before(text, start).rstrip().endswith(_REPEAT_MARK)):
             continue
         if _HALF_EATEN_BEFORE.search(_before(text, start)) or _HALF_EATEN_AFTER.match(text, end):
             continue  # part of a phrase we do not read ("the week of october 7th", "friday's numbers")
@@ -1426,6 +1435,7 @@ class _Recurrence:
     count: int | None = None
     until: date | None = None
     hour: int | None = None  # the time of day a part-of-day rule implies ("every morning": 9), not in the RRULE
+    lasting: relativedelta | None = None  # "for 6 weeks": becomes UNTIL once the first occurrence is known
 
     @property
     def text(self) -> str:
@@ -1444,12 +1454,25 @@ class _Recurrence:
         return ";".join(parts)
 
 
+# Stands where a repeat phrase was cut out while the rest of the line is read (a private-use character).
+_REPEAT_MARK = "\ue000"
+_LASTING = ("days", "weeks", "months", "years")
 _RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# The order of a weekday in its month ("the last friday of the month": BYDAY=-1FR).
+_NTH = {
+    "en": {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1},
+    "de": {"ersten": 1, "zweiten": 2, "dritten": 3, "vierten": 4, "letzten": -1},
+    "fr": {"premier": 1, "premiers": 1, "deuxième": 2, "deuxièmes": 2, "second": 2, "troisième": 3,
+           "troisièmes": 3, "quatrième": 4, "quatrièmes": 4, "dernier": -1, "derniers": -1},
+    "es": {"primer": 1, "primeros": 1, "segundo": 2, "segundos": 2, "tercer": 3, "terceros": 3, "cuarto": 4,
+           "cuartos": 4, "último": -1, "ultimo": -1, "últimos": -1, "ultimos": -1},
+}
 # "every morning", "jeden Abend", "tous les soirs", "todas las noches": daily at that part of the day.
 _DAILY_AT = {
-    "en": {"morning": 9, "mornings": 9, "evening": 19, "evenings": 19, "night": 20, "nights": 20},
-    "de": {"morgen": 9, "abend": 19, "nacht": 20},
-    "fr": {"matins": 9, "matin": 9, "soirs": 19, "soir": 19, "nuits": 20},
+    "en": {"morning": 9, "mornings": 9, "afternoon": 15, "afternoons": 15, "evening": 19, "evenings": 19, "night": 20,
+           "nights": 20},
+    "de": {"morgen": 9, "nachmittag": 15, "abend": 19, "nacht": 20},
+    "fr": {"matins": 9, "matin": 9, "après-midi": 15, "apres-midi": 15, "soirs": 19, "soir": 19, "nuits": 20},
     "es": {"mañanas": 9, "mananas": 9, "tardes": 15, "noches": 20},
 }
 
@@ -1461,24 +1484,42 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     every = {"en": r"every|each", "de": r"jeden|jede|jedes|alle", "fr": r"tous\s+les|toutes\s+les|chaque",
              "es": r"todos\s+los|todas\s+las|cada"}[language]
     other = {"en": r"other", "de": r"zweiten|zweite|zweites", "fr": r"deux", "es": r"dos|otro|otra"}[language]
-    units = {"en": r"days?|weekdays?|weeks?|months?|years?|weekends?|" + _alt(_DAILY_AT["en"]),
-             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|jahr|jahre|wochenende|" + _alt(_DAILY_AT["de"]),
-             "fr": r"jours?|semaines?|mois|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
-             "es": r"días?|dias?|semanas?|mes|meses|años?|anos?|fines\s+de\s+semana|" + _alt(_DAILY_AT["es"])}[language]
-    adverbs = {"en": r"daily|everyday|weekly|monthly|yearly|annually|weekdays|nightly",
-               "de": r"täglich|taeglich|wöchentlich|woechentlich|monatlich|jährlich|jaehrlich|werktags",
-               "fr": r"quotidiennement|hebdomadairement|mensuellement|annuellement|tous\s+les\s+jours",
-               "es": r"diariamente|semanalmente|mensualmente|anualmente|a\s+diario"}[language]
+    units = {"en": r"days?|weekdays?|business\s+days?|workdays?|weeks?|fortnights?|months?|quarters?|years?|weekends?|"
+                   + _alt(_DAILY_AT["en"]),
+             "de": r"tag|tage|werktag|werktage|woche|wochen|monat|monate|quartal|quartale|jahr|jahre|wochenende|"
+                   + _alt(_DAILY_AT["de"]),
+             "fr": r"jours?|semaines?|mois|trimestres?|ans?|années?|week-ends?|" + _alt(_DAILY_AT["fr"]),
+             "es": r"días?|dias?|semanas?|mes|meses|trimestres?|años?|anos?|fines\s+de\s+semana|"
+                   + _alt(_DAILY_AT["es"])}[language]
+    adverbs = {"en": r"daily|everyday|weekly|fortnightly|monthly|quarterly|yearly|annually|weekdays|nightly",
+               "de": r"täglich|taeglich|wöchentlich|woechentlich|zweiwöchentlich|vierzehntägig|monatlich|"
+                     r"vierteljährlich|quartalsweise|jährlich|jaehrlich|werktags",
+               "fr": r"quotidiennement|hebdomadairement|mensuellement|trimestriellement|annuellement|tous\s+les\s+jours",
+               "es": r"diariamente|semanalmente|quincenalmente|mensualmente|trimestralmente|anualmente|a\s+diario"}[language]
+    # "every 2 weeks on saturday", "alle 2 Wochen am Samstag", "toutes les 2 semaines le samedi"
+    on_day = {"en": r"on", "de": r"am", "fr": r"le", "es": r"el|los"}[language]
+    # "the last friday of the month", "jeden ersten Montag im Monat", "le dernier vendredi du mois"
+    nth_lead = {"en": r"every|each|(?:on\s+)?the", "de": r"jeden|am", "fr": r"chaque|tous\s+les|le",
+                "es": r"cada|todos\s+los|el"}[language]
+    nth_of = {"en": r"of\s+(?:the|every|each)\s+month", "de": r"(?:im|jedes|des)\s+monats?",
+              "fr": r"(?:du|de\s+chaque)\s+mois", "es": r"(?:de\s+cada|del)\s+mes"}[language]
     monthday = {"en": r"(?:\s+on\s+the\s+(?P<md>\d{1,2})(?:st|nd|rd|th)?)?",
                 "de": r"(?:\s+am\s+(?P<md>\d{1,2})\.?)?",
                 "fr": r"(?:\s+le\s+(?P<md>\d{1,2})(?:er|e)?)?",
                 "es": r"(?:\s+el\s+(?:día\s+|dia\s+)?(?P<md>\d{1,2}))?"}[language]
     number = rf"\d{{1,3}}|{_alt(w for w, v in vocab.NUMBERS[language].items() if isinstance(v, int) and v > 1 and ' ' not in w)}"
     weekday_list = rf"(?P<days>(?:{weekdays})s?\.?(?:\s*(?:,|and|&|und|et|y)\s*(?:{weekdays})s?\.?)*)"
+    on_days = rf"(?:(?:\s+(?:{on_day}))?\s+{weekday_list.replace('<days>', '<on_days>')})?"
+    # "every month on the last friday", "jeden Monat am ersten Montag", "cada mes el último viernes"
+    day_word = {"en": r"day", "de": r"tag", "fr": r"jour", "es": r"día|dia"}[language]
+    month_on = {"en": r"on\s+the", "de": r"am", "fr": r"le", "es": r"el"}[language]
+    month_nth = rf"(?:\s+(?:{month_on})\s+(?P<nth2>{_alt(_NTH[language])})\s+(?P<nth_day2>{weekdays}))?"
     phrase = (
         rf"(?<![\w])(?:"
-        rf"(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?(?:(?P<unit>{units})|{weekday_list}){monthday}"
-        rf"|(?P<adverb>{adverbs}){monthday.replace('<md>', '<md2>')}"
+        rf"(?:{nth_lead})\s+(?P<nth>{_alt(_NTH[language])})\s+(?P<nth_day>{weekdays}|{day_word})s?\s+(?:{nth_of})"
+        rf"|(?:{every})\s+(?:(?P<other>{other})\s+)?(?:(?P<n>{number})\s+)?"
+        rf"(?:(?P<unit>{units}){on_days}|{weekday_list}){monthday}{month_nth}"
+        rf"|(?P<adverb>{adverbs}){on_days.replace('<on_days>', '<on_days2>')}{monthday.replace('<md>', '<md2>')}"
         + (rf"|un\s+(?P<fr_day>{weekdays})\s+sur\s+deux" if language == "fr" else "")
         + (r"|(?:on\s+)?the\s+(?P<md3>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each|the)\s+month" if language == "en" else "")
         + (rf"|los\s+{weekday_list.replace('<days>', '<es_days>')}" if language == "es" else "")
@@ -1486,54 +1527,109 @@ def _repeat_patterns(language: str) -> tuple[re.Pattern[str], re.Pattern[str], r
     )
     until = {"en": r"until|till|through|thru", "de": r"bis(?:\s+zum)?", "fr": r"jusqu'au|jusqu'à|jusqu'a",
              "es": r"hasta(?:\s+el)?"}[language]
+    # "for 6 weeks", "6 Wochen lang", "pendant 6 semaines", "durante 6 semanas": the rule ends that long after its start
+    spans_of_time = rf"(?P<ln>{number})\s+(?P<lu>{_alt(w for w, k in vocab.UNITS[language].items() if k in _LASTING)})"
+    lasting = {"en": rf"for\s+{spans_of_time}", "de": rf"(?:für\s+)?{spans_of_time}\s+lang|für\s+"
+               + spans_of_time.replace("<ln>", "<ln2>").replace("<lu>", "<lu2>"),
+               "fr": rf"pendant\s+{spans_of_time}", "es": rf"durante\s+{spans_of_time}"}[language]
     count = {"en": r"(?:for\s+)?(?P<c>\d{1,3})\s+times", "de": r"(?P<c>\d{1,3})\s*(?:-\s*)?mal",
-             "fr": r"(?P<c>\d{1,3})\s+fois", "es": r"(?P<c>\d{1,3})\s+veces"}[language]
+             "fr": r"(?P<c>\d{1,3})\s+fois", "es": r"(?P<c>\d{1,3})\s+veces"}[language] + f"|{lasting}"
     return (re.compile(phrase, _FLAGS), re.compile(rf"\s+(?:{until})\s+", _FLAGS),
             re.compile(rf"\s+(?:{count})(?![\w])", _FLAGS))
 
 
 def _find_repeat(text: str, ctx: _Context) -> tuple[list[tuple[int, int]], _Recurrence] | None:
-    """The repeat phrase (with its until/count tails) and its rule, or None."""
+    """The repeat phrase, its until/count parts anywhere in the line, and its rule, or None."""
     for language in ctx.languages:
         phrase_re, until_re, count_re = _repeat_patterns(language)
-        match = phrase_re.search(text)
-        if match is None:
+        matches = list(phrase_re.finditer(text))
+        if not matches:
             continue
+        # "weekly report every friday": an "every ..." phrase says more than an adverb that may be a noun's
+        match = next((m for m in matches if not m.group("adverb")), matches[0])
         rule = _rule_from(match, language)
         if rule is None:
             return None
+        spans = [match.span()]
         end = match.end()
-        while True:
+        for _ in range(4):  # the tails straight after the phrase, in any order (a few: each until reads the line)
             counted = count_re.match(text, end)
             if counted:
-                rule = replace(rule, count=int(counted["c"]))
+                rule = _counted(rule, counted, language)
+                if rule is None:
+                    return None
                 end = counted.end()
                 continue
             until = until_re.match(text, end)
-            if until:
-                target = _find_due_date(text[until.end():], ctx)
-                if target is not None and target.start == 0:
-                    rule = replace(rule, until=target.due_at.date())
-                    end = until.end() + target.end
+            if until is None:
+                break
+            read = _read_until(text, until, ctx)
+            if read is None:
+                return None  # "every day until Feb 30": the rule as said cannot be built; the words stay
+            rule = replace(rule, until=read[0])
+            end = read[1]
+        spans[0] = (match.start(), end)
+        # "every day at 7am until Jan 31", "daily 8am for 10 times": the tails after a time, or before the phrase
+        if rule.until is None:
+            # a few tries at most: each reads the rest of the line, and a hostile line may say "until" hundreds of times
+            for until in itertools.islice(until_re.finditer(text), 4):
+                if _overlaps(until.span(), spans):
                     continue
-                # "until june": the month counts only with its preposition, so read them together
-                start = until.start() + len(until.group()) - len(until.group().lstrip())
-                target = _find_due_date(text[start:], ctx)
-                if target is not None and target.start == 0:
-                    rule = replace(rule, until=target.due_at.date())
-                    end = start + target.end
-                    continue
-            break
-        spans = [(match.start(), end)]
-        if rule.count is None:
-            # "daily 8am for 10 times": the count may come after the time
-            counted = count_re.search(text, end)
-            if counted:
-                rule = replace(rule, count=int(counted["c"]))
-                spans.append(counted.span())
-        if not 0 < (rule.count or 1) <= 1000:
-            return None
+                read = _read_until(text, until, ctx)
+                if read is not None and not _overlaps((until.start(), read[1]), spans):
+                    rule = replace(rule, until=read[0])
+                    spans.append((until.start(), read[1]))
+                    break
+        if rule.count is None and rule.lasting is None:
+            for counted in count_re.finditer(text):
+                if not _overlaps(counted.span(), spans):
+                    rule = _counted(rule, counted, language)
+                    if rule is None:
+                        return None
+                    spans.append(counted.span())
+                    break
+        ends = (rule.count is not None) + (rule.until is not None) + (rule.lasting is not None)
+        if not 0 < (rule.count or 1) <= 1000 or ends > 1:
+            return None  # RFC 5545: COUNT and UNTIL never together
         return spans, rule
+    return None
+
+
+def _counted(rule: _Recurrence, counted: re.Match[str], language: str) -> _Recurrence | None:
+    """The rule with the count ("for 6 times") or the length ("for 6 weeks") the match says; None if nonsense."""
+    if counted["c"]:
+        return replace(rule, count=int(counted["c"]))
+    groups = counted.groupdict()
+    amount = _number(groups.get("ln") or groups["ln2"], language)
+    kind = vocab.UNITS[language][(groups.get("lu") or groups["lu2"]).lower()]
+    if amount is None or amount != int(amount) or not 1 <= amount <= 100:
+        return None
+    return replace(rule, lasting=relativedelta(**{kind: int(amount)}))
+
+
+def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether the span shares a character with any of the spans."""
+    return any(span[0] < end and start < span[1] for start, end in spans)
+
+
+def _read_until(text: str, until: re.Match[str], ctx: _Context) -> tuple[date, int] | None:
+    """The date after "until"/"bis"/"jusqu'au"/"hasta" and where it ends; a time after the date is left."""
+    # "until june": the month counts only with its preposition, so read them together too
+    lead = until.start() + len(until.group()) - len(until.group().lstrip())
+    for start in (until.end(), lead):
+        target = _find_due_date(text[start:], ctx)
+        if target is None or target.start != 0:
+            continue
+        days = [p for p in target.pieces if p.hour is None and p.part_of_day is None and p.instant is None]
+        if not days and _only_clock(target):
+            return None  # "every day until 5pm" names no last day
+        if days and len(days) < len(target.pieces) and target.pieces[: len(days)] == days:
+            # "daily until 6/30 at 8pm": the time is the occurrences' own
+            resolved = _resolve(days, ctx)
+            if resolved is None:
+                continue
+            return resolved[0].date(), start + days[-1].end
+        return target.due_at.date(), start + target.end
     return None
 
 
@@ -1547,10 +1643,41 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         return _Recurrence("MONTHLY", bymonthday=md) if md is not None and 1 <= md <= 31 else None
     if md is not None and not 1 <= md <= 31:
         return None
+    if groups.get("nth"):
+        order = _NTH[language][groups["nth"].lower()]
+        if groups["nth_day"].lower() not in weekdays:  # "the last day of the month": BYMONTHDAY=-1
+            return _Recurrence("MONTHLY", bymonthday=order)
+        return _Recurrence("MONTHLY", byday=(f"{order}{_RRULE_DAYS[weekdays[groups['nth_day'].lower()]]}",))
+    if groups.get("nth2"):
+        if not groups["unit"].lower().startswith(("month", "monat", "mois", "mes")) or md is not None:
+            return None
+        order = _NTH[language][groups["nth2"].lower()]
+        interval = _number(groups["n"], language) if groups.get("n") else 1
+        if interval is None or not 1 <= interval <= 1000:
+            return None
+        return _Recurrence("MONTHLY", int(interval) * (2 if groups.get("other") else 1),
+                           (f"{order}{_RRULE_DAYS[weekdays[groups['nth_day2'].lower()]]}",))
     if groups.get("fr_day"):
         return _Recurrence("WEEKLY", 2, (_RRULE_DAYS[weekdays[groups["fr_day"].lower()]],))
+    on_days = groups.get("on_days") or groups.get("on_days2")
+    if on_days:
+        # "every 2 weeks on monday and thursday", "weekly on friday", "semanalmente los lunes"
+        unit = (groups.get("unit") or groups.get("adverb") or "").lower()
+        fortnight = unit.startswith(("fortnight", "zweiwöch", "vierzehn", "quincenal"))
+        if not fortnight and not unit.startswith(("week", "woche", "wöch", "woech", "semaine", "hebdo", "semana",
+                                                  "seman")):
+            return None  # "every day on monday": no rule we can name
+        interval = _number(groups["n"], language) if groups.get("n") else 1
+        if interval is None or not 1 <= interval <= 1000:
+            return None
+        return _Recurrence("WEEKLY", int(interval) * (2 if groups.get("other") else 1) * (2 if fortnight else 1),
+                           _on_days(on_days, weekdays))
     if groups.get("adverb"):
         word = groups["adverb"].lower()
+        if word.startswith(("quarter", "viertel", "quartal", "trimest")):
+            return _Recurrence("MONTHLY", 3)
+        if word.startswith(("fortnight", "zweiwöch", "vierzehn", "quincenal")):
+            return _Recurrence("WEEKLY", 2, _on_days(on_days, weekdays) if on_days else ())
         if word.startswith(("weekdays", "werktags")):
             return _Recurrence("WEEKLY", byday=_RRULE_DAYS[:5])
         for key, freq in (("dai", "DAILY"), ("every", "DAILY"), ("night", "DAILY"), ("tägl", "DAILY"),
@@ -1560,7 +1687,9 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
                           ("mensu", "MONTHLY"), ("year", "YEARLY"), ("annu", "YEARLY"), ("jähr", "YEARLY"),
                           ("jaehr", "YEARLY"), ("anual", "YEARLY")):
             if word.startswith(key):
-                return _Recurrence(freq, bymonthday=md if freq == "MONTHLY" else None)
+                if md is not None and freq != "MONTHLY":
+                    return None  # "weekly on the 15th": no rule we can name
+                return _Recurrence(freq, bymonthday=md)
         return None
     interval = 2 if groups.get("other") else 1
     if groups.get("n"):
@@ -1573,9 +1702,15 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
         days = tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
         return _Recurrence("WEEKLY", interval, days) if days else None
     unit = groups["unit"].lower()
+    if md is not None and not unit.startswith(("month", "monat", "mois", "mes")):
+        return None  # "every 2 weeks on the 15th": no rule we can name
+    if unit.startswith(("quarter", "quartal", "trimest")):
+        return _Recurrence("MONTHLY", interval * 3)
     if unit in _DAILY_AT[language]:
         return _Recurrence("DAILY", interval, hour=_DAILY_AT[language][unit])
-    if unit.startswith(("weekday", "werktag")):
+    if unit.startswith("fortnight"):
+        return _Recurrence("WEEKLY", interval * 2)
+    if unit.startswith(("weekday", "werktag", "business", "workday")):
         return _Recurrence("WEEKLY", interval, _RRULE_DAYS[:5])
     if unit.startswith(("weekend", "wochenende", "fines", "week-end")):
         return _Recurrence("WEEKLY", interval, ("SA", "SU"))
@@ -1588,14 +1723,25 @@ def _rule_from(match: re.Match[str], language: str) -> _Recurrence | None:
     return _Recurrence("YEARLY", interval)
 
 
-def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) -> tuple[datetime, bool] | None:
-    """The rule's first occurrence at or after now (or the stated date), via dateutil; None if refused."""
+def _on_days(text: str, weekdays: dict[str, int]) -> tuple[str, ...]:
+    """The RRULE days a list of weekday names says ("monday and thursday": MO, TH)."""
+    names = re.findall(rf"{_alt(weekdays)}", text, _FLAGS)
+    return tuple(dict.fromkeys(_RRULE_DAYS[weekdays[name.lower()]] for name in names))
+
+
+def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) -> tuple[datetime, bool, str] | None:
+    """The rule's first occurrence at or after now (or the stated date) and the RRULE, via dateutil; None if refused."""
     text = rule.text
     if len(text) > MAX_REPEAT_LENGTH:
         return None
     clock = phrase.time_of_day if phrase is not None else None
     if clock is None and rule.hour is not None:
         clock = time(rule.hour)
+    elif rule.hour is not None and phrase is not None and _only_clock(phrase):
+        # "every morning at 6:30": the part of the day the rule names says am or pm, as "6:30 in the morning" would
+        piece = next((p for p in phrase.pieces if p.hour is not None), None)
+        if piece is not None and piece.zone is None and not any(p.part_of_day is not None for p in phrase.pieces):
+            clock = time(_hour_of(piece, rule.hour, ctx), piece.minute)
     start_day = phrase.due_at.date() if phrase is not None and phrase.all_day else ctx.today
     if phrase is not None and not phrase.all_day and phrase.due_at.date() > ctx.today and not _only_clock(phrase):
         start_day = phrase.due_at.date()
@@ -1613,7 +1759,12 @@ def _first_occurrence(rule: _Recurrence, phrase: _Phrase | None, ctx: _Context) 
     first = recurrence.after(floor, inc=True)
     if first is None or first > floor + timedelta(days=3653):
         return None
-    return _localize(first, ctx.zone), clock is None
+    if rule.lasting is not None:
+        # "every monday for 6 weeks": the last day is 6 weeks after the first occurrence, less one day
+        text = replace(rule, until=first.date() + rule.lasting - timedelta(days=1)).text
+        if len(text) > MAX_REPEAT_LENGTH:
+            return None
+    return _localize(first, ctx.zone), clock is None, text
 
 
 def _only_clock(phrase: _Phrase) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from shared import migrate
+from shared.cli.errors import shown_url as safe_url
 from shared.settings import get_settings
 
 
@@ -41,10 +42,3 @@ def db_current() -> None:
 def db_revision(message: str) -> None:
     """Write a new migration from the models (for developers)."""
     migrate.revision(message)
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password hidden, for messages."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

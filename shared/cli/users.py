@@ -21,7 +21,12 @@ def users() -> None:
 @click.option("--password", help="the password (it then shows in the process list; prefer the prompt or stdin)")
 @click.option("--password-stdin", is_flag=True, help="read the password from the first line of standard input")
 def users_create_admin(email: str, password: str | None, password_stdin: bool) -> None:
-    """Create an admin, or make an existing user an admin (and set the password)."""
+    """Create an admin, or make an existing user an admin and change their password (asked first)."""
+    email = email.strip().lower()
+    with session_scope() as session:
+        exists = session.scalar(select(User.id).where(User.email == email)) is not None
+    if exists and password is None and not password_stdin:
+        click.confirm(f"{email} already exists: make them an admin and change their password?", abort=True)
     if password_stdin:
         if password is not None:
             raise click.UsageError("give --password or --password-stdin, not both")
@@ -33,7 +38,6 @@ def users_create_admin(email: str, password: str | None, password_stdin: bool) -
     if is_reserved_email(email):
         raise click.BadParameter(f"addresses at {RESERVED_EMAIL_DOMAIN} are reserved for the platform",
                                  param_hint="EMAIL")
-    email = email.strip().lower()
     with session_scope() as session:
         user = session.scalar(select(User).where(User.email == email))
         if user is None:
@@ -43,6 +47,6 @@ def users_create_admin(email: str, password: str | None, password_stdin: bool) -
         else:
             user.role = "admin"
             user.password_hash = hash_password(password)
-            verb = "promoted"
+            verb = "promoted; their password was changed"
         session.flush()
         click.echo(f"admin {email} {verb} ({user.id})")

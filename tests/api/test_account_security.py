@@ -120,12 +120,10 @@ def test_a_reset_link_works_once_within_30_minutes_and_a_newer_one_voids_it(clie
 
 
 def test_reset_requests_are_limited_per_address(settings):
-    import dataclasses
-
     from api import create_app
 
-    limited = create_app(dataclasses.replace(settings, rate_limit_enabled=True, auth_rate_limit_per_minute=1000,
-                                             rate_limit_per_minute=1000)).test_client()
+    limited = create_app(settings.replace(rate_limit_enabled=True, auth_rate_limit_per_minute=1000,
+                                          rate_limit_per_minute=1000)).test_client()
     address = f"target-{time.time_ns()}@example.com"
     answers = [limited.post("/v1/auth/password-reset", json={"email": address},
                             environ_base={"REMOTE_ADDR": f"10.9.{n}.1"}).status_code for n in range(6)]

@@ -1,7 +1,6 @@
 """Agent job types, threads and actions through the api alone (no worker, no AI provider)."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -26,7 +25,7 @@ def jobs_of(user) -> int:
 def ai_client(settings):
     from api import create_app
 
-    app = create_app(dataclasses.replace(settings, openai_api_key="sk-test-not-secret", ai_daily_token_budget=500))
+    app = create_app(settings.replace(openai_api_key="sk-test-not-secret", ai_daily_token_budget=500))
     app.config["TESTING"] = True
     return app.test_client()
 
@@ -182,7 +181,7 @@ def test_the_daily_token_budget_is_finite_by_default(settings, user, headers, mo
     monkeypatch.delenv("AI_DAILY_TOKEN_BUDGET", raising=False)
     defaults = Settings.from_env()
     assert 0 < defaults.ai_daily_token_budget == DEFAULT_AI_DAILY_TOKEN_BUDGET
-    client = create_app(dataclasses.replace(defaults, openai_api_key="sk-test-not-secret")).test_client()
+    client = create_app(defaults.replace(openai_api_key="sk-test-not-secret")).test_client()
     with db.session_scope() as session:
         session.add(AiUsage(user_id=user.id, agent_type="agent.assistant", prompt_tokens=DEFAULT_AI_DAILY_TOKEN_BUDGET,
                             completion_tokens=0, created_at=utcnow()))

@@ -74,3 +74,8 @@ def test_a_real_browser_shows_every_operation_under_the_policy():
     shown = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom)
     assert len(shown) == operations > 40, dom[-2000:]
     assert "/v1/jobs" in shown
+
+
+def test_the_api_root_redirects_to_the_docs(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/docs"

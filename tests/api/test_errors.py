@@ -1,8 +1,6 @@
 """Every error is JSON {"code", "message", "errors"?} with the right status: never HTML, never a trace."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from api import create_app
@@ -38,7 +36,7 @@ def test_an_unknown_route_is_a_404_whatever_its_body(client):
 
 @pytest.fixture
 def small_client(settings):
-    return create_app(dataclasses.replace(settings, max_request_bytes=200)).test_client()
+    return create_app(settings.replace(max_request_bytes=200)).test_client()
 
 
 def test_a_json_body_over_the_limit_is_a_413(small_client):

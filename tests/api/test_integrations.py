@@ -1,8 +1,6 @@
 """Google integration endpoints on a server where Google is not (fully) configured."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from cryptography.fernet import Fernet
 
@@ -13,7 +11,7 @@ GOOGLE = dict(google_client_id="id", google_client_secret="secret",
 
 
 def client_with(settings, **changes):
-    app = create_app(dataclasses.replace(settings, **changes))
+    app = create_app(settings.replace(**changes))
     app.config["TESTING"] = True
     return app.test_client()
 

@@ -1,7 +1,6 @@
 """POST /v1/jobs/batch: an app flushing its offline queue in one request."""
 from __future__ import annotations
 
-import dataclasses
 import random
 import uuid
 
@@ -96,7 +95,7 @@ def test_a_key_of_another_user_never_replays_their_job(client, headers, other_he
 
 
 def test_items_past_the_active_jobs_cap_are_refused_one_by_one(settings, user, headers):
-    client = create_app(dataclasses.replace(settings, max_active_jobs_per_user=3)).test_client()
+    client = create_app(settings.replace(max_active_jobs_per_user=3)).test_client()
     make_job(user, status="running")
 
     response = client.post("/v1/jobs/batch", json={"jobs": [item(f"t{n}") for n in range(4)]}, headers=headers)
@@ -110,8 +109,7 @@ def test_items_past_the_active_jobs_cap_are_refused_one_by_one(settings, user, h
 
 
 def test_a_batch_counts_its_items_against_the_request_rate_limit(settings, headers):
-    client = create_app(dataclasses.replace(
-        settings, rate_limit_enabled=True, rate_limit_per_minute=6, rate_limit_burst=100,
+    client = create_app(settings.replace(rate_limit_enabled=True, rate_limit_per_minute=6, rate_limit_burst=100,
     )).test_client()
     ip = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
     batch = {"jobs": [item(f"t{n}") for n in range(5)]}

@@ -1,7 +1,6 @@
 """The jobs contract: submit, poll with ETag and long-poll, list, cancel, job types."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import uuid
@@ -163,7 +162,7 @@ def test_overlong_idempotency_key_is_400(client, headers):
 
 
 def test_active_job_cap_is_429_with_a_clear_code(settings, user, headers):
-    client = create_app(dataclasses.replace(settings, max_active_jobs_per_user=2)).test_client()
+    client = create_app(settings.replace(max_active_jobs_per_user=2)).test_client()
     make_job(user)
     make_job(user, status="running")
     make_job(user, status="succeeded")  # finished jobs do not count
@@ -379,7 +378,7 @@ def test_action_types_are_not_submittable_by_anyone(client, admin_headers):
 
 def test_concurrent_submissions_of_one_user_stop_exactly_at_the_cap(settings, user, headers, worker):
     """No lock serializes one user's submissions: the slots' unique index keeps the cap."""
-    app = create_app(dataclasses.replace(settings, max_active_jobs_per_user=5))
+    app = create_app(settings.replace(max_active_jobs_per_user=5))
     answers: list[int] = []
     start = threading.Barrier(20)
 
@@ -403,7 +402,7 @@ def test_concurrent_submissions_of_one_user_stop_exactly_at_the_cap(settings, us
 
 
 def test_a_finished_job_frees_its_slot(settings, user, headers):
-    client = create_app(dataclasses.replace(settings, max_active_jobs_per_user=1)).test_client()
+    client = create_app(settings.replace(max_active_jobs_per_user=1)).test_client()
     first = submit(client, headers)
     assert submit(client, headers).status_code == 429
 

@@ -5,7 +5,6 @@ the users are new), so neither a parallel run nor an earlier test shares its cou
 """
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import pytest
@@ -18,8 +17,7 @@ CREDENTIALS_PER_MINUTE = 2
 
 @pytest.fixture
 def limited_client(settings):
-    limited = dataclasses.replace(
-        settings, rate_limit_enabled=True, rate_limit_per_minute=PER_MINUTE,
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_per_minute=PER_MINUTE,
         rate_limit_burst=100, auth_rate_limit_per_minute=CREDENTIALS_PER_MINUTE,
     )
     return create_app(limited).test_client()
@@ -124,7 +122,7 @@ def test_retry_after_of_a_429_is_when_the_window_frees_up(limited_client, header
 
 
 def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(settings, headers):
-    client = create_app(dataclasses.replace(settings, rate_limit_enabled=True, rate_limit_per_minute=PER_MINUTE,
+    client = create_app(settings.replace(rate_limit_enabled=True, rate_limit_per_minute=PER_MINUTE,
                                             rate_limit_burst=100, trusted_proxies=1)).test_client()
     proxy, first, second = new_ip(), new_ip(), new_ip()
 

@@ -161,11 +161,9 @@ def test_a_user_has_a_bounded_number_of_schedules(client, headers, other_headers
 
 @pytest.fixture
 def ai_client(settings):
-    import dataclasses
-
     from api import create_app
 
-    return create_app(dataclasses.replace(settings, openai_api_key="sk-test-not-secret")).test_client()
+    return create_app(settings.replace(openai_api_key="sk-test-not-secret")).test_client()
 
 
 @pytest.mark.parametrize("cron", [

@@ -1,8 +1,6 @@
 """/app/: the web client's built files, served by the api with a CSP that allows only this origin."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 INDEX = '<!doctype html><script type="module" src="/app/assets/index-abc123.js"></script>'
@@ -21,7 +19,7 @@ def built(tmp_path):
 def web(settings, built):
     from api import create_app
 
-    return create_app(dataclasses.replace(settings, web_client_dir=built)).test_client()
+    return create_app(settings.replace(web_client_dir=built)).test_client()
 
 
 def test_the_page_and_its_routes_are_index_html_under_a_strict_csp(web):
@@ -50,7 +48,7 @@ def test_hashed_assets_are_cached_for_good_and_missing_files_are_json_404s(web):
 def test_without_a_build_it_says_how_to_make_one(settings, tmp_path):
     from api import create_app
 
-    client = create_app(dataclasses.replace(settings, web_client_dir=tmp_path / "nothing")).test_client()
+    client = create_app(settings.replace(web_client_dir=tmp_path / "nothing")).test_client()
     answer = client.get("/app/")
     assert answer.status_code == 404
     assert answer.json["code"] == "web_client_not_built" and "make run" in answer.json["message"]

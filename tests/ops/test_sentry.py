@@ -1,7 +1,6 @@
 """Errors go to Sentry when SENTRY_DSN is set (a fake Sentry on loopback), nowhere when not."""
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,7 +65,7 @@ def crashing_app(settings):
 
 
 def test_an_unhandled_error_reaches_sentry_without_its_secrets(settings, fake_sentry):
-    app = crashing_app(dataclasses.replace(settings, sentry_dsn=fake_sentry.dsn))
+    app = crashing_app(settings.replace(sentry_dsn=fake_sentry.dsn))
     assert app.test_client().get("/v1/test-explodes", headers={"Authorization": "Bearer abc.def.ghi"}).status_code == 500
     sentry_sdk.flush(timeout=5)
     path, body = wait_until(lambda: fake_sentry.received and fake_sentry.received[0], timeout=10,
@@ -78,7 +77,7 @@ def test_an_unhandled_error_reaches_sentry_without_its_secrets(settings, fake_se
 
 def test_without_a_dsn_nothing_is_sent(settings, fake_sentry):
     sentry_sdk.init(dsn=None)
-    app = crashing_app(dataclasses.replace(settings, sentry_dsn=""))
+    app = crashing_app(settings.replace(sentry_dsn=""))
     assert app.test_client().get("/v1/test-explodes").status_code == 500
     sentry_sdk.flush(timeout=2)
     assert sentry_sdk.get_client().transport is None  # no client that could send
@@ -95,7 +94,7 @@ def test_a_crashing_job_on_a_worker_reaches_sentry(settings, fake_sentry, user):
 
     server = ThrowawayRedis().start()
     broker = server.url
-    sender = make_celery(dataclasses.replace(settings, broker_url=broker))
+    sender = make_celery(settings.replace(broker_url=broker))
 
     class SentryWorker(WorkerProcess):
         def ready(self) -> bool:

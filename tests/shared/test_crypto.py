@@ -1,8 +1,6 @@
 """Secrets at rest: MultiFernet over ENCRYPTION_KEYS."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -11,7 +9,7 @@ from shared import crypto
 
 
 def with_keys(settings, *keys):
-    return dataclasses.replace(settings, encryption_keys=tuple(keys))
+    return settings.replace(encryption_keys=tuple(keys))
 
 
 @pytest.mark.fast

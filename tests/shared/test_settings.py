@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 
-from shared.settings import Settings, configuration_problems, redis_db_url
-from tests.support import ROOT, ServerProcess, free_port
+from shared.settings import Settings, configuration_problems, redis_db_url, variables
+from tests.support import ROOT, ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.fast  # no PostgreSQL, Redis or worker
 
@@ -105,6 +106,11 @@ def test_explicit_redis_urls_are_checked_by_their_own_name(monkeypatch):
     ("S3_ENDPOINT_URL", "http://", "names no host"),
     ("OBJECT_STORAGE_URL", "s3://Not_A_Bucket/x", "must be s3://<bucket>/<prefix>"),
     ("APP_ENV", "staging", "must be one of development, production"),
+    ("LOG_LEVEL", "loud", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("LOG_FORMAT", "xml", "should be 'json' or 'console'"),
+    ("WORKER_CONCURRENCY", "-1", "must be positive"),
+    ("RATE_LIMIT_ENABLED", "maybe", "is not true or false"),
+    ("DATABASE_REPLICA_URL", "postgresql://db/x,mysql://db/y", "must start with postgres"),
 ])
 def test_each_bad_value_is_named(monkeypatch, name, value, says):
     [problem] = problems_with(monkeypatch, **{name: value})
@@ -141,7 +147,8 @@ def test_production_counts_rate_limits_in_redis_only(monkeypatch):
 
 # -- APP_ENV: production refuses to start with unsafe settings ----------------------------
 
-STRONG = "s" * 32
+STRONG = "strong-and-random-enough-0123456789"
+JOURNAL_KEY = "journal-key-random-enough-0123456789"
 FERNET_KEY = "uHnrE0uOAuHJTBbFK0PGmHZ2TD8RFxUoUjEf3KQKb_A="
 
 
@@ -149,7 +156,7 @@ def production(monkeypatch, **env):
     monkeypatch.setenv("APP_ENV", "production")
     for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ERASURE_JOURNAL_KEY", "e" * 32)
+    monkeypatch.setenv("ERASURE_JOURNAL_KEY", JOURNAL_KEY)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
@@ -226,6 +233,9 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
     try:
         assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
         assert "APP_ENV is not set" not in server.log_tail()
+        # Its control socket is its own (gunicorn's default, ~/.gunicorn/gunicorn.ctl, is every instance's).
+        control = Path(os.environ["DATA_DIR"]) / f"gunicorn-{server.port}.ctl"
+        wait_until(control.is_socket, timeout=15, message=f"gunicorn's control socket at {control}")
     finally:
         server.stop()
     unset = ServerProcess()
@@ -235,3 +245,99 @@ def test_the_api_starts_in_production_with_safe_settings_and_warns_only_when_app
         assert "WARNING (api): APP_ENV is not set, so this runs as development" in unset.log_tail()
     finally:
         unset.stop()
+
+
+# -- the environment, then .env in the current directory ---------------------------------
+
+
+def assistant(*args, cwd, **env):
+    """The real `assistant` command in `cwd`, with the suite's settings taken out of its environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in variables()}
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=cwd, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def shown(output: str) -> dict[str, tuple[str, str]]:
+    return {line.split()[0]: (line.split()[1], " ".join(line.split()[2:])) for line in output.splitlines()}
+
+
+def test_the_cli_reads_dotenv_in_the_current_directory_and_the_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://app:hunter2@db.example:5432/assistant\n"
+                                   "PORT=8123\nFLOWER_PORT=5600\nSECRET_KEY=from-dotenv-secret\nJWT_SECRET=\n")
+
+    result = assistant("settings", "show", cwd=tmp_path, FLOWER_PORT="5700")
+
+    assert result.returncode == 0, result.stderr
+    values = shown(result.stdout)
+    assert values["DATABASE_URL"] == (".env", "postgresql://app:***@db.example:5432/assistant")
+    assert values["PORT"] == (".env", "8123")
+    assert values["FLOWER_PORT"] == ("env", "5700")  # the environment wins
+    assert values["SECRET_KEY"] == (".env", "******") and "from-dotenv-secret" not in result.stdout
+    assert values["JWT_SECRET"] == ("default", "******")  # empty: SECRET_KEY's value, redacted too
+    assert values["WORKER_CONCURRENCY"] == ("default", "2")
+
+
+def test_a_bad_setting_in_dotenv_stops_a_command_in_one_line(tmp_path):
+    (tmp_path / ".env").write_text("DATABASE_URL=notaurl\n")
+
+    result = assistant("jobs", "list", cwd=tmp_path)
+
+    assert result.returncode == 78
+    assert result.stderr.strip() == ("Error: DATABASE_URL='notaurl' must start with postgres:// or postgresql:// "
+                                     "or sqlite://")
+
+
+def test_the_settings_table_is_what_docs_settings_md_shows():
+    from shared.cli.settings import markdown_table
+
+    text = (ROOT / "docs" / "settings.md").read_text()
+    assert markdown_table() in text, "run: assistant settings table, and paste it into docs/settings.md"
+
+
+# -- each production refusal, by starting the process it guards --------------------------
+
+REFUSALS = {
+    # process: (command, the one unsafe setting, what the refusal says)
+    "gunicorn without --config": (
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "api:create_app()"],
+        {"WEBHOOK_ALLOW_PRIVATE": "true"}, "WEBHOOK_ALLOW_PRIVATE=true is for tests only"),
+    "worker": (PROCESSES["worker"], {"GOOGLE_TOKEN_URI": "http://oauth2.example/token"},
+               "GOOGLE_TOKEN_URI='http://oauth2.example/token' is http://"),
+    "beat": (PROCESSES["beat"], {"JWT_SECRET": "x" * 40}, "JWT_SECRET is one character repeated"),
+    "flower": ([sys.executable, "-m", "shared.cli", "flower"], {"FLOWER_BASIC_AUTH": ""},
+               "FLOWER_BASIC_AUTH is unset: production serves Flower"),
+}
+
+
+@pytest.mark.parametrize("process", sorted(REFUSALS))
+def test_each_production_refusal_stops_the_process_it_guards(process):
+    """Started for real, each exits (gunicorn's arbiter halts, not reboots a worker forever), naming it."""
+    command, unsafe, says = REFUSALS[process]
+    port = str(free_port())
+    env = {**os.environ, "APP_ENV": "production", "PORT": port, "FLOWER_PORT": port, **unsafe}
+    if process.startswith("gunicorn"):
+        env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{port}"
+
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr[-3000:]
+    if process == "flower":  # an `assistant` command: one line, exit 78
+        assert result.returncode == 78 and result.stderr.count("\n") == 1
+    else:
+        assert f"{'api' if process.startswith('gunicorn') else process} refuses to start" in result.stderr
+
+
+def test_what_libraries_read_from_the_environment_comes_from_dotenv_too(tmp_path, monkeypatch):
+    """boto3 reads AWS_* itself: `assistant backup create` with the store's keys in .env must find them."""
+    from shared.settings import check_settings
+
+    (tmp_path / ".env").write_text("AWS_ACCESS_KEY_ID=from-dotenv\nAWS_SECRET_ACCESS_KEY=also-from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-environment")
+
+    check_settings("test", Settings.from_env(), warn=False)
+
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "from-dotenv"
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "from-the-environment"  # the environment wins

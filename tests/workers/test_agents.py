@@ -1,7 +1,6 @@
 """The agent jobs end to end: api -> broker -> a real worker -> the real openai SDK -> the fake server."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -49,7 +48,7 @@ def ai_client(settings, fake):
     """The api with AI configured (it never calls the provider; it only sees the key is set)."""
     from api import create_app
 
-    app = create_app(dataclasses.replace(settings, openai_api_key="sk-test-not-secret", openai_base_url=fake.url,
+    app = create_app(settings.replace(openai_api_key="sk-test-not-secret", openai_base_url=fake.url,
                                          ai_daily_token_budget=1000))
     app.config["TESTING"] = True
     return app.test_client()

@@ -1,7 +1,6 @@
 """The LLM client: the real openai SDK against the fake server, in this process."""
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
@@ -23,7 +22,7 @@ def fake():
 
 @pytest.fixture
 def llm(fake, settings):
-    ai = dataclasses.replace(settings, openai_api_key="sk-test-not-secret", openai_base_url=fake.url,
+    ai = settings.replace(openai_api_key="sk-test-not-secret", openai_base_url=fake.url,
                              openai_model="fake-model", ai_timeout_seconds=1.0, ai_max_retries=2)
     with LlmClient(ai, agent_type=AGENT) as client:
         yield client

@@ -5,8 +5,6 @@ single-slot worker, so the order in which jobs start is the order the broker ser
 """
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from bench.servers import ThrowawayRedis
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.worker
 def own_broker(settings):
     """Point this process's Celery app, and the workers the test starts, at a fresh Redis."""
     server = ThrowawayRedis().start()
-    configure(celery_app, dataclasses.replace(settings, broker_url=server.url))
+    configure(celery_app, settings.replace(broker_url=server.url))
     yield server.url
     configure(celery_app, settings)
     server.destroy()

@@ -240,11 +240,9 @@ def test_a_consent_url_sent_to_someone_else_links_nobody(api_server, fake):
     "https://evil.example/",
 ])
 def test_return_to_is_matched_exactly(settings, headers, fake, return_to):
-    import dataclasses
-
     from api import create_app
 
-    client = create_app(dataclasses.replace(settings, oauth_return_urls=(APP_RETURN,))).test_client()
+    client = create_app(settings.replace(oauth_return_urls=(APP_RETURN,))).test_client()
     response = client.post("/v1/integrations/google/authorize", json={"return_to": return_to}, headers=headers)
 
     assert response.status_code == 422 and response.json["code"] == "invalid_return_to"

@@ -175,6 +175,68 @@ def test_repeat_phrases_in_other_languages(text, locale, title, repeat, first):
     assert (parsed.title, parsed.repeat, parsed.due_at.date().isoformat()) == (title, repeat, first)
 
 
+# A repeat phrase combines with a time, a part of the day, an until date and a count in any order,
+# and every one of them leaves the title (Thursday 2026-11-26 10:00 Berlin).
+@pytest.mark.parametrize(
+    ("text", "locale", "title", "repeat", "due"),
+    [
+        ("yoga at 7am every day until dec 31", "en-US", "yoga", "FREQ=DAILY;UNTIL=20261231T235959",
+         "2026-11-27T07:00:00+01:00"),
+        ("pills daily until 12/31 at 8pm", "en-US", "pills", "FREQ=DAILY;UNTIL=20261231T235959",
+         "2026-11-26T20:00:00+01:00"),
+        ("run every morning at 6:30", "en-US", "run", "FREQ=DAILY", "2026-11-27T06:30:00+01:00"),
+        ("call grandma every sunday evening", "en-US", "call grandma", "FREQ=WEEKLY;BYDAY=SU",
+         "2026-11-29T19:00:00+01:00"),
+        ("date night every other saturday at 7pm", "en-US", "date night", "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA",
+         "2026-11-28T19:00:00+01:00"),
+        ("weekly report every friday 4pm", "en-US", "weekly report", "FREQ=WEEKLY;BYDAY=FR",
+         "2026-11-27T16:00:00+01:00"),
+        ("walk every 2 weeks on monday and thursday", "en-US", "walk", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH",
+         "2026-11-26T00:00:00+01:00"),
+        ("review budget quarterly", "en-US", "review budget", "FREQ=MONTHLY;INTERVAL=3", "2026-11-26T00:00:00+01:00"),
+        ("book club the last friday of every month", "en-US", "book club", "FREQ=MONTHLY;BYDAY=-1FR",
+         "2026-11-27T00:00:00+01:00"),
+        ("Joggen wöchentlich am Freitag um 18 Uhr", "de-DE", "Joggen", "FREQ=WEEKLY;BYDAY=FR",
+         "2026-11-27T18:00:00+01:00"),
+        ("pay bills on the last day of every month", "en-US", "pay bills", "FREQ=MONTHLY;BYMONTHDAY=-1",
+         "2026-11-30T00:00:00+01:00"),
+        ("review every month on the first monday at 9am", "en-US", "review", "FREQ=MONTHLY;BYDAY=1MO",
+         "2026-12-07T09:00:00+01:00"),
+        # "for 6 weeks": UNTIL six weeks after the first occurrence, less a day (six Mondays)
+        ("physio every monday at 9am for 6 weeks", "en-US", "physio", "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270110T235959",
+         "2026-11-30T09:00:00+01:00"),
+        ("Tabletten täglich um 8 Uhr 10 Tage lang", "de-DE", "Tabletten", "FREQ=DAILY;UNTIL=20261206T235959",
+         "2026-11-27T08:00:00+01:00"),
+        ("payroll fortnightly on friday", "en-US", "payroll", "FREQ=WEEKLY;INTERVAL=2;BYDAY=FR",
+         "2026-11-27T00:00:00+01:00"),
+        ("report every business day at 5pm", "en-US", "report", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+         "2026-11-26T17:00:00+01:00"),
+        ("club le dernier vendredi du mois", "fr-FR", "club", "FREQ=MONTHLY;BYDAY=-1FR", "2026-11-27T00:00:00+01:00"),
+        ("informe cada viernes a las 16:00 hasta el 30 de diciembre", "es-ES", "informe",
+         "FREQ=WEEKLY;BYDAY=FR;UNTIL=20261230T235959", "2026-11-27T16:00:00+01:00"),
+        ("flexiones todos los días 10 veces por la noche", "es-ES", "flexiones", "FREQ=DAILY;COUNT=10",
+         "2026-11-26T20:00:00+01:00"),
+    ],
+)
+def test_repeat_phrases_combine_with_the_rest_of_the_line(text, locale, title, repeat, due):
+    parsed = parse_quick_add(text, now=NOW, timezone=BERLIN, locale=locale)
+    assert (parsed.title, parsed.repeat, iso(parsed)) == (title, repeat, due)
+
+
+@pytest.mark.parametrize("text", ["yoga every day until Feb 30", "yoga every day until 5pm"])
+def test_an_until_that_names_no_last_day_leaves_the_rule_unbuilt(text):
+    parsed = parse(text)
+    assert parsed.repeat is None
+    assert "every day" in parsed.title  # ("until 5pm" is then read as a due time, as "before 5pm" is)
+
+
+def test_untils_that_name_no_date_elsewhere_in_the_line_stay_in_the_title():
+    """Only an until right after the phrase belongs to it; a few others are tried (a hostile line stays cheap)."""
+    parsed = parse("stretch every day at 7am" + " until x" * 40)
+    assert (parsed.repeat, iso(parsed)) == ("FREQ=DAILY", "2026-11-27T07:00:00+01:00")
+    assert parsed.title == "stretch" + " until x" * 40
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -373,6 +435,9 @@ def test_numeric_dates_follow_the_locale(locale, due):
         ("dentiste demain à 17h", "fr-FR", "dentiste", "2026-11-26T17:00:00+01:00"),
         ("dentista mañana a las 5 de la tarde", "es-ES", "dentista", "2026-11-26T17:00:00+01:00"),
         ("Zahnarzt tomorrow 5pm", "de-DE", "Zahnarzt", "2026-11-26T17:00:00+01:00"),  # English always works
+        # "Uhr" and "h" name the 24-hour clock; a bare hour 1-7 ("um 3") is still pm
+        ("Joggen morgen um 7 Uhr", "de-DE", "Joggen", "2026-11-26T07:00:00+01:00"),
+        ("Joggen morgen um 3", "de-DE", "Joggen", "2026-11-26T15:00:00+01:00"),
     ],
 )
 def test_other_languages_by_locale(text, locale, title, due):
@@ -413,3 +478,9 @@ def test_titles_keep_no_piece_of_a_phrase_and_lose_none_of_the_rest(text, title)
 def test_ranges_and_open_starts_are_no_date_and_stay_whole(text):
     parsed = parse(text, now=WEDNESDAY)
     assert (parsed.title, parsed.due_at) == (text, None)
+
+
+def test_a_line_with_the_private_use_mark_keeps_it():
+    """The parser marks where a repeat phrase was cut with U+E000; a user's own U+E000 stays in the title."""
+    parsed = parse("stretch \ue000 every day at 7am")
+    assert (parsed.title, parsed.repeat) == ("stretch \ue000", "FREQ=DAILY")
