@@ -20,6 +20,7 @@ from api.resources import (
     health,
     integrations,
     job_batch,
+    job_events,
     jobs,
     mail,
     me,
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     api = Api(app)
     for blueprint in (
-        health.blp, auth.blp, me.blp, jobs.blp, job_batch.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
+        health.blp, auth.blp, me.blp, jobs.blp, job_events.blp, job_batch.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
         schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
         devices.blp, webhooks.blp,
     ):

@@ -17,9 +17,10 @@ import redis
 from flask import g, make_response
 
 from api.limits import long_poll_slot
+from api.live import hub
 from api.security import bearer_token, request_claims
 from shared import revocation
-from shared.jobs import JobWaiter, status_cache
+from shared.jobs import status_cache
 from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
@@ -66,7 +67,7 @@ def not_modified(job_id, seen: set[str], wait: int, settings: Settings):
 
 def _wait(job_id, baseline: str, deadline: float):
     """Re-read the job's entry at each notification until its ETag moves or the deadline passes."""
-    with JobWaiter(job_id) as waiter:
+    with hub.waiter(job_id) as waiter:
         entry = status_cache.lookup(job_id)  # once more after subscribing, or a change just before is missed
         while entry is not None and entry.etag == baseline and (remaining := deadline - time.monotonic()) > 0:
             waiter.wait(remaining)

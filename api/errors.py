@@ -168,10 +168,15 @@ def register_error_handlers(app: Flask) -> None:
             return handle_http_exception(exc)
         from redis import RedisError
         from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
 
         if _user_vanished(exc):
             return error_response(401, "invalid_token", "The access token's user no longer exists.",
                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if isinstance(exc, PoolTimeout):
+            # Every pooled connection is busy (a crowd arriving at once): come back, not a 500.
+            log.warning("database pool exhausted: %s", exc)
+            return error_response(503, "busy", "The server is busy; retry shortly.", headers={"Retry-After": "2"})
         if isinstance(exc, (OperationalError, RedisError)):
             log.error("dependency unavailable: %s", exc)
             return error_response(503, "unavailable", "A backing service is unavailable; retry shortly.",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import redis
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
@@ -99,7 +101,53 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         ],
     )
     app.extensions["assistant_limiter"] = limiter
+    app.after_request(_retry_after_when_refused)
     return limiter
+
+
+def _retry_after_when_refused(response):
+    """A held connection refused by a cap answered at once: tell the client when to come back."""
+    retry_after = g.get("held_retry_after")
+    if retry_after is not None and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def jittered(seconds: int) -> int:
+    """A Retry-After of about `seconds`, spread so refused clients do not come back together."""
+    return max(1, round(seconds * random.uniform(1.0, 1.5)))
+
+
+# -- held connections (one cap per process) --------------------------------------------------
+
+# Every request held open (a ?wait= poll, an event stream) holds one of this process's
+# threads (or, under gevent, memory and a socket). Per-user caps alone let a crowd of
+# accounts hold every thread (9 accounts x 4 polls stalled another user's GET /v1/me for
+# 8 s); this cap per process keeps MAX_HELD_CONNECTIONS below the thread count, so the
+# rest are always free for ordinary requests.
+_held_lock = threading.Lock()
+_held = 0
+
+
+@contextlib.contextmanager
+def held_connection(settings: Settings) -> Iterator[bool]:
+    """Yield whether this process may hold one more connection now (MAX_HELD_CONNECTIONS)."""
+    global _held
+    with _held_lock:
+        granted = _held < settings.max_held_connections
+        if granted:
+            _held += 1
+    try:
+        yield granted
+    finally:
+        if granted:
+            with _held_lock:
+                _held -= 1
+
+
+def held_now() -> int:
+    """Connections this process holds now (metrics, tests)."""
+    return _held
 
 
 # -- long-polls ------------------------------------------------------------------------------
@@ -123,8 +171,19 @@ def long_poll_key(user_id) -> str:
 
 
 @contextlib.contextmanager
-def long_poll_slot(user_id, seconds: float, settings: Settings) -> Iterator[bool]:
-    """Yield whether the user may hold a thread for a `seconds` long-poll now (MAX_LONG_POLLS_PER_USER)."""
+def long_poll_slot(user_id, seconds: float, settings: Settings, *, poll_after: int = 2) -> Iterator[bool]:
+    """Yield whether the user may hold a thread for a `seconds` long-poll now: under this
+    process's MAX_HELD_CONNECTIONS and the user's MAX_LONG_POLLS_PER_USER. A refused poll
+    answers at once, with Retry-After about `poll_after` (the job type's poll interval)."""
+    with held_connection(settings) as held:
+        with (_user_poll_slot(user_id, seconds, settings) if held else contextlib.nullcontext(False)) as granted:
+            if not granted:
+                g.held_retry_after = jittered(poll_after)
+            yield granted
+
+
+@contextlib.contextmanager
+def _user_poll_slot(user_id, seconds: float, settings: Settings) -> Iterator[bool]:
     cap = settings.max_long_polls_per_user
     if cap <= 0:
         yield True
@@ -147,3 +206,54 @@ def long_poll_slot(user_id, seconds: float, settings: Settings) -> Iterator[bool
                 cache_redis().zrem(key, member)
             except redis.RedisError:
                 pass  # it stops counting at its score
+
+
+# -- event streams (per user, leases) --------------------------------------------------------
+
+# A stream may last an hour, longer than any process is sure to live: its slot is a lease
+# that the stream renews at each heartbeat, so a stream whose process died stops counting
+# within a lease.
+STREAM_LEASE_SECONDS = 45
+
+
+def stream_key(user_id) -> str:
+    return f"streams:{user_id}"
+
+
+class StreamLease:
+    """One of the user's MAX_STREAMS_PER_USER stream slots, held while `granted`."""
+
+    def __init__(self, user_id, settings: Settings):
+        self.key, self.member = stream_key(user_id), uuid.uuid4().hex
+        cap = settings.max_streams_per_user
+        self.granted = True
+        if cap <= 0:
+            self.key = None
+            return
+        now = time.time()
+        try:
+            self.granted = bool(cache_redis().eval(_CLAIM_POLL, 1, self.key, now, now + STREAM_LEASE_SECONDS,
+                                                   self.member, cap, STREAM_LEASE_SECONDS + 1))
+        except redis.RedisError as exc:
+            log.warning("stream cap not checked: %s", exc)
+            self.key = None
+
+    def renew(self) -> None:
+        if self.key is None or not self.granted:
+            return
+        try:
+            with cache_redis().pipeline(transaction=False) as pipe:
+                pipe.zadd(self.key, {self.member: time.time() + STREAM_LEASE_SECONDS}, xx=True)
+                pipe.expire(self.key, STREAM_LEASE_SECONDS + 1)
+                pipe.execute()
+        except redis.RedisError:
+            pass  # it lapses at its score; the next heartbeat tries again
+
+    def release(self) -> None:
+        if self.key is None or not self.granted:
+            return
+        self.granted = False
+        try:
+            cache_redis().zrem(self.key, self.member)
+        except redis.RedisError:
+            pass

@@ -38,6 +38,10 @@ loglevel = settings.log_level.lower()
 # One control socket per instance (gunicorn's default, ~/.gunicorn/gunicorn.ctl, is shared by
 # every instance on the host): under DATA_DIR, named by the port.
 control_socket = str(settings.data_dir / f"gunicorn-{bind.rsplit(':', 1)[-1]}.ctl")
+if settings.max_held_connections >= threads:
+    # Held polls and streams could take every thread, and nothing else would be answered.
+    raise SystemExit(f"MAX_HELD_CONNECTIONS={settings.max_held_connections} must be below the gunicorn threads "
+                     f"({threads}, GUNICORN_THREADS): held connections would leave no thread for other requests")
 
 # Error and access logs as structured lines, the access line with the request's id.
 logger_class = "shared.logging.GunicornLogger"

@@ -286,6 +286,7 @@ def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] 
             admission=(check_budget,),
             toolset=toolset,
             notify=True,
+            live_output=True,
         )
     )
 

@@ -22,14 +22,14 @@ REDACTED = "[REDACTED]"
 # Keys whose values are secrets wherever they appear (compared lowercased, "-" read as "_").
 SECRET_KEYS = frozenset({
     "password", "new_password", "old_password", "current_password", "passwd",
-    "token", "access_token", "refresh_token", "id_token", "auth_token",
+    "token", "access_token", "refresh_token", "id_token", "auth_token", "ticket",
     "authorization", "proxy_authorization", "cookie", "set_cookie",
     "code", "client_secret", "secret", "secret_key", "jwt_secret", "api_key", "openai_api_key",
     "encryption_keys", "private_key", "basic_auth", "flower_basic_auth", "dsn", "sentry_dsn",
 })
 _SECRET_PARAMS = (
     "password", "access_token", "refresh_token", "id_token", "token", "code", "client_secret",
-    "api_key", "key", "secret",
+    "api_key", "key", "secret", "ticket",
 )
 # Patterns for secrets inside free text (messages, URLs, exception text).
 _TEXT_PATTERNS = (

@@ -335,6 +335,13 @@ class Settings(BaseSettings):
     gunicorn_preload: bool = setting(True, "Build the app once in gunicorn's master and fork the workers from it.")
     worker_concurrency: int = setting(2, "Celery worker pool processes (the Procfile's `worker` line).", ge=1)
     flower_port: Port = setting(5555, "Flower port.")
+    events_port: Port = setting(8001, "Port of the events process (SSE streams and long-polls under gevent; "
+                                "nginx routes them there). Under `make run` the web process serves them too.")
+    events_bind: str = setting("", "The events process's full bind address; overrides EVENTS_PORT.",
+                               example="0.0.0.0:8001")
+    events_workers: int = setting(1, "Processes of the events server (each a gevent loop).", ge=1)
+    events_worker_connections: int = setting(5000, "Connections one events process accepts (greenlets); its "
+                                             "held-connection cap is 200 below.", ge=300)
     flower_basic_auth: str = setting(
         "", "Flower basic auth, `user:password`. Empty: no auth, which only development accepts (Flower then "
         "binds 127.0.0.1).", secret=True, production=flower_needs_auth)
@@ -382,6 +389,12 @@ class Settings(BaseSettings):
         4, "Long-polls (GET /v1/jobs/{id}?wait=N) one user may have waiting at once, across every api process "
         "(counted in Redis); past it a poll answers at once, as wait=0 would. 0: no cap.", ge=0)
     max_request_bytes: int = setting(1048576, "Largest request body, in bytes (1 MiB).", ge=1)
+    max_held_connections: int = setting(
+        0, "Held connections (event streams and ?wait= polls) one api process serves at once; past it a poll "
+        "answers at once and a stream gets 429, both with Retry-After. 0: GUNICORN_THREADS less 4, so a crowd of "
+        "polls always leaves threads for everything else (the events process sets its own).", ge=0)
+    max_streams_per_user: int = setting(4, "Event streams (GET /v1/jobs/{id}/events) one user may hold open at "
+                                        "once.", ge=1)
 
     # --- Jobs
     job_result_ttl_days: int = setting(7, "Days a job's result is kept after it finishes.", ge=1, section="Jobs")
@@ -600,6 +613,7 @@ class Settings(BaseSettings):
         values["log_level"] = self.log_level.upper()
         values["flower_url_prefix"] = self.flower_url_prefix.strip("/")
         values["fcm_api_root"] = self.fcm_api_root.rstrip("/")
+        values["max_held_connections"] = self.max_held_connections or max(1, self.gunicorn_threads - 4)
         self.__dict__.update(values)  # frozen to every caller; filled in here, once
         self._problems = tuple(problems)
         return self

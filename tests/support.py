@@ -1,6 +1,7 @@
 """Helpers for tests: schema reset, users and tokens, and real worker and server processes."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -307,6 +308,46 @@ class ServerProcess(ManagedProcess):
             return requests.get(f"{self.url}/health", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+
+class EventsProcess(ServerProcess):
+    """The events process as the Procfile runs it: gunicorn -k gevent with its own config."""
+
+    name = "events"
+
+    def __init__(self, env: dict | None = None):
+        super().__init__(env)
+        self.env["EVENTS_PORT"] = str(self.port)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "--config", "ops/gunicorn_events.conf.py", "api:create_app()"]
+
+
+def sse_events(response, *, stop_after: int | None = None):
+    """Yield (id, event, data) from a streamed response; stop after `stop_after` events of type token."""
+    event_id = kind = None
+    data: list[str] = []
+    tokens = 0
+    for line in response.iter_lines(decode_unicode=True):
+        if line is None:
+            continue
+        if line == "":
+            if kind is not None:
+                yield event_id, kind, json.loads("\n".join(data) or "{}")
+                if kind == "token":
+                    tokens += 1
+                    if stop_after is not None and tokens >= stop_after:
+                        return
+                if kind == "done":
+                    return
+            event_id = kind = None
+            data = []
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
 
 
 def wait_for_job(session_or_client, job_id: str, headers: dict, *, timeout: float = 30.0, base_url: str = "") -> dict:

@@ -24,6 +24,7 @@ from shared.db import is_postgres
 from shared.models import AgentThread, AiUsage, MailMessage, Task, ThreadMessage, User, utcnow
 from shared.settings import get_settings
 from workers.ai.client import LlmClient, Reply, Usage
+from workers.ai.live import LiveOutput
 from workers.ai.loop import DATA_NOTICE, run_tool_loop
 from workers.ai.tools import Toolbox, ToolContext, free_slots_of_day, mail_brief, propose
 from workers.job_runner import JobContext, JobFailed, job_task
@@ -45,6 +46,7 @@ class AgentRun:
         self.toolbox = Toolbox(self.tc, ctx.job_type.toolset)
         self.usage = Usage()
         self.zone = ZoneInfo(ctx.user.timezone or "UTC")
+        self.live = LiveOutput(ctx.job.id, attempt=ctx.attempt) if ctx.job_type.live_output else None
 
     @property
     def session(self):
@@ -62,14 +64,29 @@ class AgentRun:
             "the user approves them."
         )}
 
-    def run(self, messages: list[dict]) -> str:
+    def run(self, messages: list[dict], *, stream_text: bool = False) -> str:
+        """The tool loop; `stream_text`: the answer is free text the user reads as it is written
+        (a reply, a draft's body), not JSON for us to parse."""
+        live = self.live
         with LlmClient(self.settings, agent_type=self.ctx.job_type.name) as llm:
             result = run_tool_loop(
                 llm=llm, messages=messages, toolbox=self.toolbox, usage=self.usage,
                 max_steps=self.settings.ai_max_steps, max_tokens=self.settings.ai_max_tokens_per_job,
-                on_reply=self._record_usage, on_progress=self.ctx.progress, before_call=self.release_reads,
+                on_reply=self._record_usage, on_progress=self.progress, before_call=self.release_reads,
+                on_delta=live.delta if live and stream_text else None,
+                on_tool=self._tool,
             )
         return result.content
+
+    def progress(self, percent: int, message: str | None = None) -> None:
+        self.ctx.progress(percent, message)
+        if self.live:
+            self.live.progress(percent, message)
+
+    def _tool(self, phase: str, name: str, message: str) -> None:
+        if self.live:
+            self.live.tool(phase, name, message)
+            self.live.actions(self.tc.proposed)
 
     def release_reads(self) -> None:
         """End the session's transaction before a slow model call if it only read.
@@ -85,8 +102,13 @@ class AgentRun:
     def finish(self) -> None:
         """Add the rows kept back during the run; they commit with the job's success."""
         self.ctx.session.add_all(self.tc.pending)
+        if self.live:
+            self.live.actions(self.tc.proposed)
+            self.live.close()
 
     def _record_usage(self, reply: Reply) -> None:
+        if self.live:
+            self.live.answer_ended()
         usage = AiUsage(user_id=self.ctx.user.id, job_id=self.ctx.job.id, agent_type=self.ctx.job_type.name,
                         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
         if self.ctx.session.in_transaction() and not is_postgres(self.ctx.session):
@@ -105,6 +127,7 @@ class AgentRun:
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "total_tokens": self.usage.total_tokens,
+            **({"estimated": True} if self.usage.estimated else {}),
             "estimated_cost_usd": estimated_cost(self.usage.prompt_tokens, self.usage.completion_tokens,
                                                  self.settings),
         }
@@ -160,7 +183,7 @@ def converse(*, run: AgentRun, message: str, thread_id: str | None = None) -> di
                           "change their tasks, and to read their calendar and mail. Be brief."),
         *_history(run.session, thread),
         {"role": "user", "content": message},
-    ])
+    ], stream_text=True)
     run.finish()
     _save_turn(run, thread, message, reply)
     return {"thread_id": str(thread.id), "reply": reply, **run.actions(), "usage": run.usage_dict()}
@@ -192,9 +215,9 @@ def _open_tasks(session: Session, user: User, zone: ZoneInfo) -> list[dict]:
 def plan_day(*, run: AgentRun, day: date | None = None) -> dict:
     """Propose time blocks for open tasks in the free slots of `day` (default: the user's today)."""
     day = day or utcnow().astimezone(run.zone).date()
-    run.ctx.progress(5, "reading your calendar")
+    run.progress(5, "reading your calendar")
     slots = free_slots_of_day(run.tc, day)
-    run.ctx.progress(8, "looking at your tasks")
+    run.progress(8, "looking at your tasks")
     open_tasks = _open_tasks(run.session, run.user, run.zone)
     summary = run.run([
         run.system_prompt(
@@ -252,7 +275,7 @@ def _labelled(answer: dict, given: dict[str, MailMessage]) -> list[dict]:
 
 def triage(*, run: AgentRun, limit: int = 20) -> dict:
     """Label the `limit` newest messages needs-reply / fyi / low-priority, with a reason each, and summarize."""
-    run.ctx.progress(5, "reading your mail")
+    run.progress(5, "reading your mail")
     rows = run.session.scalars(
         select(MailMessage).where(MailMessage.user_id == run.user.id)
         .order_by(MailMessage.date.desc()).limit(limit)
@@ -298,7 +321,7 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
     )
     if message is None:
         raise JobFailed("message_not_found", "No such mail message.")
-    run.ctx.progress(5, "drafting reply")
+    run.progress(5, "drafting reply")
     body = run.run([
         run.system_prompt(
             "You draft a reply to the user's mail message, in the user's voice. Answer with the body "
@@ -308,11 +331,11 @@ def draft_reply(*, run: AgentRun, message_id: uuid.UUID, instructions: str = "")
             "message": {**mail_brief(message), "to": list(message.recipients or [])},
             "instructions": instructions,
         })},
-    ]).strip()
+    ], stream_text=True).strip()
     if not body:
         raise JobFailed("ai_bad_output", "The model drafted an empty reply.")
     params = _draft_params(message, body)
-    run.ctx.progress(90, "drafting reply")
+    run.progress(90, "drafting reply")
     propose(run.tc, "mail.create_draft", params, f"Reply to {params['to'][0]}: {params['subject']}"[:500])
     run.finish()
     return {"message_id": str(message.id), "draft": params, **run.actions(), "usage": run.usage_dict()}

@@ -13,6 +13,7 @@ from api import cached_polls
 from api.db import get_db
 from api.errors import ApiError
 from api.limits import long_poll_slot
+from api.live import hub
 from api.pagination import page
 from api.schemas import (
     JobListQuerySchema,
@@ -23,7 +24,7 @@ from api.schemas import (
     JobWaitQuerySchema,
 )
 from api.security import auth_required, authenticate, current_settings, current_user, owned_or_404
-from shared.jobs import TERMINAL, JobWaiter, cancel_job, dispatch, job_etag, job_to_dict, status_cache, submit_job
+from shared.jobs import TERMINAL, cancel_job, dispatch, job_etag, job_to_dict, status_cache, submit_job
 from shared.jobtypes import REGISTRY, get_job_type
 from shared.models import Job
 
@@ -120,11 +121,13 @@ class JobsById(MethodView):
         job = _own_job(job_id)
         current = job_to_dict(job)
         etag = job_etag(current)
+        session.commit()  # the read is done: no connection held over the Redis calls and the wait
         status_cache.refill(job, current, etag)
         # Without If-None-Match, "a change" means a change from what the job is now.
         if wait and job.status not in TERMINAL and (not seen or etag in _etags(seen)):
             # Past the user's cap on polls in flight, answer as wait=0 would.
-            with long_poll_slot(current_user().id, wait, current_settings()) as granted:
+            with long_poll_slot(current_user().id, wait, current_settings(),
+                                poll_after=get_job_type(job.type).poll_after) as granted:
                 if granted:
                     current = _wait_for_change(session, job, etag, deadline=time.monotonic() + wait)
                     etag = job_etag(current)
@@ -156,7 +159,7 @@ def _wait_for_change(session, job: Job, baseline: str, *, deadline: float) -> di
         session.commit()
         return current
 
-    with JobWaiter(job.id) as waiter:
+    with hub.waiter(job.id) as waiter:
         current = read()  # once more after subscribing, or a change just before it is missed
         while job_etag(current) == baseline and (remaining := deadline - time.monotonic()) > 0:
             waiter.wait(remaining)

@@ -105,7 +105,7 @@ def run() -> None:
     from shared.settings import given_values
 
     settings = get_settings()  # checked by the `assistant` group, as every command's are
-    processes = ["web", "worker", "beat", "flower"]
+    processes = ["web", "events", "worker", "beat", "flower"]
     if settings.embedded_redis:
         processes.append("redis")
     click.echo(
@@ -114,6 +114,7 @@ def run() -> None:
         f"  API        http://127.0.0.1:{settings.port}/\n"
         f"  Swagger UI http://127.0.0.1:{settings.port}/docs\n"
         f"  Flower     http://127.0.0.1:{settings.flower_port}/\n"
+        f"  Events     http://127.0.0.1:{settings.events_port}/  (streams and long-polls; the web process serves them too)\n"
     )
     # Every process gets the values this command read: the environment, then .env (honcho's
     # own .env loading is off below, as it lets .env override the environment).
@@ -122,6 +123,7 @@ def run() -> None:
             os.environ.setdefault(name, value)
     # Log lines for a person at a terminal; production (the image) keeps JSON.
     os.environ.setdefault("LOG_FORMAT", "console")
+    os.environ["EVENTS_PORT"] = str(settings.events_port)
     bin_dir = str(Path(sys.executable).parent)
     # The Procfile names gunicorn, celery and assistant: find them in this environment
     # even when it was never activated (`make run` calls .venv/bin/assistant directly).

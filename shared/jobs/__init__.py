@@ -10,6 +10,7 @@
     recovery       the sweeper: lost messages, dead workers
     status_cache   each job's status in Redis, so an unchanged poll never reads the database
     wakeups        long-polls woken over Redis pub/sub
+    events         live output of agent jobs: a Redis Stream per job (token, tool, action, ..., done)
     outbox         what a transaction sends, held until it commits and dropped if it rolls back
 
 Callers outside the package use the names below (tests/test_architecture.py holds them to it).
@@ -27,7 +28,7 @@ from shared.errors import (
     Unavailable,
     UnknownJobType,
 )
-from shared.jobs import outbox, status_cache, wakeups
+from shared.jobs import events, outbox, status_cache, wakeups
 from shared.jobs.batch import MAX_BATCH, BatchItem, dispatch_batch, submit_batch
 from shared.jobs.recovery import SweepReport, sweep
 from shared.jobs.send import dispatch, send_job
@@ -66,7 +67,7 @@ __all__ = [
     "ACTIVE", "CANCELED", "FAILED", "MAX_BATCH", "QUEUED", "RUNNING", "STATUSES", "SUCCEEDED", "TERMINAL",
     "BatchItem", "IdempotencyConflict", "InvalidParams", "JobError", "JobFinished", "JobNotQueued", "JobWaiter",
     "Submitted", "SweepReport", "TooManyActiveJobs", "Unavailable", "UnknownJobType",
-    "cancel_job", "claim_job", "dispatch", "dispatch_batch", "fail_job", "fair_priority", "job_etag", "job_to_dict",
+    "cancel_job", "claim_job", "dispatch", "dispatch_batch", "events", "fail_job", "fair_priority", "job_etag", "job_to_dict",
     "outbox", "report_progress", "request_hash", "resend_job", "resolve_job_type", "retry_job", "send_job",
     "status_cache", "submit_batch", "submit_job", "succeed_job", "sweep", "validate_params", "wakeups",
 ]

@@ -51,6 +51,9 @@ class JobType:
     # False: a platform job run on a user's behalf (a webhook delivery) that does not take
     # one of the user's MAX_ACTIVE_JOBS_PER_USER slots.
     counts_toward_cap: bool = True
+    # True: the run writes its live output (tokens, tools, proposals) to a Redis Stream
+    # (shared.jobs.events); other types' events come from their row and its wake-ups.
+    live_output: bool = False
 
     def __post_init__(self):
         assert self.queue in QUEUES, self.queue

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db import is_postgres
-from shared.jobs import outbox, wakeups
+from shared.jobs import events, outbox, wakeups
 from shared.jobs.states import TERMINAL, job_etag, job_to_dict
 from shared.models import Job
 from shared.redis_clients import cache_redis
@@ -154,6 +154,7 @@ class _Change(outbox.Entry):
                 for row in self.rows:
                     current = job_to_dict(row)
                     _write(pipe, row.id, row.user_id, row.status, job_etag(current), row.version, release=True)
+                    events.queue_done(pipe, row)  # a live job's `done`, before its wake-up
                 for job_id in self.job_ids:
                     if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
                         _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)

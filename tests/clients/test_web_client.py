@@ -446,3 +446,114 @@ def test_connect_google_goes_through_consent_and_back_and_the_agenda_fills(brows
     expect(page.get_by_text("Dentist")).to_be_visible(timeout=60_000)  # synced by the worker, shown unasked
     expect(fetching).to_have_count(0)
     expect(page.get_by_role("button", name="Connect Google")).to_have_count(0)
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the API that cuts the first event stream after two token events,
+    as a phone's connection drops mid-answer. Everything else passes through untouched."""
+
+    def __init__(self, upstream_port: int):
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.cut = 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            state = {"events": False}
+            threading.Thread(target=self._pipe, args=(client, upstream, state, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, state, True), daemon=True).start()
+
+    def _pipe(self, source, target, state, answers: bool):
+        seen = 0
+        try:
+            while data := source.recv(65536):
+                if not answers and b"/events HTTP/1.1" in data:
+                    state["events"] = True
+                target.sendall(data)
+                if answers and state["events"] and self.cut == 0:
+                    seen += data.count(b"event: token")
+                    if seen >= 2:
+                        self.cut += 1
+                        break
+        except OSError:
+            pass
+        import socket
+
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # a FIN now, and the other direction's recv wakes
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self):
+        self._listener.close()
+
+
+SEEN_TEXTS = """() => {
+  window.__seen = [];
+  new MutationObserver(() => {
+    const node = document.querySelector('[data-testid="live-answer"]');
+    if (node) window.__seen.push(node.textContent);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def test_the_chat_streams_the_answer_and_a_dropped_connection_shows_it_once(browser_page, web, fake_ai):
+    answer = "Here is your week: Monday is quiet, Tuesday has two meetings, and Friday is free for focus work."
+    fake_ai.chunk_seconds, fake_ai.chunk_chars = 0.03, 3
+    fake_ai.script(fake_ai.reply(answer))
+    proxy = CuttingProxy(web.port)
+    page = browser_page
+    base = f"http://127.0.0.1:{proxy.port}"
+    try:
+        sign_up(page, base)
+        page.get_by_role("link", name="Chat").click()
+        page.evaluate(SEEN_TEXTS)
+        page.get_by_label("Message").fill("what is my week like?")
+        page.get_by_role("button", name="Send").click()
+        conversation = page.get_by_role("list", name="Conversation", exact=True)
+        expect(conversation.get_by_role("listitem").filter(has_text=answer)).to_have_count(1, timeout=20_000)
+        seen = page.evaluate("window.__seen")
+    finally:
+        fake_ai.chunk_seconds, fake_ai.chunk_chars = 0.0, 4
+        proxy.close()
+    assert proxy.cut == 1, "the first stream was cut mid-answer"
+    assert len(fake_ai.requests) == 1, "the reconnect made no second model call"
+    partial = [text for text in seen if text and text != answer]
+    assert len(set(partial)) >= 3, "the answer appeared as it was written"
+    assert all(answer.startswith(text) for text in seen if text), [t for t in seen if not answer.startswith(t)][:2]
+
+
+def test_stop_cancels_the_answer(browser_page, web, fake_ai):
+    fake_ai.chunk_seconds, fake_ai.chunk_chars = 0.1, 2
+    fake_ai.script(fake_ai.reply("A long answer that is written slowly, so there is time to stop it. " * 3))
+    page = browser_page
+    try:
+        sign_up(page, web.url)
+        page.get_by_role("link", name="Chat").click()
+        page.get_by_label("Message").fill("tell me a long story")
+        page.get_by_role("button", name="Send").click()
+        expect(page.get_by_test_id("live-answer")).to_contain_text("A long", timeout=15_000)
+        page.get_by_role("button", name="Stop").click()
+        expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=15_000)
+    finally:
+        fake_ai.chunk_seconds, fake_ai.chunk_chars = 0.0, 4
+    with db.session_scope() as session:
+        job = session.scalars(select(Job).where(Job.type == "agent.assistant").order_by(Job.created_at.desc())).first()
+        assert job.status == "canceled"

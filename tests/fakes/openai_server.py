@@ -1,8 +1,15 @@
 """A fake OpenAI-compatible server on loopback, scripted per test.
 
-It speaks POST /v1/chat/completions (tool calls and usage; no streaming). Each request
-takes the next step of the script: a reply, an error status (429 with Retry-After, 500),
-or a slow answer. Every request body is kept in `requests` for assertions.
+It speaks POST /v1/chat/completions (tool calls and usage). Each request takes the next
+step of the script: a reply, an error status (429 with Retry-After, 500), or a slow answer.
+Every request body is kept in `requests` for assertions.
+
+A request with `"stream": true` gets the same step as Server-Sent Events chunks, as OpenAI
+sends them: the content in pieces of `chunk_chars`, one every `chunk_seconds` (the fixed
+pace a time-to-first-token bench measures against), tool calls as argument deltas, and a
+last chunk with the usage when `stream_options.include_usage` asks for it. `chunk_times`
+keeps when the first chunk with text and the last chunk of each streamed answer left. `reject_stream_options`
+answers 400 to a request carrying `stream_options` (a server without usage in streams).
 
     fake.script(
         fake.tool_call("create_task", {"title": "buy milk"}),
@@ -26,6 +33,11 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self.requests: list[dict] = []
         self.request_times: list[float] = []
+        self.chunk_seconds = 0.0  # pause between two streamed chunks
+        self.chunk_chars = 4  # characters of content per streamed chunk
+        self.reject_stream_options = False
+        # (first chunk with text or None, last chunk) sent, per streamed answer (time.monotonic)
+        self.chunk_times: list[tuple[float | None, float]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -50,6 +62,7 @@ class FakeOpenAI:
             self._steps = deque(steps)
             self.requests.clear()
             self.request_times.clear()
+            self.chunk_times.clear()
 
     @staticmethod
     def reply(content: str = "", *, prompt_tokens: int = 100, completion_tokens: int = 20, delay: float = 0) -> dict:
@@ -117,10 +130,47 @@ class FakeOpenAI:
                     return self._send(404, {"error": {"message": "not found"}}, {})
                 if not self.headers.get("Authorization", "").startswith("Bearer "):
                     return self._send(401, {"error": {"message": "no key"}}, {})
-                step = fake._next(json.loads(raw or b"{}"))
+                body = json.loads(raw or b"{}")
+                if body.get("stream") and body.get("stream_options") and fake.reject_stream_options:
+                    with fake._lock:
+                        fake.requests.append(body)
+                        fake.request_times.append(time.monotonic())
+                    return self._send(400, {"error": {"message": "Unrecognized request argument supplied: "
+                                                                 "stream_options", "type": "invalid_request_error",
+                                                      "code": None}}, {})
+                step = fake._next(body)
                 if step.get("delay"):
                     time.sleep(step["delay"])
+                if body.get("stream") and step["status"] == 200:
+                    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                    return self._stream(step, include_usage)
                 self._send(step["status"], step["body"], step.get("headers", {}))
+
+            def _stream(self, step: dict, include_usage: bool):
+                """The step's completion as chat.completion.chunk events, at the fake's pace."""
+                chunks = list(_chunks(step["body"], fake.chunk_chars, include_usage))
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    first = last = None
+                    for i, chunk in enumerate(chunks):
+                        if i and fake.chunk_seconds:
+                            time.sleep(fake.chunk_seconds)
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        last = time.monotonic()
+                        if first is None and any(c["delta"].get("content") for c in chunk["choices"]):
+                            first = last  # the first chunk carrying text
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                    with fake._lock:
+                        fake.chunk_times.append((first, last))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def _send(self, status: int, body: dict, headers: dict):
                 data = json.dumps(body).encode()
@@ -148,3 +198,31 @@ def _completion(message: dict, finish_reason: str, prompt_tokens: int, completio
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }
+
+
+def _chunks(completion: dict, chunk_chars: int, include_usage: bool):
+    """A completion cut into the chunks a streaming server sends (role, content pieces, tool-call
+    deltas, the finish reason, then usage alone when asked for)."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+
+    def chunk(delta: dict, finish_reason=None, *, usage=None, choices=True) -> dict:
+        return {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+                "model": completion["model"],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]
+                if choices else [],
+                **({"usage": usage} if usage is not None else {})}
+
+    yield chunk({"role": "assistant", "content": ""})
+    content = message.get("content") or ""
+    for start in range(0, len(content), max(1, chunk_chars)):
+        yield chunk({"content": content[start:start + chunk_chars]})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        arguments = call["function"]["arguments"]
+        yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                     "function": {"name": call["function"]["name"], "arguments": ""}}]})
+        for start in range(0, len(arguments), 16):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[start:start + 16]}}]})
+    yield chunk({}, choice["finish_reason"])
+    if include_usage:
+        yield chunk({}, usage=completion["usage"], choices=False)

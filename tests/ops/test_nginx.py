@@ -46,7 +46,7 @@ def throwaway_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def config_copy(folder: Path, *, api: str = "127.0.0.1:9", flower: str = "127.0.0.1:9",
+def config_copy(folder: Path, *, api: str = "127.0.0.1:9", flower: str = "127.0.0.1:9", events: str = "127.0.0.1:9",
               http_port: int | None = None, https_port: int | None = None) -> Path:
     """ops/nginx.conf with a throwaway certificate, local upstreams and ports, in `folder`."""
     cert, key = throwaway_certificate(folder)
@@ -59,6 +59,7 @@ def config_copy(folder: Path, *, api: str = "127.0.0.1:9", flower: str = "127.0.
         "/etc/nginx/flower.htpasswd": str(htpasswd),
         "server api:8000;": f"server {api};",
         "server flower:5555;": f"server {flower};",
+        "server events:8001;": f"server {events};",
         "pid /tmp/nginx.pid;": f"pid {folder / 'nginx.pid'};",
         "access_log /dev/stdout json;": f"access_log {folder / 'access.log'} json;",
         "root /usr/share/nginx;": f"root {folder / 'www'};",  # the web client's files: www/app/
@@ -130,8 +131,9 @@ def test_nginx_in_front_of_the_api_and_flower(tmp_path, live_server, worker, use
     need("nginx")
     flower = FlowerProcess({"FLOWER_BASIC_AUTH": "ops:flower-pass", "FLOWER_URL_PREFIX": "flower"}).start()
     http_port, https_port = free_port(), free_port()
+    # The web process serves the held connections too (the events process is another test's).
     conf = config_copy(tmp_path, api=f"127.0.0.1:{live_server.port}", flower=f"127.0.0.1:{flower.port}",
-                     http_port=http_port, https_port=https_port)
+                     events=f"127.0.0.1:{live_server.port}", http_port=http_port, https_port=https_port)
     nginx = NginxProcess(conf, https_port).start()
     base = f"https://127.0.0.1:{https_port}"
     try:

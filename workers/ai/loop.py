@@ -36,6 +36,8 @@ def run_tool_loop(
     on_reply: Callable[[Reply], None],
     on_progress: Callable[[int, str], None],
     before_call: Callable[[], None] = lambda: None,
+    on_delta: Callable[[str], None] | None = None,
+    on_tool: Callable[[str, str, str], None] = lambda _phase, _name, _message: None,
 ) -> LoopResult:
     """Run until the model answers without tool calls; `messages` grows with the exchange."""
     tools = toolbox.schemas() if toolbox else None
@@ -45,8 +47,9 @@ def run_tool_loop(
             # model reads what that tool found.
             on_progress(10, "thinking")
         before_call()
-        reply = llm.chat(messages, tools=tools)
+        reply = llm.chat(messages, tools=tools, on_delta=on_delta)
         usage.calls += 1
+        usage.estimated = usage.estimated or reply.estimated
         usage.prompt_tokens += reply.prompt_tokens
         usage.completion_tokens += reply.completion_tokens
         on_reply(reply)
@@ -67,7 +70,10 @@ def run_tool_loop(
             ],
         })
         for call in reply.tool_calls:
-            on_progress(min(90, 10 + 80 * step // max_steps), toolbox.progress_message(call["name"]))
+            message = toolbox.progress_message(call["name"])
+            on_progress(min(90, 10 + 80 * step // max_steps), message)
+            on_tool("started", call["name"], message)
             messages.append({"role": "tool", "tool_call_id": call["id"],
                              "content": toolbox.call(call["id"], call["name"], call["arguments"])})
+            on_tool("finished", call["name"], message)
     raise JobFailed("ai_step_limit", f"The agent did not finish within {max_steps} steps.")

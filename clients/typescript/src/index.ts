@@ -1,6 +1,7 @@
 // The Personal Assistant SDK: typed calls (openapi-fetch over the generated src/openapi.ts)
 // and the few things every app would otherwise write again: keeping and rotating tokens,
 // idempotent submits, long-polling a job.
+import { createParser } from "eventsource-parser";
 import createFetchClient from "openapi-fetch";
 import type { components, paths } from "./openapi.js";
 
@@ -76,6 +77,32 @@ export interface ClientOptions {
   /** Called once the session is gone (refresh refused): show the sign-in screen. */
   onSignedOut?: () => void;
   fetch?: typeof globalThis.fetch;
+}
+
+/** The names of the job types (GET /v1/job-types lists the ones you may submit). */
+export type JobTypeName =
+  | "tasks.quick_add" | "agent.assistant" | "agent.plan_day" | "mail.triage" | "mail.draft_reply"
+  | "calendar.sync" | "mail.sync" | "report.daily_digest" | "report.weekly_review"
+  | "account.export" | "account.delete" | "ops.backup" | "ops.verify_backup" | "ops.retention";
+
+export type JobEventType = "token" | "tool" | "action" | "progress" | "attempt" | "snapshot" | "done";
+
+/** One event of GET /v1/jobs/{id}/events. */
+export type JobEvent =
+  | { id: string; type: "token"; data: { text: string } }
+  | { id: string; type: "tool"; data: { phase: "started" | "finished"; name: string; message: string } }
+  | { id: string; type: "action"; data: { action_id: string; type: string; summary: string } }
+  | { id: string; type: "progress"; data: { progress: number; message: string | null; status?: JobStatus } }
+  | { id: string; type: "attempt"; data: { attempt: number } }
+  | { id: string; type: "snapshot"; data: { text: string; actions: { action_id: string; type: string; summary: string }[] } }
+  | { id: string; type: "done"; data: { status: JobStatus | "deleted"; error?: { code: string; message: string } } };
+
+export interface StreamOptions {
+  /** Called with each event in order; `done` is the last. */
+  onEvent: (event: JobEvent) => void;
+  signal?: AbortSignal;
+  /** Resume after this event id (one seen before). */
+  lastEventId?: string;
 }
 
 export interface WaitOptions {
@@ -403,7 +430,13 @@ export class AssistantClient {
         continue;
       }
       const { response } = result;
-      if (response.status === 304) continue;
+      // A poll the server could not hold (its caps) answers at once with Retry-After: wait that
+      // long instead of asking again straight away.
+      const refused = response.headers.get("Retry-After") !== null;
+      if (response.status === 304) {
+        if (refused) await sleep(retryAfterMs(response, 2000), signal);
+        continue;
+      }
       if (response.status === 429 || response.status === 503) {
         await sleep(retryAfterMs(response, 2000), signal);
         continue;
@@ -413,7 +446,78 @@ export class AssistantClient {
       etag = response.headers.get("ETag");
       onUpdate?.(job);
       if (TERMINAL.includes(job.status)) return job;
+      if (refused) await sleep(retryAfterMs(response, 2000), signal);
     }
+  }
+
+  /**
+   * Follows the job's live events (Server-Sent Events over fetch, with the Authorization
+   * header and its refresh) until `done`, which it resolves with. A dropped connection is
+   * resumed from the last event's id (Last-Event-ID): no event is lost or repeated. 429 and
+   * 503 wait their Retry-After. `attempt` means a retry started: drop the text so far.
+   */
+  async streamJob(jobId: string, options: StreamOptions): Promise<JobEvent> {
+    const { signal, onEvent } = options;
+    let lastId = options.lastEventId ?? null;
+    let failures = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      let response: Response;
+      try {
+        const headers = new Headers({ Accept: "text/event-stream" });
+        if (lastId) headers.set("Last-Event-ID", lastId);
+        const url = `${this.baseUrl}/v1/jobs/${encodeURIComponent(jobId)}/events`;
+        response = await this.authedFetch(new Request(url, { headers, signal }));
+      } catch (error) {
+        if (signal?.aborted || ++failures > 8) throw error;
+        await sleep(Math.min(500 * 2 ** failures, 8000), signal);
+        continue;
+      }
+      if (response.status === 429 || response.status === 503) {
+        await sleep(retryAfterMs(response, 2000), signal);
+        continue;
+      }
+      if (!response.ok || !response.body) throw await errorOf(response);
+      let done: JobEvent | null = null;
+      const parser = createParser({
+        onEvent: (message) => {
+          if (!message.event || done) return;
+          let data: Record<string, unknown> = {};
+          try {
+            data = JSON.parse(message.data);
+          } catch {
+            return; // not one of ours
+          }
+          const event = { id: message.id ?? "", type: message.event as JobEventType, data } as JobEvent;
+          if (message.id) lastId = message.id;
+          failures = 0;
+          onEvent(event);
+          if (event.type === "done") done = event;
+        },
+      });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        while (!done) {
+          const { value, done: ended } = await reader.read();
+          if (ended) break;
+          parser.feed(value);
+        }
+      } catch (error) {
+        if (signal?.aborted) throw error; // else the connection dropped: resume below
+      } finally {
+        reader.cancel().catch(() => undefined);
+      }
+      if (done) return done;
+      failures += 1;
+      await sleep(Math.min(250 * 2 ** failures, 5000), signal);
+    }
+  }
+
+  /** submit, then follow its events: the finished job (its status may be failed or canceled). */
+  async submitAndStream(type: JobTypeName | (string & {}), params: Record<string, unknown>, options: SubmitOptions & StreamOptions): Promise<Job> {
+    const job = await this.submit(type, params, options);
+    if (!TERMINAL.includes(job.status)) await this.streamJob(job.id, options);
+    return this.job(job.id);
   }
 
   private pollOnce(jobId: string, seconds: number, etag: string | null, signal?: AbortSignal) {

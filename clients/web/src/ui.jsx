@@ -23,8 +23,14 @@ export function describe(error) {
   if (!error) return "";
   if (error.name === "ApiError") {
     const fields = Object.entries(error.errors || {})
-      .map(([field, problems]) => `${field}: ${[].concat(problems).join(" ")}`)
+      .map(([field, problems]) => `${field.replaceAll("_", " ")}: ${[].concat(problems).join(" ")}`)
       .join("; ");
+    // The API's own wording names its machinery ("see errors"): say what to fix instead.
+    if (error.status === 422 || error.code === "validation_error") {
+      return fields ? `Please check what you entered (${fields}).` : "Please check what you entered and try again.";
+    }
+    if (error.status === 429) return "Too many requests just now; wait a moment and try again.";
+    if (error.status >= 500) return "Something went wrong on the server; try again in a moment.";
     return fields ? `${error.message} (${fields})` : error.message;
   }
   if (error.name === "TypeError") return "The server cannot be reached. Check your connection and try again.";

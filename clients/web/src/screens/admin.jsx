@@ -7,6 +7,8 @@ const REFRESH_MS = 5000;
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
 
 export function Admin({ me }) {
+  // Bumped when this page starts or finishes a job (Back up now, Verify): the jobs list shows it.
+  const [jobsChanged, setJobsChanged] = useState(0);
   if (me.role !== "admin") {
     return (
       <section class="card" aria-labelledby="admin-title">
@@ -22,8 +24,8 @@ export function Admin({ me }) {
         <Queues />
         <Users />
       </div>
-      <AllJobs timeZone={me.timezone} />
-      <Backups timeZone={me.timezone} />
+      <AllJobs timeZone={me.timezone} changed={jobsChanged} />
+      <Backups timeZone={me.timezone} onJobsChanged={() => setJobsChanged((n) => n + 1)} />
     </>
   );
 }
@@ -94,13 +96,13 @@ function Users() {
   );
 }
 
-function AllJobs({ timeZone }) {
+function AllJobs({ timeZone, changed }) {
   const [filters, setFilters] = useState({ status: "", type: "", user: "" });
   const [applied, setApplied] = useState(filters);
   const [cursor, setCursor] = useState(null);
   const [actionError, setActionError] = useState(null);
   const query = Object.fromEntries(Object.entries(applied).filter(([, v]) => v.trim()));
-  const jobs = useLoad(() => client.admin.jobs({ limit: 25, ...query, ...(cursor ? { cursor } : {}) }), [JSON.stringify(applied), cursor]);
+  const jobs = useLoad(() => client.admin.jobs({ limit: 25, ...query, ...(cursor ? { cursor } : {}) }), [JSON.stringify(applied), cursor, changed]);
 
   const apply = (event) => {
     event.preventDefault();
@@ -173,14 +175,16 @@ function AllJobs({ timeZone }) {
   );
 }
 
-function Backups({ timeZone }) {
+function Backups({ timeZone, onJobsChanged }) {
   const backups = useLoad(() => client.admin.backups({ limit: 20 }), []);
   const [state, setState] = useState({ busy: null, error: null, message: null });
 
   const run = async (type, params, label) => {
     setState({ busy: label, error: null, message: null });
     try {
-      const job = await client.submitAndWait(type, params, {
+      const submitted = await client.submit(type, params);
+      onJobsChanged?.();
+      const job = await client.wait(submitted.id, {
         onUpdate: (j) => setState((s) => ({ ...s, message: j.progress_message || `${label}: ${j.status}` })),
       });
       if (job.status !== "succeeded") throw new Error(job.error?.message || `${label} ${job.status}.`);
@@ -189,6 +193,7 @@ function Backups({ timeZone }) {
       setState({ busy: null, error, message: null });
     }
     backups.reload();
+    onJobsChanged?.();
   };
 
   return (

@@ -33,6 +33,34 @@ export function Chat() {
     }
   };
 
+  // The answer as it is written: its text, the tool steps and the proposals so far, from the
+  // job's live events. A dropped connection resumes from the last event (no text twice); an
+  // `attempt` (a retry started) starts the text again.
+  const [live, setLive] = useState(null);
+  const running = useRef(null);
+
+  const onEvent = (event) => {
+    setLive((now) => {
+      if (!now) return now;
+      switch (event.type) {
+        case "token":
+          return { ...now, text: now.text + event.data.text };
+        case "snapshot":
+          return { ...now, text: event.data.text, proposals: event.data.actions };
+        case "attempt":
+          return { ...now, text: "", steps: [], proposals: [] };
+        case "tool":
+          return event.data.phase === "started" ? { ...now, steps: [...now.steps, event.data.message] } : now;
+        case "action":
+          return { ...now, proposals: [...now.proposals, event.data] };
+        case "progress":
+          return { ...now, status: event.data.message || now.status };
+        default:
+          return now;
+      }
+    });
+  };
+
   const send = async (event) => {
     event.preventDefault();
     const message = text.trim();
@@ -42,17 +70,35 @@ export function Chat() {
     setMessages((list) => [...list, { id: `local-${Date.now()}`, role: "user", content: message }]);
     setPending("Thinking…");
     try {
-      const job = await client.submitAndWait("agent.assistant", threadId ? { message, thread_id: threadId } : { message }, {
-        onUpdate: (j) => setPending(j.progress_message || "Thinking…"),
-      });
-      if (job.status !== "succeeded") throw new Error(job.error?.message || `The assistant's job ${job.status}.`);
-      const id = job.result.thread_id;
+      const job = await client.submit("agent.assistant", threadId ? { message, thread_id: threadId } : { message });
+      running.current = job.id;
+      setLive({ jobId: job.id, text: "", steps: [], proposals: [], status: "Thinking…" });
+      const done = await client.streamJob(job.id, { onEvent });
+      setLive(null); // the saved answer and its approvable proposals replace the live one
+      if (done.data.status === "canceled") return;
+      const finished = await client.job(job.id);
+      if (finished.status !== "succeeded") {
+        throw new Error(finished.error?.message || "The assistant could not answer this time; try again.");
+      }
+      const id = finished.result.thread_id;
       if (id !== threadId) threads.reload();
       await open(id);
     } catch (e) {
       setError(e);
     } finally {
+      running.current = null;
+      setLive(null);
       setPending(null);
+    }
+  };
+
+  const stop = async () => {
+    const jobId = running.current;
+    if (!jobId) return;
+    try {
+      await client.cancel(jobId); // the stream then ends with done: canceled
+    } catch (e) {
+      if (e.status !== 409) setError(e); // 409: it had just finished
     }
   };
 
@@ -99,7 +145,24 @@ export function Chat() {
               ))}
             </li>
           ))}
-          {pending && <li class="bubble bubble-assistant pending" role="status">{pending}</li>}
+          {live && (
+            <li class="bubble bubble-assistant live" aria-label="Answer so far">
+              <span class="sr-only">Assistant:</span>
+              {live.steps.length > 0 && (
+                <ul class="steps small muted" aria-label="Steps">
+                  {live.steps.map((step, i) => <li key={i}>{step}</li>)}
+                </ul>
+              )}
+              {live.text ? <p data-testid="live-answer">{live.text}</p> : <p class="muted" role="status">{live.status}</p>}
+              {live.proposals.map((p) => (
+                <div key={p.action_id} class="action" role="group" aria-label={`Proposed: ${p.summary}`}>
+                  <p class="action-summary"><span class="badge">{p.type === "calendar.create_event" ? "Event" : "Draft"}</span> {p.summary}</p>
+                  <p class="small muted">You can approve this once the answer is complete.</p>
+                </div>
+              ))}
+            </li>
+          )}
+          {pending && !live && <li class="bubble bubble-assistant pending" role="status">{pending}</li>}
           <li ref={end} aria-hidden="true" />
         </ol>
         <ErrorNote error={error} />
@@ -110,7 +173,11 @@ export function Chat() {
               aria-label="Message" disabled={agent && !agent.available}
               onInput={(e) => setText(e.currentTarget.value)} />
           </label>
-          <button type="submit" disabled={!!pending || !text.trim()}>Send</button>
+          {live ? (
+            <button type="button" class="secondary" onClick={stop}>Stop</button>
+          ) : (
+            <button type="submit" disabled={!!pending || !text.trim()}>Send</button>
+          )}
         </form>
       </section>
     </div>

@@ -67,7 +67,9 @@ function ScheduleItem({ schedule, timeZone, onChange }) {
 }
 
 function NewSchedule({ types, onCreated }) {
-  const [jobType, setJobType] = useState("agent.plan_day");
+  const [picked, setJobType] = useState("agent.plan_day");
+  // The server hides types it cannot run (agents without AI): start on one it offers.
+  const jobType = types.some((t) => t.type === picked) ? picked : types[0]?.type ?? picked;
   const [mode, setMode] = useState("time");
   const [time, setTime] = useState("08:00");
   const [cron, setCron] = useState("0 8 * * 1-5");

@@ -133,7 +133,9 @@ function base64UrlToBytes(value) {
 function Devices() {
   const devices = useLoad(() => client.devices(), []);
   const [state, setState] = useState({ busy: false, error: null });
-  const supported = "serviceWorker" in navigator && "PushManager" in window;
+  // Offered only when this browser can and the server sends Web Push (it has a VAPID key).
+  const pushKey = useLoad(() => client.webPushKey().catch(() => null), []);
+  const supported = "serviceWorker" in navigator && "PushManager" in window && Boolean(pushKey.data);
 
   const enable = async () => {
     setState({ busy: true, error: null });
@@ -180,7 +182,8 @@ function Devices() {
           {supported ? (
             <button type="button" onClick={enable} disabled={state.busy}>Enable notifications in this browser</button>
           ) : (
-            <p class="muted small">This browser cannot receive push notifications.</p>
+            <p class="muted small">{pushKey.loading ? "" : pushKey.data ? "This browser cannot receive push notifications."
+              : "This server does not send push notifications."}</p>
           )}
         </>
       )}

@@ -208,7 +208,7 @@ function TaskItem({ task, timeZone, onChange }) {
         {!editing && (
           <button type="button" class="secondary small" aria-label={`Edit due date of ${task.title}`}
             onClick={() => setEditing(true)}>
-            {task.due_at ? "Due…" : "Set due"}
+            {task.due_at ? "Change due date" : "Set due date"}
           </button>
         )}
         {!editingRepeat && (
