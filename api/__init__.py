@@ -12,6 +12,7 @@ from api.resources import (
     actions,
     admin,
     artifacts,
+    audit,
     auth,
     backups,
     bench,
@@ -25,6 +26,7 @@ from api.resources import (
     mail,
     me,
     schedules,
+    status,
     tasks,
     threads,
     webhooks,
@@ -91,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health.blp, auth.blp, me.blp, jobs.blp, job_events.blp, job_batch.blp, tasks.blp, actions.blp, threads.blp, artifacts.blp,
         schedules.blp, backups.blp, integrations.blp, calendar.blp, mail.blp, observability.blp, admin.blp,
-        devices.blp, webhooks.blp,
+        devices.blp, webhooks.blp, audit.blp, status.blp,
     ):
         api.register_blueprint(blueprint)
     job_batch.register_components(api)
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)
     app.register_blueprint(docs.blp)  # a page, not an operation: outside the OpenAPI document
+    app.register_blueprint(status.page_blp)  # the public status page, also a page
     errors.register_error_handlers(app)  # after Api, to replace its HTML-free but differently shaped errors
     inputs.init_app(app)  # after the body's size and type are checked, before any view parses it
     limits.init_app(app, settings)

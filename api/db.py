@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, g
 from sqlalchemy.orm import Session
 
+from shared import replicas  # registers the after-commit rw:{user} marks in this process
 from shared.db import new_session
 
 
@@ -14,10 +15,19 @@ def get_db() -> Session:
     return g.db
 
 
+def get_read_db(user_id=None) -> Session:
+    """The request's session for reads that tolerate a little lag: a healthy replica's, else the
+    primary's (get_db), as when `user_id` wrote within REPLICA_READ_AFTER_WRITE_SECONDS; never for writes."""
+    if "read_db" not in g:
+        g.read_db = replicas.replica_session(user_id=user_id)
+    return g.read_db or get_db()
+
+
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def _close(_exc):
-        session = g.pop("db", None)
-        if session is not None:
-            session.rollback()  # anything a view did not commit is discarded
-            session.close()
+        for name in ("db", "read_db"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.rollback()  # anything a view did not commit is discarded
+                session.close()

@@ -262,3 +262,12 @@ def user_id_from_token() -> str | None:
         return request_claims(token)["sub"]
     except jwt.InvalidTokenError:
         return None
+
+
+def request_origin():
+    """This request's id and client address, for an audit record (shared.audit)."""
+    from flask import request
+
+    from shared.audit import Origin
+
+    return Origin(request_id=g.get("request_id"), ip=request.remote_addr)

@@ -1,5 +1,5 @@
 """Every periodic definition, in one place. `celery -A scheduler beat` runs them."""
-from scheduler import google_sync, sweep, tick  # noqa: F401  (registers the periodic tasks in workers)
+from scheduler import audit, google_sync, status, sweep, tick  # noqa: F401  (registers the periodic tasks in workers)
 from scheduler.schedule import beat_schedule
 from shared.celery_app import app
 

@@ -56,6 +56,18 @@ def beat_schedule(settings: Settings | None = None) -> dict:
             "args": ("ops.verify_backup",),
             "options": {"queue": "maintenance", "expires": 3600},
         },
+        # The audit log's head hash into the logs, a copy a database superuser cannot rewrite.
+        "daily-audit-head": {
+            "task": "scheduler.audit_head",
+            "schedule": crontab(hour=0, minute=5),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
+        # The status page's history: each component's worst state per day (scheduler.status).
+        "status-sample": {
+            "task": "scheduler.status_sample",
+            "schedule": 300.0,
+            "options": {"queue": "maintenance", "expires": 300},
+        },
     }
     if google_configured(settings):
         fan_out, expired_links = google_fan_out_seconds(settings), expired_links_seconds(settings)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -146,7 +146,8 @@ def _run(args: list[str], env: dict, what: str) -> None:
         raise BackupError(f"{what} failed: {completed.stderr.strip()[-2000:]}")
 
 
-def create_backup(*, session: Session, engine: Engine, settings: Settings, now: datetime | None = None) -> Backup:
+def create_backup(*, session: Session, engine: Engine, settings: Settings, now: datetime | None = None,
+                  manual: bool = False) -> Backup:
     """Dump the database into the backup storage and record it (the row joins `session`; the caller commits)."""
     now = now or utcnow()
     storage = backup_storage(settings)
@@ -163,7 +164,7 @@ def create_backup(*, session: Session, engine: Engine, settings: Settings, now: 
     finally:
         partial.unlink(missing_ok=True)
     backup = Backup(id=backup_id, filename=filename, format="pg_custom" if postgres else "sqlite", size=size,
-                    sha256=digest, tables=tables, created_at=now)
+                    sha256=digest, tables=tables, created_at=now, manual=manual)
     # Its record beside it too: the database that holds the row may be the one that was lost.
     storage.put(manifest_key(filename), data=json.dumps({**backup_to_dict(backup), "tables": tables}).encode(),
                 content_type="application/json")
@@ -498,11 +499,23 @@ def backups_to_keep(created: list[tuple[uuid.UUID, datetime]], *, daily: int, we
     return keep
 
 
-def prune(*, session: Session, settings: Settings) -> list[str]:
-    """Delete backups outside the retention policy (rows and files); returns their file names."""
-    rows = session.execute(select(Backup.id, Backup.created_at, Backup.filename)).all()
+def prune(*, session: Session, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Delete backups outside the retention policy (rows and files); returns their file names.
+
+    Kept whatever the daily/weekly rule says: a backup taken by hand for BACKUP_KEEP_MANUAL_DAYS
+    (an operator's "before the release" backup must not vanish with the next nightly one),
+    and the newest verified backup, the one a restore can count on.
+    """
+    now = now or utcnow()
+    rows = session.execute(select(Backup.id, Backup.created_at, Backup.filename, Backup.manual,
+                                  Backup.verify_status)).all()
     keep = backups_to_keep([(r.id, r.created_at) for r in rows], daily=settings.backup_keep_daily,
                            weekly=settings.backup_keep_weekly)
+    manual_since = now - timedelta(days=settings.backup_keep_manual_days)
+    keep |= {r.id for r in rows if r.manual and r.created_at >= manual_since}
+    verified = [r for r in rows if r.verify_status == "ok"]
+    if verified:
+        keep.add(max(verified, key=lambda r: (r.created_at, r.id)).id)
     removed = [row for row in rows if row.id not in keep]
     if removed:
         backup_storage(settings).delete([key for row in removed for key in (row.filename, manifest_key(row.filename))])
@@ -527,6 +540,7 @@ def backup_to_dict(backup: Backup) -> dict:
         "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
         "verify_status": backup.verify_status,
         "verify_message": backup.verify_message,
+        "manual": bool(backup.manual),
     }
 
 
@@ -537,9 +551,9 @@ class NoBackup(BackupError):
     """There is no backup to verify (none yet, or no such id)."""
 
 
-def back_up_now(*, session: Session, engine: Engine, settings: Settings) -> dict:
-    """Make a backup, then apply retention; the caller commits."""
-    made = create_backup(session=session, engine=engine, settings=settings)
+def back_up_now(*, session: Session, engine: Engine, settings: Settings, manual: bool) -> dict:
+    """Make a backup, then apply retention; the caller commits. `manual`: taken by hand, kept longer."""
+    made = create_backup(session=session, engine=engine, settings=settings, manual=manual)
     pruned = prune(session=session, settings=settings)
     return {"backup": backup_to_dict(made), "pruned": pruned}
 

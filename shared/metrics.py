@@ -42,6 +42,10 @@ JOB_QUEUE_WAIT = Histogram(
 # the most recent sample is the truth, not the largest.
 QUEUE_DEPTH = Gauge("queue_depth", "Messages waiting in each queue", ["queue"], multiprocess_mode="mostrecent")
 
+DB_REPLICA_FALLBACKS = Counter("db_replica_fallbacks_total", "Reads meant for a replica that went to the primary",
+                               ["reason"])  # down | lag | read_after_write
+DB_REPLICA_LAG = Gauge("db_replica_lag_seconds", "Each replica's replay lag as last measured", ["replica"],
+                       multiprocess_mode="max")
 AI_AGENT_CALLS = Counter("ai_agent_calls_total", "Calls to the AI provider", ["agent_type", "status"])
 AI_TOKENS = Counter("ai_tokens_total", "AI tokens used", ["agent_type", "kind"])  # kind: prompt | completion
 GOOGLE_API_CALLS = Counter("google_api_calls_total", "Calls to Google APIs", ["api", "status"])

@@ -352,6 +352,67 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AuditRecord(Base):
+    """One read or change of a person's data by someone, a sign-in, an export... (shared.audit).
+
+    Append-only, chained: `row_hash` is an HMAC (AUDIT_CHAIN_KEY) over the previous row's hash
+    and this row's hashed content. The clear ids (`actor_id`, `subject_id`) are outside the
+    hash so an erasure can clear them without breaking the chain; their keyed hashes are in it.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_subject", "subject_id", "seq"),
+        Index("ix_audit_log_actor", "actor_id", "seq"),
+        Index("ix_audit_log_created", "created_at"),
+    )
+
+    # Assigned by shared.audit under a lock: contiguous, so a deleted row shows as a gap.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # self | admin | operator | system
+    actor_hash: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    subject_hash: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # A retention checkpoint: the rows up to this seq were trimmed (details["last_hash"]: the last one's hash).
+    checkpoint_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    row_hash: Mapped[str] = mapped_column(String(64))
+    # Not hashed, cleared by an erasure: who, in the clear, while they exist.
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class StatusIncident(Base):
+    """An incident or maintenance notice on the status page (`assistant status incident ...`)."""
+
+    __tablename__ = "status_incidents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(200))
+    component: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))  # minor | major | critical | maintenance
+    # [{"at": iso time, "message": text, "state": "open" | "resolved"}], oldest first
+    updates: Mapped[list] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class StatusSample(Base):
+    """A component's worst state of one UTC day, sampled by beat: the status page's history."""
+
+    __tablename__ = "status_samples"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    component: Mapped[str] = mapped_column(String(48), primary_key=True)
+    worst: Mapped[str] = mapped_column(String(16))  # operational | degraded | down
+
+
 class Backup(Base):
     """A database backup file under BACKUP_DIR, with what it should restore to."""
 
@@ -369,6 +430,8 @@ class Backup(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(16))  # ok | failed
     verify_message: Mapped[str | None] = mapped_column(Text)
+    # Taken by hand (the CLI, an admin's "Back up now"), not by beat: kept BACKUP_KEEP_MANUAL_DAYS.
+    manual: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class GoogleIntegration(Base):

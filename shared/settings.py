@@ -34,6 +34,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"  # in the current directory: where `make run` and the operator's shell are
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 DEV_ERASURE_JOURNAL_KEY = "dev-insecure-erasure-journal-key-change-me-in-production"
+DEV_AUDIT_CHAIN_KEY = "dev-insecure-audit-chain-key-change-me-in-production"
 MIN_SECRET_BYTES = 32
 # Tokens one user may spend on AI per local day: about four agent jobs at their per-job cap
 # (AI_MAX_TOKENS_PER_JOB), dozens of ordinary ones, cents a day at gpt-4o-mini's prices.
@@ -196,6 +197,20 @@ def erasure_key(name: str, keys: tuple[str, ...], settings: "Settings", process:
     return None
 
 
+def audit_key(name: str, value: str, settings: "Settings", process: str) -> str | None:
+    # Whoever knows the audit chain's key can rewrite the log consistently: not a default, not a
+    # key operators rotate for other reasons.
+    if value == DEV_AUDIT_CHAIN_KEY:
+        return (f"{name} is unset (the development default); set a random value of at least {MIN_SECRET_BYTES} "
+                "bytes: it signs the audit log's hash chain.")
+    error = _weak_secret(value, DEV_AUDIT_CHAIN_KEY)
+    if error:
+        return f"{name} {error}"
+    if value in (settings.secret_key, settings.jwt_secret, *settings.erasure_journal_keys):
+        return f"{name} must differ from SECRET_KEY, JWT_SECRET and ERASURE_JOURNAL_KEY."
+    return None
+
+
 def usable_fernet_keys(keys: tuple[str, ...]) -> bool:
     """ENCRYPTION_KEYS holds keys, each a valid Fernet key: what shared.crypto needs to store secrets."""
     from cryptography.fernet import Fernet
@@ -273,6 +288,11 @@ class Settings(BaseSettings):
         example="postgresql://postgres:postgres@127.0.0.1:5432/assistant")
     database_replica_url: CommaList = setting(
         (), "Comma-separated read replicas (PostgreSQL URLs). Empty: every read goes to DATABASE_URL.", secret=True)
+    replica_max_lag_seconds: float = setting(
+        5.0, "A replica further behind than this many seconds is skipped (its reads go to the primary).", ge=0.1)
+    replica_read_after_write_seconds: float = setting(
+        10.0, "After a user's write, their reads stay on the primary this long (read-your-writes); at least "
+        "REPLICA_MAX_LAG_SECONDS.", ge=0.1)
     db_pool_size: int = setting(
         5, "Connections each process keeps open (DATABASE_POOL_SIZE, the first sketch's name, is read too; two "
         "values that disagree are refused). gunicorn sets it to its thread count, so no request opens one.",
@@ -515,6 +535,17 @@ class Settings(BaseSettings):
                                        "forever).", ge=0)
     backup_keep_daily: int = setting(7, "Backups kept by retention: the newest of each of this many days...", ge=1)
     backup_keep_weekly: int = setting(4, "...and the newest of each of this many ISO weeks.", ge=0)
+    backup_keep_manual_days: int = setting(14, "Backups taken by hand (`assistant backup create`, the admin "
+                                          "panel's Back up now) are kept this many days, whatever the daily "
+                                          "rule says.", ge=0)
+    audit_chain_key: str = setting(
+        DEV_AUDIT_CHAIN_KEY, "HMAC key of the audit log's hash chain (`assistant audit verify`); its own key, "
+        "never SECRET_KEY. Unset: an insecure development default; production requires it.", secret=True,
+        production=audit_key, example=DEV_AUDIT_CHAIN_KEY)
+    audit_retention_days: int = setting(400, "Days audit records are kept (the trim leaves a checkpoint row).",
+                                        ge=1)
+    status_queue_wait_degraded_seconds: int = setting(
+        60, "The status page shows a queue as degraded when its oldest job has waited longer than this.", ge=1)
 
     # --- Smoke test
     smoke_email: str = setting("smoke@example.com", "The account `assistant smoke --api URL` signs in with "
@@ -732,9 +763,23 @@ def _postgres_driver(url: str) -> str:
     return url
 
 
+def _replica_problems(settings: Settings) -> list[str]:
+    """Replicas need PostgreSQL, and a user's reads may return to one only after it caught up."""
+    if not settings.database_replica_url:
+        return []
+    if settings.embedded_database:
+        return ["DATABASE_REPLICA_URL is set but the database is SQLite (the embedded default): replicas need "
+                "PostgreSQL streaming replication; unset it or set DATABASE_URL to PostgreSQL."]
+    if settings.replica_read_after_write_seconds < settings.replica_max_lag_seconds:
+        return [f"REPLICA_READ_AFTER_WRITE_SECONDS={settings.replica_read_after_write_seconds:g} is below "
+                f"REPLICA_MAX_LAG_SECONDS={settings.replica_max_lag_seconds:g}: a user could read a replica "
+                "that has not caught up with their own write."]
+    return []
+
+
 def configuration_problems(settings: Settings, process: str = "") -> list[str]:
     """What is wrong with the settings, one message per problem, each naming its variable."""
-    problems = list(settings.problems)
+    problems = list(settings.problems) + _replica_problems(settings)
     if settings.app_env == PRODUCTION:
         for name in Settings.model_fields:
             rule = meta(name).production

@@ -27,6 +27,7 @@ os.environ.update(
     SECRET_KEY="test-secret-key-0123456789abcdef0123456789",
     JWT_SECRET="test-jwt-secret-0123456789abcdef0123456789",
     ERASURE_JOURNAL_KEY="test-erasure-journal-key-0123456789abcdef",
+    AUDIT_CHAIN_KEY="test-audit-chain-key-0123456789abcdef0123",
     RATE_LIMIT_ENABLED="false",
     LOG_LEVEL="WARNING",
     DATA_DIR=os.environ.get("TEST_DATA_DIR", "/tmp/assistant-test-data"),

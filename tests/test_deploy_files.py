@@ -216,7 +216,7 @@ def _compose(tmp_path: Path, *args: str, env_text: str) -> subprocess.CompletedP
     )
 
 
-REQUIRED = ("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
+REQUIRED = ("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\nAUDIT_CHAIN_KEY=test-only-audit-key\n"
             "AWS_SECRET_ACCESS_KEY=test-only-minio-password\nFLOWER_BASIC_AUTH=ops:test-only-flower-password\n")
 APP_SERVICES = {"migrate", "api", "worker-interactive", "worker-bulk", "beat", "flower"}
 # What docker-compose.yml sets for a container whatever .env says, by service, because the

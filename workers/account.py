@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import artifacts, erasures, privacy, revocation
+from shared import artifacts, audit, erasures, privacy, replicas, revocation
 from shared.models import AuditEvent, User, utcnow
 from shared.settings import Settings, get_settings
 from workers.job_runner import JobContext, RetryableJobError, job_task
@@ -82,12 +82,15 @@ def export_account(ctx: JobContext) -> dict:
     with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", suffix=".zip", delete=False) as tmp:
         path = Path(tmp.name)
     try:
-        manifest = write_export(session=ctx.session, user=ctx.user, path=path)
+        with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:  # the user's rows, from a replica when one is current
+            manifest = write_export(session=read, user=ctx.user, path=path)
         artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="export.zip",
                                    content_type="application/zip", source=path)
     finally:
         path.unlink(missing_ok=True)
     link = artifacts.link(settings, artifact)
+    audit.record(ctx.session, actor=ctx.user, action="account.export", resource=("artifact", artifact.id),
+                 subjects=[ctx.user.id], details={"tables": len(manifest["tables"])}, settings=settings)
     return {"tables": manifest["tables"], "artifact_url": link["artifact_url"], "artifacts": [link]}
 
 
@@ -106,6 +109,9 @@ def delete_account(ctx: JobContext) -> dict:
         raise RetryableJobError("erasure_journal_unavailable", str(exc))
     session.add(AuditEvent(event=erasures.ERASED, subject_hash=privacy.subject_hash(settings.secret_key, user.id),
                            details={"rows": counts, "erasure_id": erasure_id}, created_at=utcnow()))
+    audit.record(session, actor=user, action="account.erase", resource="account", subjects=[user.id],
+                 details={"rows": sum(counts.values())}, settings=settings)
+    audit.forget(session, user.id)  # the clear ids go; the keyed hashes and the chain stay
     session.delete(user)  # every table that refers to users cascades (ON DELETE CASCADE)
     # Committed here, not with the job's success: this job's own row goes with the user,
     # so there is no row left to mark succeeded (the runner then finds it gone and stops).

@@ -6,6 +6,7 @@ import uuid
 
 from shared import backups
 from shared.db import get_engine
+from shared.models import SYSTEM_ROLE
 from shared.settings import get_settings
 from workers.job_runner import JobContext, JobFailed, job_task
 
@@ -15,8 +16,10 @@ log = logging.getLogger(__name__)
 @job_task("ops.backup")
 def backup(ctx: JobContext) -> dict:
     """Dump the database into BACKUP_DIR, then drop backups the retention policy no longer keeps."""
+    # Beat submits it as the system account; anyone else (an admin's "Back up now") took it by hand.
+    manual = ctx.user.role != SYSTEM_ROLE
     try:
-        return backups.back_up_now(session=ctx.session, engine=get_engine(), settings=get_settings())
+        return backups.back_up_now(session=ctx.session, engine=get_engine(), settings=get_settings(), manual=manual)
     except backups.BackupError as exc:
         raise JobFailed("backup_failed", str(exc))
 

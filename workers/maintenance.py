@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from shared import artifacts
+from shared import artifacts, audit
 from shared.jobs import TERMINAL
 from shared.models import Artifact, Job, MailMessage, NotificationSend, RefreshToken, WebhookDelivery, utcnow
 from shared.settings import Settings, get_settings
@@ -49,6 +49,8 @@ def purge_expired(*, session: Session, settings: Settings, now: datetime) -> dic
     if settings.mail_retention_days > 0:
         cutoff = now - timedelta(days=settings.mail_retention_days)
         removed["mail_messages"] = session.execute(delete(MailMessage).where(MailMessage.date < cutoff)).rowcount
+    # Audit records past AUDIT_RETENTION_DAYS, behind a checkpoint row that keeps the chain checkable.
+    removed["audit_records"] = audit.trim(session, settings=settings, now=now)
     removed["total_rows"] = sum(v for k, v in removed.items() if k != "artifact_files")
     return removed
 

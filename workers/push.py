@@ -26,6 +26,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from shared import metrics
+from shared import status as service_status
 from shared.celery_app import app
 from shared.db import session_scope
 from shared.models import Device, NotificationSend, utcnow
@@ -253,6 +254,8 @@ def _finish(session: Session, send: NotificationSend, status: str, *, code: int 
     )
     session.commit()
     metrics.NOTIFICATIONS_SENT.labels(send.channel, status).inc()
+    if status in ("sent", "failed"):  # "removed": the device is gone, not the service
+        service_status.count_call("notifications", ok=status == "sent")
     return status
 
 

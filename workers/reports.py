@@ -11,7 +11,7 @@ from jinja2 import Environment, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import artifacts
+from shared import artifacts, replicas
 from shared.models import CalendarEvent, MailMessage, Task, User, utcnow
 from shared.settings import Settings, get_settings
 from workers.job_runner import JobContext, job_task
@@ -152,7 +152,8 @@ def daily_digest(ctx: JobContext) -> dict:
     settings = get_settings()
     now = utcnow()
     day = date.fromisoformat(ctx.params["date"]) if ctx.params.get("date") else today_for(ctx.user, now)
-    digest = build_digest(session=ctx.session, user=ctx.user, day=day, now=now)
+    with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:  # a report tolerates a replica's lag
+        digest = build_digest(session=read, user=ctx.user, day=day, now=now)
     digest["ai_summary"], digest["ai_summary_status"] = ai_summary(settings, ctx.user, digest)
     html = _templates.from_string(DIGEST_HTML).render(d=digest)
     artifact = artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="digest.html",
@@ -240,7 +241,8 @@ def weekly_review(ctx: JobContext) -> dict:
     settings = get_settings()
     week_start = (date.fromisoformat(ctx.params["week_start"]) if ctx.params.get("week_start")
                   else week_of(ctx.user, utcnow()))
-    review = build_review(session=ctx.session, user=ctx.user, week_start=week_start)
+    with replicas.reading(primary=ctx.session, user_id=ctx.user.id) as read:
+        review = build_review(session=read, user=ctx.user, week_start=week_start)
     stored = [
         artifacts.store(session=ctx.session, settings=settings, job=ctx.job, name="review.json",
                         content_type="application/json", data=json.dumps(review, indent=1).encode()),

@@ -10,7 +10,8 @@ from api.db import get_db
 from api.errors import ApiError
 from api.resources.jobs import accepted_response
 from api.schemas import JobSchema, page_schema
-from api.security import auth_required, current_settings, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, owned_or_404, request_origin
+from shared import audit
 from shared.db import is_postgres
 from shared.jobs import dispatch, submit_job
 from shared.models import Job, ProposedAction, utcnow
@@ -108,6 +109,8 @@ class ActionApprove(MethodView):
             )
             job, created = submitted.job, submitted.created
             action.status, action.action_job_id, action.decided_at = "approved", job.id, utcnow()
+            audit.record(session, actor=current_user(), action="action.approve", resource=("proposed_action", action.id),
+                         subjects=[action.user_id], request=request_origin(), details={"kind": action.kind})
             dispatch(session, submitted)  # leaves once the row has committed (shared.jobs.outbox)
             session.commit()
         return accepted_response(job, created=created)
@@ -128,5 +131,7 @@ class ActionReject(MethodView):
             raise ApiError(409, "action_approved", "This action was approved already; cancel its job instead.")
         if action.status != "rejected":
             action.status, action.decided_at = "rejected", utcnow()
+            audit.record(session, actor=current_user(), action="action.reject", resource=("proposed_action", action.id),
+                         subjects=[action.user_id], request=request_origin(), details={"kind": action.kind})
             session.commit()
         return action_to_dict(action)

@@ -10,12 +10,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select, union
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import JobListQuerySchema, JobSchema, page_schema
-from api.security import auth_required
-from shared import heartbeats, metrics
+from api.security import auth_required, current_user, request_origin
+from shared import audit, heartbeats, metrics
 from shared.jobs import QUEUED, cancel_job, job_to_dict, resend_job
 from shared.jobtypes import QUEUES
 from shared.models import Job, RefreshToken, User, utcnow
@@ -119,7 +119,7 @@ class AdminJobs(MethodView):
     @blp.alt_response(403, description="Not an admin.")
     def get(self, query):
         """Every user's jobs, newest first; filter by status, type and user."""
-        session = get_db()
+        session = get_read_db(current_user().id)  # a replica's slight lag is fine for a list
         stmt = select(Job)
         if query.get("status"):
             stmt = stmt.where(Job.status == query["status"])
@@ -132,6 +132,12 @@ class AdminJobs(MethodView):
             select(User.id, User.email).where(User.id.in_({job.user_id for job in result["items"]}))
         ).all())
         result["items"] = [admin_job_to_dict(job, owners.get(job.user_id, "")) for job in result["items"]]
+        # One record per person whose jobs were shown: each sees it in their access log.
+        session = get_db()  # the primary: the audit log is written
+        audit.record(session, actor=current_user(), action="admin.jobs.list", resource="jobs",
+                     subjects=[item["user_id"] for item in result["items"]], request=request_origin(),
+                     details={k: query[k] for k in ("status", "type") if query.get(k)})
+        session.commit()
         return result
 
 
@@ -155,6 +161,9 @@ class AdminJobCancel(MethodView):
         """Cancel any user's job: a queued job never runs, a running one is stopped."""
         session = get_db()
         job = _job(job_id)
+        # In the transition's transaction: kept only if the job was canceled.
+        audit.record(session, actor=current_user(), action="admin.job.cancel", resource=("job", job.id),
+                     subjects=[job.user_id], request=request_origin())
         cancel_job(session=session, job=job)
         return admin_job_to_dict(job, _email_of(job))
 
@@ -170,7 +179,9 @@ class AdminJobResend(MethodView):
         """Send a queued job's message again (one whose message was lost, or stuck behind a dead worker)."""
         session = get_db()
         job = _job(job_id)
-        resend_job(session=session, job=job)  # JobNotQueued: a 409 job_not_queued
+        audit.record(session, actor=current_user(), action="admin.job.resend", resource=("job", job.id),
+                     subjects=[job.user_id], request=request_origin())
+        resend_job(session=session, job=job)  # JobNotQueued: a 409 job_not_queued (and the record rolled back)
         response = jsonify(admin_job_to_dict(job, _email_of(job)))
         response.status_code = 202
         return response
@@ -184,7 +195,7 @@ class AdminUserStats(MethodView):
     @blp.alt_response(403, description="Not an admin.")
     def get(self):
         """How many accounts there are, and how many were active in the last day."""
-        session = get_db()
+        session = get_read_db(current_user().id)
         since = utcnow() - ACTIVE_WINDOW
         people = select(User.id).where(User.email != SYSTEM_EMAIL)
         active = union(

@@ -23,8 +23,8 @@ from api.schemas import (
     TokenSchema,
     UserSchema,
 )
-from api.security import can_sign_in, current_settings, logout, rotate_refresh_token, token_pair
-from shared import revocation
+from api.security import can_sign_in, current_settings, logout, request_origin, rotate_refresh_token, token_pair
+from shared import audit, revocation
 from shared.accounts import consume_reset
 from shared.models import User
 from shared.passwords import hash_password, verify_password
@@ -76,8 +76,15 @@ class Login(MethodView):
         session = get_db()
         user = session.scalar(select(User).where(User.email == data["email"].strip().lower()))
         if not verify_password(user.password_hash if user else None, data["password"]) or not can_sign_in(user):
+            # Kept before the 401: a password guessed at is what the account's owner wants to see.
+            # An unknown email names nobody, and is not stored (it may be a person's typo of theirs).
+            audit.record(session, actor=audit.ANONYMOUS, action="auth.sign_in_failed",
+                         resource="session", subjects=[user.id] if user else [], request=request_origin())
+            session.commit()
             raise ApiError(401, "invalid_credentials", "Wrong email or password.")
         pair = token_pair(session, user, current_settings())
+        audit.record(session, actor=user, action="auth.sign_in", resource="session", subjects=[user.id],
+                     request=request_origin())
         session.commit()
         return pair
 

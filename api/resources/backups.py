@@ -6,10 +6,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from api.db import get_db
+from api.db import get_read_db
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required
+from api.security import auth_required, current_user
 from shared.backups import backup_to_dict
 from shared.models import Backup
 
@@ -29,6 +29,7 @@ class BackupSchema(Schema):
     verified_at = fields.String(allow_none=True)
     verify_status = fields.String(allow_none=True)
     verify_message = fields.String(allow_none=True)
+    manual = fields.Boolean(metadata={"description": "taken by hand: kept BACKUP_KEEP_MANUAL_DAYS whatever retention says"})
 
 
 BackupPageSchema = page_schema(BackupSchema, "BackupPageSchema")
@@ -43,5 +44,5 @@ class AdminBackups(MethodView):
     @blp.alt_response(403, description="Not an admin.")
     def get(self, query):
         """Backups, newest first, with their verification state."""
-        return page(get_db(), select(Backup), Backup, cursor=query["cursor"], limit=query["limit"],
+        return page(get_read_db(current_user().id), select(Backup), Backup, cursor=query["cursor"], limit=query["limit"],
                     to_dict=backup_to_dict)

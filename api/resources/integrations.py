@@ -38,8 +38,8 @@ from api.schemas import (
     LinkedPageQuerySchema,
     PushAnswerSchema,
 )
-from api.security import auth_required, current_settings, current_user
-from shared import crypto, metrics
+from api.security import auth_required, current_settings, current_user, request_origin
+from shared import audit, crypto, metrics
 from shared import google_oauth as google
 from shared.jobs import JobError, dispatch, submit_job
 from shared.jobtypes import get_job_type
@@ -108,6 +108,8 @@ class GoogleIntegrationView(MethodView):
         for model in (CalendarEvent, MailMessage, GoogleWrite):
             session.execute(delete(model).where(model.user_id == user.id))
         session.delete(integration)
+        audit.record(session, actor=user, action="google.unlink", resource="google_integration", subjects=[user.id],
+                     request=request_origin())
         session.commit()
         return {"disconnected": True, "revoked_at_google": revoked}
 
@@ -219,6 +221,8 @@ class GoogleComplete(MethodView):
         integration.connected_at = utcnow()
         session.add(integration)
         session.flush()
+        audit.record(session, actor=user, action="google.link", resource="google_integration", subjects=[user.id],
+                     request=request_origin())
         jobs = []
         for type_name in SYNC_TYPES:
             if google.missing_scopes(integration.scopes, get_job_type(type_name).google_scopes):

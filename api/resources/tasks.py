@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import exists, func, literal_column, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import (
@@ -48,7 +48,8 @@ class Tasks(MethodView):
     @blp.response(200, TaskPageSchema)
     def get(self, query):
         """The caller's tasks, newest first; filter by open/done, due window and tag."""
-        session = get_db()
+        # A replica may answer (the caller's own recent writes keep them on the primary).
+        session = get_read_db(current_user().id)
         stmt = select(Task).where(Task.user_id == current_user().id)
         if query["status"] != "all":
             stmt = stmt.where(Task.done == (query["status"] == "done"))

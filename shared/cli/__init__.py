@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from shared.cli import backup, db, jobs, keys, processes, settings, smoke, users
+from shared.cli import audit, backup, db, jobs, keys, processes, settings, smoke, status, users
 from shared.cli.errors import translated
 
 # Commands that must run whatever the settings say: they are how an operator finds out.
@@ -45,8 +45,8 @@ def main(ctx: click.Context) -> None:
             check_settings(f"assistant {ctx.invoked_subcommand}", warn=False)
 
 
-for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, processes.embedded_redis,
-                 processes.flower, processes.run, settings.settings, smoke.smoke):
+for _command in (db.db, users.users, jobs.jobs, backup.backup, keys.keys, audit.audit, processes.embedded_redis,
+                 processes.flower, processes.run, settings.settings, smoke.smoke, status.status):
     main.add_command(_command)
 
 

@@ -47,7 +47,7 @@ def backup_create() -> None:
 
     with session_scope() as session:
         try:
-            made = back_up_now(session=session, engine=get_engine(), settings=get_settings())
+            made = back_up_now(session=session, engine=get_engine(), settings=get_settings(), manual=True)
         except BackupError as exc:
             raise click.ClickException(str(exc))
         click.echo(json.dumps(made, indent=2))

@@ -7,6 +7,7 @@ import uuid
 import click
 from sqlalchemy import select
 
+from shared import audit
 from shared.db import session_scope
 from shared.jobs import STATUSES, JobFinished, JobNotQueued, cancel_job, job_to_dict, resend_job, sweep
 from shared.models import Job, User
@@ -34,6 +35,8 @@ def jobs_list(status: str | None, type_name: str | None, email: str | None, limi
         if email:
             query = query.where(User.email == email.lower())
         rows = session.execute(query.order_by(Job.created_at.desc()).limit(limit)).all()
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.list", resource="jobs",
+                     subjects=[job.user_id for job, _ in rows], details={"shown": len(rows)})
         for job, owner in rows:
             error = f" {job.error_code}" if job.error_code else ""
             click.echo(
@@ -48,6 +51,8 @@ def jobs_show(job_id: uuid.UUID) -> None:
     """One job as JSON, with its internal fields."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.show", resource=("job", job.id),
+                     subjects=[job.user_id])
         data = job_to_dict(job) | {
             "user_id": str(job.user_id),
             "queue": job.queue,
@@ -64,6 +69,8 @@ def jobs_cancel(job_id: uuid.UUID) -> None:
     """Cancel a queued or running job."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.cancel", resource=("job", job.id),
+                     subjects=[job.user_id])
         try:
             # The same transition as the api's: the status cache and the long-polls follow.
             cancel_job(session=session, job=job)
@@ -78,6 +85,8 @@ def jobs_resend(job_id: uuid.UUID) -> None:
     """Send a queued job's message again (its previous message, if any, becomes stale)."""
     with session_scope() as session:
         job = _job_or_exit(session, job_id)
+        audit.record(session, actor=audit.OPERATOR, action="cli.jobs.resend", resource=("job", job.id),
+                     subjects=[job.user_id])
         try:
             # Guarded as the admin's: a worker that claimed it meanwhile keeps it.
             sending = resend_job(session=session, job=job)

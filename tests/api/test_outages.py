@@ -43,6 +43,12 @@ def test_database_down(server_without, user):
     assert submit.status_code == 503
     assert submit.json()["code"] == "unavailable"
     assert submit.headers["Retry-After"]
+    # The status page answers, and says so.
+    status = requests.get(f"{server_without.url}/v1/status", timeout=15)
+    page = requests.get(f"{server_without.url}/status", timeout=15)
+    assert status.status_code == 200 and page.status_code == 200
+    states = {c["name"]: c["status"] for c in status.json()["components"]}
+    assert states["api"] == "down" and states["jobs.interactive"] == "down" and status.json()["status"] == "down"
 
 
 @pytest.mark.parametrize("server_without", ["redis"], indirect=True)
@@ -53,6 +59,8 @@ def test_broker_down_the_job_is_accepted_durably_and_sent_later(server_without, 
 
     assert ready.status_code == 503
     assert ready.json()["errors"]["checks"] == {"database": "ok", "broker": "down", "rate_limits": "off"}
+    status = requests.get(f"{server_without.url}/v1/status", timeout=15)
+    assert status.status_code == 200 and status.json()["status"] == "down"
     assert submit.status_code == 202, submit.text
     job_id = uuid.UUID(submit.json()["id"])
     assert load_job(job_id).enqueued_at is None  # committed, not sent

@@ -433,6 +433,7 @@ def test_compose_builds_the_database_from_that_image_with_its_repository(tmp_pat
     # A project directory of the test's own, with its own .env (compose's env_file) and the
     # repository's ops/ for the build contexts: a developer's .env must not decide the outcome.
     (tmp_path / ".env").write_text("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
+                                   "AUDIT_CHAIN_KEY=test-only-audit-key\n"
                                    "AWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
                                    "OBJECT_STORAGE_URL=s3://backups/assistant\n")
     (tmp_path / "ops").symlink_to(ROOT / "ops")

@@ -157,6 +157,7 @@ def production(monkeypatch, **env):
     for name in ("SECRET_KEY", "JWT_SECRET", "GOOGLE_CLIENT_ID", "ENCRYPTION_KEYS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ERASURE_JOURNAL_KEY", JOURNAL_KEY)
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "audit-chain-key-for-the-tests-0123456789")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return configuration_problems(Settings.from_env())
@@ -187,6 +188,16 @@ def test_production_names_each_unsafe_setting(monkeypatch, env, variable):
 ])
 def test_production_needs_an_erasure_journal_key_of_its_own(monkeypatch, value, says):
     (problem,) = production(monkeypatch, SECRET_KEY=STRONG, ERASURE_JOURNAL_KEY=value)
+    assert says in problem
+
+
+@pytest.mark.parametrize("value, says", [
+    ("", "AUDIT_CHAIN_KEY is unset"),
+    ("a" * 31, "AUDIT_CHAIN_KEY is 31 bytes long"),
+    (STRONG, "AUDIT_CHAIN_KEY must differ"),
+])
+def test_production_refuses_a_missing_or_weak_audit_chain_key(monkeypatch, value, says):
+    (problem,) = production(monkeypatch, SECRET_KEY=STRONG, AUDIT_CHAIN_KEY=value)
     assert says in problem
 
 
@@ -341,3 +352,18 @@ def test_what_libraries_read_from_the_environment_comes_from_dotenv_too(tmp_path
 
     assert os.environ["AWS_ACCESS_KEY_ID"] == "from-dotenv"
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == "from-the-environment"  # the environment wins
+
+
+def test_replicas_are_refused_with_sqlite_and_a_read_after_write_window_below_the_lag(monkeypatch):
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://replica-1/assistant, postgresql://replica-2/assistant")
+    monkeypatch.setenv("REPLICA_MAX_LAG_SECONDS", "5")
+    monkeypatch.setenv("REPLICA_READ_AFTER_WRITE_SECONDS", "3")
+    settings = Settings.from_env()
+    assert len(settings.database_replica_url) == 2
+    [problem] = configuration_problems(settings)
+    assert problem.startswith("REPLICA_READ_AFTER_WRITE_SECONDS=3 is below REPLICA_MAX_LAG_SECONDS=5")
+    monkeypatch.setenv("REPLICA_READ_AFTER_WRITE_SECONDS", "5")
+    assert configuration_problems(Settings.from_env()) == []
+    monkeypatch.delenv("DATABASE_URL")
+    [problem] = configuration_problems(Settings.from_env())
+    assert problem.startswith("DATABASE_REPLICA_URL is set but the database is SQLite")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -54,7 +54,10 @@ def test_backup_verify_and_restore_into_a_fresh_database_match(client, settings,
 
     backup = only_backup()
     assert backup.verify_status == "ok" and backup.format == "pg_custom"
-    assert backup.tables["tasks"]["rows"] == 25 and backup.tables["users"]["rows"] == 2
+    assert backup.manual  # an admin's "Back up now", not beat's nightly one: kept BACKUP_KEEP_MANUAL_DAYS
+    with db.session_scope() as session:  # the user, the admin, and the system account once a platform path made it
+        users = session.scalar(select(func.count()).select_from(User))
+    assert backup.tables["tasks"]["rows"] == 25 and backup.tables["users"]["rows"] == users >= 2
     assert (settings.backup_dir / backup.filename).is_file()
 
     result = CliRunner().invoke(main, ["backup", "restore", str(backup.id), "--target-url",
@@ -170,3 +173,34 @@ def test_the_system_user_that_owns_beat_jobs_cannot_sign_in(client):
         system_user(session)
     response = client.post("/v1/auth/login", json={"email": SYSTEM_EMAIL, "password": "!"})
     assert response.status_code == 401
+
+
+def test_retention_keeps_hand_made_backups_and_the_newest_verified(settings):
+    """The operator's "before the release" backup outlives the nightly ones; so does the last good one."""
+
+    now = utcnow()
+    rows = {
+        "verified_old": Backup(created_at=now - timedelta(days=30), verify_status="ok"),
+        "manual_recent": Backup(created_at=now - timedelta(days=3, hours=1), manual=True),
+        "nightly_same_day": Backup(created_at=now - timedelta(days=3)),  # the daily rule's pick of that day
+        "manual_expired": Backup(created_at=now - timedelta(days=settings.backup_keep_manual_days + 1), manual=True),
+        "nightly_today": Backup(created_at=now),
+    }
+    with db.session_scope() as session:
+        for name, row in rows.items():
+            row.id, row.filename, row.format, row.size, row.sha256 = uuid.uuid4(), f"{name}.dump", "pg_custom", 1, "0"
+            session.add(row)
+    strict = settings.replace(backup_keep_daily=1, backup_keep_weekly=0)
+
+    with db.session_scope() as session:
+        removed = backups.prune(session=session, settings=strict)
+
+    assert sorted(removed) == ["manual_expired.dump", "nightly_same_day.dump"]
+    with db.session_scope() as session:
+        kept = set(session.scalars(select(Backup.filename)))
+    assert kept == {"verified_old.dump", "manual_recent.dump", "nightly_today.dump"}
+
+
+def test_the_cli_marks_its_backup_as_made_by_hand(user):
+    assert CliRunner().invoke(main, ["backup", "create"]).exit_code == 0
+    assert only_backup().manual is True

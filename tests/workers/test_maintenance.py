@@ -74,7 +74,7 @@ def test_retention_purges_only_what_is_past_its_time(settings, user):
         report = purge_expired(session=session, settings=settings, now=now)
 
     assert report == {"artifacts": 2, "artifact_files": 2, "jobs": 1, "mail_messages": 1, "refresh_tokens": 2,
-                      "notification_sends": 1, "webhook_deliveries": 1, "total_rows": 8}
+                      "notification_sends": 1, "webhook_deliveries": 1, "audit_records": 0, "total_rows": 8}
     assert not old_file.exists() and not stale_file.exists() and kept_file.exists()
     with db.session_scope() as session:
         assert {j.id for j in session.scalars(select(Job))} == {fresh_job.id, running.id}

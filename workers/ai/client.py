@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import openai
 
 from shared import metrics
+from shared import status as service_status
 from shared.settings import Settings
 from workers.job_runner import JobFailed, RetryableJobError
 
@@ -118,6 +119,7 @@ class LlmClient:
             raise self._failed("error", "ai_error", "The AI provider's answer could not be read.", exc)
 
         metrics.AI_AGENT_CALLS.labels(self.agent_type, "ok").inc()
+        service_status.count_call("ai", ok=True)
         if not completion.choices:
             raise JobFailed("ai_error", "The AI provider answered without a choice.")
         choice = completion.choices[0]
@@ -165,6 +167,7 @@ class LlmClient:
 
     def _failed(self, status: str, code: str, message: str, exc: Exception) -> JobFailed:
         metrics.AI_AGENT_CALLS.labels(self.agent_type, status).inc()
+        service_status.count_call("ai", ok=False)
         # The exception text names the URL and status, never the key.
         log.warning("AI call for %s failed (%s): %s", self.agent_type, code, type(exc).__name__)
         return JobFailed(code, message)

@@ -25,6 +25,7 @@ from googleapiclient.errors import HttpError
 from sqlalchemy import select, text, update
 
 from shared import crypto, metrics
+from shared import status as service_status
 from shared.db import is_postgres
 from shared.google_oauth import SCOPES, missing_scopes, scope_name
 from shared.models import GoogleIntegration, Job, utcnow
@@ -138,6 +139,7 @@ def execute(request, *, api: str, settings: Settings, retries: int | None = None
         result = request.execute(num_retries=settings.google_api_retries if retries is None else retries)
     except HttpError as exc:
         metrics.GOOGLE_API_CALLS.labels(api, str(exc.resp.status)).inc()
+        service_status.count_call("google", ok=exc.resp.status < 500 and exc.resp.status != 429)
         raise
     except RefreshError as exc:
         metrics.GOOGLE_API_CALLS.labels("oauth_refresh", "error").inc()
@@ -146,8 +148,10 @@ def execute(request, *, api: str, settings: Settings, retries: int | None = None
         raise RetryableJobError("google_unavailable", "Google's token endpoint refused a refresh; retrying.") from None
     except (TransportError, httplib2.HttpLib2Error, socket.timeout, OSError):
         metrics.GOOGLE_API_CALLS.labels(api, "error").inc()
+        service_status.count_call("google", ok=False)
         raise RetryableJobError("google_unavailable", "Google did not answer in time; retrying.") from None
     metrics.GOOGLE_API_CALLS.labels(api, "200").inc()
+    service_status.count_call("google", ok=True)
     return result
 
 

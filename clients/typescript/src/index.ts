@@ -34,6 +34,9 @@ export type Backup = Out<Schemas["Backup"]>;
 export type AdminJob = Out<Schemas["AdminJob"]>;
 export type QueuesOverview = { queues: Out<Schemas["Queue"]>[]; workers: Out<Schemas["Worker"]>[] };
 export type UserStats = Out<Schemas["UserStats"]>;
+/** The public status page's data: each component's state, open incidents, 90 days of history. */
+export type ServiceStatus = Out<Schemas["Status"]>;
+export type AccessLogEntry = Out<Schemas["AccessLogEntry"]>;
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -338,6 +341,16 @@ export class AssistantClient {
 
   async me(): Promise<User> {
     return ok(await this.api.GET("/v1/me")) as User;
+  }
+
+  /** Who read or changed this user's data, newest first (the actor as a kind, never a name). */
+  async accessLog(query: paths["/v1/me/access-log"]["get"]["parameters"]["query"] = {}): Promise<Page<AccessLogEntry>> {
+    return ok(await this.api.GET("/v1/me/access-log", { params: { query } })) as Page<AccessLogEntry>;
+  }
+
+  /** The service's status (GET /v1/status): no sign-in needed, computed at most every 15 s. */
+  async getStatus(): Promise<ServiceStatus> {
+    return ok(await this.api.GET("/v1/status")) as ServiceStatus;
   }
 
   async updateMe(patch: MePatch): Promise<User> {

@@ -2960,6 +2960,141 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first; filter by subject, actor, action and time. */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                    /** @description records about this user id */
+                    subject?: string;
+                    /** @description records by this user id */
+                    actor?: string;
+                    action?: string;
+                    /** @description at or after (ISO 8601 with offset) */
+                    since?: string;
+                    /** @description before (ISO 8601 with offset) */
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditPage"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/access-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who read or changed your data, and when, newest first (the actor as a kind, never a name or address). */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AccessLogPage"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each component's state, open incidents and 90 days of history (no sign-in). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Status"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3314,6 +3449,8 @@ export interface components {
             verified_at?: string | null;
             verify_status?: string | null;
             verify_message?: string | null;
+            /** @description taken by hand: kept BACKUP_KEEP_MANUAL_DAYS whatever retention says */
+            manual?: boolean;
         };
         BackupPage: {
             items?: components["schemas"]["Backup"][];
@@ -3514,6 +3651,78 @@ export interface components {
         DeliveryPage: {
             items?: components["schemas"]["Delivery"][];
             next_cursor?: string | null;
+        };
+        AuditRecord: {
+            seq?: number;
+            at?: string;
+            /** @description self | admin | operator | system | anonymous | user */
+            actor_kind?: string;
+            actor_id?: string | null;
+            action?: string;
+            resource_type?: string;
+            resource_id?: string | null;
+            /** @description null once the person was erased */
+            subject_id?: string | null;
+            request_id?: string | null;
+            ip?: string | null;
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        AuditPage: {
+            items?: components["schemas"]["AuditRecord"][];
+            next_cursor?: string | null;
+        };
+        AccessLogEntry: {
+            at?: string;
+            /** @description e.g. admin.jobs.list, auth.sign_in, account.export */
+            action?: string;
+            resource_type?: string;
+            resource_id?: string | null;
+            /** @description who, as a kind: you, an administrator, an operator, ... */
+            actor?: string;
+        };
+        AccessLogPage: {
+            items?: components["schemas"]["AccessLogEntry"][];
+            next_cursor?: string | null;
+        };
+        Component: {
+            name?: string;
+            /** @description operational | degraded | down */
+            status?: string;
+        };
+        IncidentUpdate: {
+            at?: string;
+            state?: string;
+            message?: string;
+        };
+        Incident: {
+            id?: string;
+            title?: string;
+            component?: string;
+            /** @description minor | major | critical | maintenance */
+            severity?: string;
+            created_at?: string;
+            resolved_at?: string | null;
+            updates?: components["schemas"]["IncidentUpdate"][];
+        };
+        Day: {
+            day?: string;
+            status?: string;
+        };
+        Status: {
+            /** @description the worst component's state */
+            status?: string;
+            components?: components["schemas"]["Component"][];
+            /** @description open now */
+            incidents?: components["schemas"]["Incident"][];
+            /** @description resolved, last 90 days */
+            past_incidents?: components["schemas"]["Incident"][];
+            /** @description each component's worst state per UTC day, last 90 days */
+            history?: {
+                [key: string]: components["schemas"]["Day"][];
+            };
+            updated_at?: string;
         };
         JobBatchErrorDetail: {
             code?: string;

@@ -48,7 +48,7 @@ export function App() {
     return <ResetPassword onDone={() => { setMe(null); navigate("/", { replace: true }); }} />;
   }
   if (me === undefined) return <main class="center"><Loading label="Opening" /></main>;
-  if (me === null) return <SignIn onSignedIn={setMe} />;
+  if (me === null) return <><StatusBanner /><SignIn onSignedIn={setMe} /></>;
 
   const signOut = async () => {
     await signOutEverywhere();
@@ -64,6 +64,7 @@ export function App() {
 
   return (
     <div class="shell">
+      <StatusBanner />
       <header class="topbar">
         <Link to="/" class="brand">
           <img src="/app/icon.svg" alt="" width="28" height="28" />
@@ -86,6 +87,41 @@ export function App() {
       <main class="content" id="main">
         <Screen me={me} setMe={setMe} signOut={signOut} />
       </main>
+    </div>
+  );
+}
+
+const STATUS_POLL_MS = 60_000;
+
+// While an incident is open (`assistant status incident open ...`), every screen says so.
+function StatusBanner() {
+  const [incidents, setIncidents] = useState([]);
+  useEffect(() => {
+    let live = true;
+    const load = async () => {
+      try {
+        const status = await client.getStatus();
+        if (live) setIncidents(status.incidents ?? []);
+      } catch {
+        // the status page itself unreachable: the screens' own errors say enough
+      }
+    };
+    load();
+    const timer = setInterval(load, STATUS_POLL_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, []);
+  if (!incidents.length) return null;
+  return (
+    <div class="status-banner" role="status" aria-label="Service status">
+      {incidents.map((incident) => (
+        <p key={incident.id}>
+          <strong>{incident.severity === "maintenance" ? "Maintenance" : "Incident"}:</strong> {incident.title}{" "}
+          <a href="/status">Status page</a>
+        </p>
+      ))}
     </div>
   );
 }

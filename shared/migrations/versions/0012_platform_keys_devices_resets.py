@@ -6,8 +6,8 @@ Internal keys (action:, schedule:, webhook:, beat:) move from `idempotency_key` 
 one first and make the platform's submission raise. Devices were unique per token alone, so
 whoever knew a Web Push endpoint could register it again with their own keys.
 
-Revision ID: 0012 (the number this work was given; it follows 0014, main's head when it was merged)
-Revises: 0014
+Revision ID: 0012 (the number this work was given; it follows 0015, main's head when it was merged)
+Revises: 0015
 Create Date: 2026-12-07 01:30:00
 """
 from alembic import op
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import shared.models
 
 revision = '0012'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
