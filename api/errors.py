@@ -6,6 +6,7 @@ import logging
 import time
 
 from flask import Flask, current_app, jsonify, request
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.jobs import JobError
@@ -123,6 +124,27 @@ def check_request_body():
     return None
 
 
+def _user_vanished(exc: Exception) -> bool:
+    """A write that failed because the caller's account was deleted after this request was
+    authenticated (account.delete ran meanwhile): its foreign key to users found no row."""
+    from flask import g
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import ObjectDeletedError
+
+    user = g.get("user")
+    if not isinstance(exc, (IntegrityError, ObjectDeletedError)) or user is None:
+        return False
+    from sqlalchemy import inspect
+
+    from api.db import get_db
+    from shared.models import User
+
+    user_id = inspect(user).identity[0]  # from the identity map: no load of a row that may be gone
+    session = get_db()
+    session.rollback()
+    return session.scalar(select(User.id).where(User.id == user_id)) is None
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install after flask-smorest's Api, so these replace its handler."""
     app.before_request(check_request_body)
@@ -148,6 +170,9 @@ def register_error_handlers(app: Flask) -> None:
         from sqlalchemy.exc import OperationalError
         from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+        if _user_vanished(exc):
+            return error_response(401, "invalid_token", "The access token's user no longer exists.",
+                                  headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if isinstance(exc, PoolTimeout):
             # Every pooled connection is busy (a crowd arriving at once): come back, not a 500.
             log.warning("database pool exhausted: %s", exc)

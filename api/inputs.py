@@ -45,20 +45,39 @@ def _refuse_constant(name: str):
                    {"json": [f"{name} is not allowed."]})
 
 
-def load_strict_json(data: bytes):
+def load_strict_json(data: bytes, *, malformed_raises: bool = False):
     """The JSON in `data`, or _Refused naming what is wrong with it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        if malformed_raises:
+            raise _Refused("invalid_characters", unstorable("\ud800")) from None
         raise _Refused("invalid_json", "The request body is not UTF-8.", {"json": ["Invalid UTF-8."]}) from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise _Refused(*_too_deep()) from None
     except ValueError:  # JSONDecodeError: webargs answers malformed JSON with its own 400
+        if malformed_raises:
+            raise
         return None
     _check_tree(value)
     return value
+
+
+class UnsafeJson(ValueError):
+    """JSON text inside a request that the body's guard would have refused; the message says why."""
+
+
+def loads_checked(text: str | bytes):
+    """json.loads for JSON carried inside a request (a field holding JSON as a string, a cursor):
+    the same refusals as a body (depth, NUL, lone surrogates, NaN), since the body's guard saw
+    only a string. Raises UnsafeJson, or ValueError when it is not JSON at all."""
+    try:
+        return load_strict_json(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"),
+                                malformed_raises=True)
+    except _Refused as refused:
+        raise UnsafeJson(refused.message) from None
 
 
 def _too_deep() -> tuple:

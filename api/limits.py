@@ -15,13 +15,15 @@ from flask import Flask, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
+from api.inputs import load_strict_json
 from api.security import user_id_from_token
 from shared.redis_clients import cache_redis
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_PATHS = ("/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh")
+CREDENTIAL_PATHS = ("/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh", "/v1/auth/password-reset",
+                    "/v1/auth/password-reset/confirm", "/v1/me/password")
 UNLIMITED_PATHS = ("/health", "/ready", "/metrics")
 
 
@@ -37,6 +39,25 @@ def _probe() -> bool:
 
 def _not_credentials() -> bool:
     return request.path not in CREDENTIAL_PATHS
+
+
+BATCH_PATH = "/v1/jobs/batch"
+
+
+def _items_cost(ceiling: int):
+    """A request's cost against a per-minute limit: a batch counts its items (a 100-item batch
+    is about as much work as 100 submits), up to the whole limit so that one still fits."""
+
+    def cost() -> int:
+        if request.path != BATCH_PATH or request.method != "POST":
+            return 1
+        try:  # the body passed api.inputs' guard already (its hook runs first)
+            jobs = load_strict_json(request.get_data(cache=True)).get("jobs")
+        except Exception:  # not JSON, not an object: the view answers 422, as one request
+            return 1
+        return max(1, min(len(jobs) if isinstance(jobs, list) else 1, ceiling))
+
+    return cost
 
 
 def init_app(app: Flask, settings: Settings) -> Limiter:
@@ -59,13 +80,19 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         app=app,
         application_limits=[
             ApplicationLimit(
-                f"{settings.rate_limit_per_minute}/minute;{settings.rate_limit_burst}/second",
+                f"{settings.rate_limit_per_minute}/minute",
                 key_function=user_or_ip, scope="user", exempt_when=_probe,
+                cost=_items_cost(settings.rate_limit_per_minute),
+            ),
+            ApplicationLimit(  # bursts count requests: a batch is one round trip
+                f"{settings.rate_limit_burst}/second",
+                key_function=user_or_ip, scope="user-burst", exempt_when=_probe,
             ),
             # Several users behind one NAT share an IP: allow them more together.
             ApplicationLimit(
                 f"{settings.rate_limit_per_minute * 4}/minute",
                 key_function=get_remote_address, scope="ip", exempt_when=_probe,
+                cost=_items_cost(settings.rate_limit_per_minute * 4),
             ),
             ApplicationLimit(
                 f"{settings.auth_rate_limit_per_minute}/minute",

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from api.inputs import loads_checked
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -28,7 +29,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
+        created_at, row_id = loads_checked(raw)
         if not (isinstance(created_at, str) and isinstance(row_id, str)):
             raise TypeError("not two strings")
         position = datetime.fromisoformat(created_at)

@@ -87,6 +87,23 @@ class LogoutSchema(Schema):
                                 metadata={"description": "true: sign out every device of this account"})
 
 
+NEW_PASSWORD = dict(required=True, load_only=True, validate=validate.Length(min=8, max=256))
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=256))
+    new_password = fields.String(**NEW_PASSWORD)
+
+
+class PasswordResetSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+
+
+class PasswordResetConfirmSchema(Schema):
+    token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+    new_password = fields.String(**NEW_PASSWORD)
+
+
 class TokenSchema(Schema):
     access_token = fields.String()
     refresh_token = fields.String()

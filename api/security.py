@@ -197,6 +197,17 @@ def owned_or_404(model: type[Owned], object_id, *, what: str | None = None) -> O
     return row
 
 
+def lock_owner(session, user_id) -> None:
+    """Hold the user's row until commit, so that a count-then-insert cap (webhooks, devices)
+    cannot be passed by concurrent requests that all count below it.
+
+    PostgreSQL: a row lock. SQLite: every transaction began IMMEDIATE, which already
+    serializes writers (shared.db).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def auth_required(admin: bool = False):
     """Require a valid access token of a user who still exists (and is an admin, if asked)."""
 

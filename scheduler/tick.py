@@ -83,7 +83,7 @@ def _run_due(session: Session, settings: Settings, schedule_id, due_at: datetime
         return
     # The key names this run: even a tick that somehow claimed it twice gets one job.
     outcome = start_run(session=session, settings=settings, schedule=schedule,
-                        idempotency_key=f"schedule:{schedule_id}:{due_at.isoformat()}", now=now)
+                        internal_key=f"schedule:{schedule_id}:{due_at.isoformat()}", now=now)
     dispatch(session, outcome)  # a new job only; it leaves once the run has committed
     session.commit()
     if outcome.skipped:
@@ -102,7 +102,7 @@ def submit_platform_job(*, session: Session, settings: Settings, type_name: str,
     session.commit()
     try:
         submitted = submit_job(session=session, user=owner, type_name=type_name, params={}, settings=settings,
-                               idempotency_key=f"beat:{type_name}:{period_key}")
+                               internal_key=f"beat:{type_name}:{period_key}")
     except JobError as exc:
         log.error("beat could not queue %s: %s", type_name, exc.message)
         session.rollback()

@@ -370,7 +370,9 @@ register(
         name="webhooks.deliver",
         queue="sync",
         summary="One attempt to deliver a signed event to a webhook; the next is set on the delivery row.",
-        params_schema=_object({"delivery_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
+        # Run as the system account (users never see or cancel it); user_id names the delivery's user.
+        params_schema=_object({"delivery_id": {"type": "string", "format": "uuid"},
+                               "user_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
         submittable=False,
         schedulable=False,
         counts_toward_cap=False,

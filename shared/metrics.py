@@ -54,6 +54,9 @@ NOTIFICATIONS_SENT = Counter("notifications_sent_total", "Push attempts by chann
                              ["channel", "status"])
 # status: succeeded | retry | failed (gave up) | refused (the URL turned unsafe)
 WEBHOOK_DELIVERIES = Counter("webhook_deliveries_total", "Webhook delivery attempts by outcome", ["status"])
+# A row the notification tick could not queue (it is skipped, the rest of the tick goes on).
+TICK_ROW_FAILURES = Counter("notification_tick_row_failures_total",
+                            "Rows the notification tick failed to requeue, by kind", ["kind"])
 
 # -- added for operations: the worker's own lifecycle and the scheduler's heartbeat ----------
 

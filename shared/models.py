@@ -133,6 +133,9 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
+        # The platform's own keys (action:, schedule:, webhook:, beat:) in a scope of their
+        # own: no key a user sends can take one first and stall the platform's submission.
+        Index("ux_jobs_user_internal_key", "user_id", "internal_key", unique=True),
         Index("ix_jobs_user_created", "user_id", "created_at", "id"),
         Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
         # The per-user cap on active jobs, kept by the database: each active job holds one
@@ -161,6 +164,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    internal_key: Mapped[str | None] = mapped_column(String(255))  # see ux_jobs_user_internal_key
     request_hash: Mapped[str | None] = mapped_column(String(64))
     # The Celery task id of the one message allowed to run this job now. A new message
     # (retry, sweeper) gets a new token, so a stale duplicate finds it changed and stops.
@@ -592,8 +596,10 @@ class Device(Base):
     """A phone (an FCM registration token) or a browser (a Web Push subscription) of a user."""
 
     __tablename__ = "devices"
-    # The same token registered again (by anyone) is the same device: it is updated, not duplicated.
-    __table_args__ = (UniqueConstraint("platform", "token_hash"),)
+    # Keyed by (user, token): the same user registering a token again is the same device;
+    # another user (accounts switched on one phone) gets a row of their own and never
+    # changes the first one's keys. A token the push service calls gone removes every row.
+    __table_args__ = (UniqueConstraint("user_id", "platform", "token_hash"), Index("ix_devices_token_hash", "token_hash"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -677,3 +683,17 @@ class WebhookDelivery(Base):
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PasswordReset(Base):
+    """A single-use password-reset link: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when it was used, or voided by a newer link: the one UPDATE that consumes it checks it.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

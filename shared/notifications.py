@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shared import metrics
 from shared.db import is_postgres
 from shared.models import Device, NotificationSend, Webhook, WebhookDelivery, utcnow
 from shared.settings import Settings, get_settings
@@ -112,13 +114,17 @@ def emit(*, session: Session, user_id, event_key: str, title: str, body: str = "
 
 
 def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
-    """Queue one attempt of a webhook delivery as a webhooks.deliver job (not yet committed)."""
-    from shared.jobs.submit import submit_job
-    from shared.models import User
+    """Queue one attempt of a webhook delivery as a webhooks.deliver job (not yet committed).
 
-    return submit_job(session=session, user=session.get(User, user_id), type_name=DELIVERY_JOB_TYPE,
-                      params={"delivery_id": str(delivery_id)}, settings=get_settings(), internal=True,
-                      idempotency_key=f"webhook:{delivery_id}:{attempt}")
+    The platform's job, not the user's: it runs as the system account (the user neither sees
+    nor cancels it, nor spends a slot on it) with the delivery's user named in its params.
+    """
+    from shared.accounts import system_user
+    from shared.jobs.submit import submit_job
+
+    return submit_job(session=session, user=system_user(session), type_name=DELIVERY_JOB_TYPE,
+                      params={"delivery_id": str(delivery_id), "user_id": str(user_id)}, settings=get_settings(),
+                      internal=True, internal_key=f"webhook:{delivery_id}:{attempt}")
 
 
 def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
@@ -313,14 +319,63 @@ def due_deliveries(*, session: Session, now: datetime | None = None, batch: int 
     )
     session.commit()
     emitted = Emitted()
-    rows = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.user_id, WebhookDelivery.attempts)
+    stmt = (
+        select(WebhookDelivery.id, WebhookDelivery.user_id, WebhookDelivery.attempts, WebhookDelivery.created_at)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
         .order_by(WebhookDelivery.next_attempt_at).limit(batch)
-    ).all()
-    for delivery_id, user_id, attempts in rows:
-        # The key names the attempt: two ticks queue it once, and a first attempt whose job
-        # exists already (the sweeper's business) is replayed, not queued again.
-        emitted.delivery_jobs.append(submit_delivery(session=session, delivery_id=delivery_id, user_id=user_id,
-                                                     attempt=attempts))
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)  # a second tick takes the other rows
+    for row in session.execute(stmt).all():
+        try:
+            # Each row in its own savepoint: one that fails costs its own place, never the tick.
+            with session.begin_nested():
+                submitted = _queue_attempt(session, row, now)
+        except Exception:
+            log.exception("webhook delivery %s (user %s): next attempt not queued", row.id, row.user_id)
+            metrics.TICK_ROW_FAILURES.labels("webhook").inc()
+            continue
+        if submitted is not None:
+            emitted.delivery_jobs.append(submitted)
     return emitted
+
+
+def _queue_attempt(session: Session, row, now: datetime):
+    """The job of the delivery's next attempt, or None when the attempt's job ended without sending.
+
+    The key names the attempt: two ticks queue it once, and an attempt whose job exists and
+    is still active (the sweeper's business) is replayed, not queued again. A job that ended
+    and left the row pending (canceled, or killed before it claimed the row) counts as a
+    failed attempt: the row moves on to the next one, or gives up, as a failed call would.
+    """
+    from shared.jobs.states import ACTIVE
+
+    submitted = submit_delivery(session=session, delivery_id=row.id, user_id=row.user_id, attempt=row.attempts)
+    if submitted.created or submitted.job.status in ACTIVE:
+        return submitted
+    attempts = row.attempts + 1
+    delay = timedelta(seconds=next_delay(attempts))
+    given_up = row.created_at + GIVE_UP_AFTER < now + delay
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == row.id, WebhookDelivery.status == "pending",
+               WebhookDelivery.attempts == row.attempts)
+        .values(attempts=attempts, status="failed" if given_up else "pending", next_attempt_at=now + delay,
+                error=(f"gave up after {attempts} attempts: " if given_up else "")
+                + f"the attempt's job ended {submitted.job.status} without sending")
+    )
+    if given_up:
+        metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
+    return None
+
+
+# The delivery's retry schedule (workers.webhooks follows it after a failed call).
+GIVE_UP_AFTER = timedelta(hours=24)
+FIRST_RETRY_SECONDS = 30
+LONGEST_WAIT_SECONDS = 6 * 3600
+
+
+def next_delay(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: 30 s doubling to 6 h, each jittered by up to a fifth."""
+    base = min(LONGEST_WAIT_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
+    return base * random.uniform(0.8, 1.2)

@@ -19,8 +19,9 @@ from sqlalchemy import Integer, String, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.accounts import SYSTEM_EMAIL, system_user  # noqa: F401  (the names callers import from here)
 from shared.jobs import ACTIVE, JobError, submit_job
-from shared.models import RESERVED_EMAIL_DOMAIN, SYSTEM_ROLE, Job, Schedule, User, utcnow
+from shared.models import SYSTEM_ROLE, Job, Schedule, User, utcnow
 from shared.settings import Settings
 
 DIGEST_KIND = "daily_digest"
@@ -114,7 +115,7 @@ class RunOutcome:
     error: JobError | None = None
 
 
-def start_run(*, session: Session, settings: Settings, schedule: Schedule, idempotency_key: str | None = None,
+def start_run(*, session: Session, settings: Settings, schedule: Schedule, internal_key: str | None = None,
               now: datetime | None = None) -> RunOutcome:
     """Submit the schedule's job as its owner (not committed: shared.jobs.dispatch it, then commit)."""
     if schedule.overlap == "skip" and schedule.last_job_id is not None:
@@ -124,7 +125,7 @@ def start_run(*, session: Session, settings: Settings, schedule: Schedule, idemp
     user = session.get(User, schedule.user_id)
     try:
         submitted = submit_job(session=session, user=user, type_name=schedule.job_type, params=schedule.params,
-                               settings=settings, idempotency_key=idempotency_key)
+                               settings=settings, internal_key=internal_key)
     except JobError as exc:
         return RunOutcome(job=None, error=exc)
     schedule.last_job_id = submitted.job.id
@@ -191,24 +192,6 @@ def sync_default_digests(*, session: Session, now: datetime, user_id=None, batch
 # Owns the jobs beat submits itself (nightly backups, retention). Its identity is its role,
 # not an address anyone could register first. It cannot sign in: its password hash is not a
 # hash at all, so no password ever verifies against it (and sign-in refuses the role).
-SYSTEM_EMAIL = f"system@{RESERVED_EMAIL_DOMAIN}"
-
-
-def system_user(session: Session) -> User:
-    """The platform's own admin account (made by migration 0007; made again should it be gone)."""
-    user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
-    if user is None:
-        taken = session.scalar(select(User.id).where(User.email == SYSTEM_EMAIL)) is not None
-        email = f"system-{uuid.uuid4().hex[:12]}@{RESERVED_EMAIL_DOMAIN}" if taken else SYSTEM_EMAIL
-        try:
-            with session.begin_nested():
-                user = User(email=email, password_hash="!", role=SYSTEM_ROLE)
-                session.add(user)
-        except IntegrityError:  # a concurrent beat made it first (ux_users_system)
-            user = session.scalar(select(User).where(User.role == SYSTEM_ROLE))
-    return user
-
-
 def schedule_to_dict(schedule: Schedule) -> dict:
     return {
         "id": str(schedule.id),

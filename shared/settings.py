@@ -152,6 +152,7 @@ def _share(value: float) -> float:
 
 
 HttpUrl = Annotated[str, _checked(_urls("http", "https"))]
+SmtpUrl = Annotated[str, _checked(_urls("smtp", "smtps"))]
 RedisUrl = Annotated[str, _checked(_urls(*REDIS_SCHEMES), _redis_db_error)]
 Port = Annotated[int, _port_check(1)]
 PortOrOff = Annotated[int, _port_check(0)]  # 0: not served
@@ -500,6 +501,16 @@ class Settings(BaseSettings):
         production=must_be_false)
     push_http_timeout: float = setting(10.0, "Seconds one call to a push service or a webhook receiver may take.",
                                        ge=0.001)
+
+    # --- Account mail (shared.account_mail): password reset links, "your password was changed"
+    smtp_url: SmtpUrl = setting("", "smtp://user:password@host:587 sends with STARTTLS (required: never in clear); "
+                                "smtps://user:password@host:465 is TLS from the first byte. Empty: no mail is sent, "
+                                "the web client hides \"Forgot password?\" and development logs the reset link.",
+                                secret=True, section="Account mail (password reset)")
+    mail_from: str = setting("Assistant <no-reply@localhost>", "The sender of account mail.")
+    public_base_url: HttpUrl = setting("http://localhost:8000", "Where people reach the web client (scheme and "
+                                       "host, no path): reset links are built from it, never from a request's Host "
+                                       "header.")
 
     # --- Observability and operations
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.", section="Observability")

@@ -50,23 +50,47 @@ def check_url(url: str, settings: Settings) -> CheckedUrl:
         raise UnsafeUrl("The URL names no host.")
     if parts.username or parts.password:
         raise UnsafeUrl("Credentials in the URL are not allowed; the signature authenticates us.")
+    if port == 0:
+        raise UnsafeUrl("Port 0 is not a port.")
     port = port or (443 if parts.scheme == "https" else 80)
+    if port not in PORTS and not settings.webhook_allow_private:
+        raise UnsafeUrl("Only ports 443 and 80 are allowed.")
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, ValueError):  # ValueError: a NUL in the name
         raise UnsafeUrl(f"The host {parts.hostname!r} does not resolve.") from None
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
-        refusal = _refusal(address, settings)
-        if refusal:
-            raise UnsafeUrl(f"The host {parts.hostname!r} resolves to {refusal} address {address}; not allowed.")
+        if any(_refusal(each, settings) for each in (address, *_embedded(address))):
+            # Which address, or what kind, is not said: the answer would map our internal DNS.
+            raise UnsafeUrl("The URL's host is not a public address.")
         addresses.append(str(address))
     if not addresses:
         raise UnsafeUrl(f"The host {parts.hostname!r} does not resolve.")
     return CheckedUrl(url=url, host=parts.hostname, port=port, address=addresses[0])
+
+
+PORTS = (443, 80)  # anything else only with WEBHOOK_ALLOW_PRIVATE (tests)
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and 8215).
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded(address) -> list:
+    """The IPv4 addresses an IPv6 address reaches through a translator or tunnel:
+    NAT64, 6to4 and Teredo (IPv4-mapped ones were unwrapped by the caller)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = []
+    if any(address in network for network in NAT64):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour:
+        found.append(address.sixtofour)
+    if address.teredo:
+        found.extend(address.teredo)  # (server, client)
+    return found
 
 
 def _refusal(address, settings: Settings) -> str | None:

@@ -219,9 +219,12 @@ def deliver_one(*, session: Session, send_id, settings: Settings) -> str:
     try:
         code = SENDERS[send.channel](send, device.token, settings)
     except Gone as exc:
-        log.info("push %s: device %s is gone (%s); removed", send.id, device.id, exc)
-        session.execute(delete(Device).where(Device.id == device.id))
-        refresh_targets(session=session, user_ids=[device.user_id])  # commits with the removal
+        # The token itself is dead: every account's row of it goes (accounts switched on one phone).
+        log.info("push %s: device %s is gone (%s); every row of its token removed", send.id, device.id, exc)
+        owners = list(session.scalars(delete(Device).where(Device.platform == device.platform,
+                                                           Device.token_hash == device.token_hash)
+                                      .returning(Device.user_id)))
+        refresh_targets(session=session, user_ids=owners)  # commits with the removal
         return _finish(session, send, "removed", code=exc.code, error=str(exc))
     except Refused as exc:
         return _finish(session, send, "failed", code=exc.code, error=str(exc))

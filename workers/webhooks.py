@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from datetime import timedelta
 
 import requests
@@ -19,21 +18,13 @@ from standardwebhooks import Webhook as Signer
 
 from shared import crypto, metrics
 from shared.models import Webhook, WebhookDelivery, utcnow
+from shared.notifications import GIVE_UP_AFTER, next_delay
 from shared.settings import Settings, get_settings
 from shared.webhooks import UnsafeUrl, check_url, pinned_session
 from workers.job_runner import JobContext, job_task
 
 log = logging.getLogger(__name__)
 
-GIVE_UP_AFTER = timedelta(hours=24)
-FIRST_RETRY_SECONDS = 30
-LONGEST_WAIT_SECONDS = 6 * 3600
-
-
-def next_delay(attempts: int) -> float:
-    """Seconds before attempt `attempts + 1`: 30 s doubling to 6 h, each jittered by up to a fifth."""
-    base = min(LONGEST_WAIT_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
-    return base * random.uniform(0.8, 1.2)
 
 
 def deliver(*, session: Session, delivery_id, settings: Settings) -> str:
@@ -101,6 +92,8 @@ def _finish(session: Session, delivery: WebhookDelivery, status: str, *, code: i
 def deliver_webhook(ctx: JobContext) -> dict:
     """One attempt at a webhook delivery; the row says how it went and when the next one is."""
     status = deliver(session=ctx.session, delivery_id=_uuid(ctx.params["delivery_id"]), settings=get_settings())
+    # The job is the system account's; the log names whose delivery it was.
+    log.info("webhook delivery %s of user %s: %s", ctx.params["delivery_id"], ctx.params.get("user_id"), status)
     return {"delivery_id": ctx.params["delivery_id"], "status": status}
 
 

@@ -162,7 +162,7 @@ def _approve(action: ProposedAction):
         params={**action.params, "action_id": str(action.id)},
         settings=current_settings(),
         # A second guard besides action_job_id: one job per action, even in a race.
-        idempotency_key=f"action:{action.id}", internal=True,
+        internal_key=f"action:{action.id}", internal=True,
     )
     action.status, action.action_job_id, action.decided_at = "approved", submitted.job.id, utcnow()
     audit.record(session, actor=current_user(), action="action.approve", resource=("proposed_action", action.id),

@@ -44,9 +44,11 @@ def _send(artifact: Artifact):
     path = storage.local_path(artifact.path)
     if path is None:
         # Object storage: the client fetches it from the store with a short-lived presigned
-        # URL, so no api process streams (or buffers) the file.
+        # URL, so no api process streams (or buffers) the file. A presigned GET cannot carry
+        # a CSP or nosniff, so HTML from there is a download, never a page on the store's origin.
         if not storage.exists(artifact.path):
             raise _not_found()  # purged (retention) or never finished uploading
+        inline = inline and not artifact.content_type.startswith("text/html")
         response = redirect(storage.download_url(artifact.path, filename=artifact.name,
                                                  content_type=artifact.content_type, inline=inline), 302)
         response.headers["Cache-Control"] = "private, no-store"  # the URL itself is a credential
@@ -57,7 +59,8 @@ def _send(artifact: Artifact):
                          download_name=artifact.name, etag=artifact.sha256, max_age=0)
     response.headers["Cache-Control"] = "private, no-cache"
     # An HTML report is ours but shows the user's data: no scripts, no framing elsewhere.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+                                                   "frame-ancestors 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

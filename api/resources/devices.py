@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api.db import get_db
 from api.errors import ApiError
+from api.inputs import UnsafeJson, loads_checked
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required, current_settings, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, lock_owner, owned_or_404
 from shared.models import Device, utcnow
 from shared.notifications import PLATFORMS, refresh_targets, token_hash, vapid_public_key
 from shared.webhooks import UnsafeUrl, check_url
@@ -69,7 +70,9 @@ def _normalize(platform: str, token) -> str:
         return token
     if isinstance(token, str):
         try:
-            token = json.loads(token)
+            token = loads_checked(token)  # a second parse: the body's guard saw only a string
+        except UnsafeJson as exc:
+            raise ValidationError(f"The PushSubscription: {exc}", "token") from None
         except ValueError:
             raise ValidationError("The PushSubscription as JSON.", "token") from None
     keys = token.get("keys") if isinstance(token, dict) else None
@@ -113,11 +116,11 @@ class Devices(MethodView):
 
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceSchema)
-    @blp.alt_response(200, schema=DeviceSchema, description="The token was registered already: updated.")
+    @blp.alt_response(200, schema=DeviceSchema, description="You registered this token already: updated.")
     @blp.alt_response(409, description="Too many devices.")
     @blp.alt_response(422, description="A token that does not fit the platform, or an unusable push endpoint.")
     def post(self, data):
-        """Register a device for pushes; the same token again updates it (and moves it to you)."""
+        """Register a device for pushes; the same token again (from you) updates it."""
         user, session, platform = current_user(), get_db(), data["platform"]
         if platform == "webpush":
             try:
@@ -126,8 +129,11 @@ class Devices(MethodView):
                 raise ApiError(422, "unsafe_url", f"The push endpoint cannot be used: {exc}",
                                errors={"token": [str(exc)]}) from None
         identity = _identity(platform, data["token"])
-        device = session.scalar(select(Device).where(Device.platform == platform, Device.token_hash == identity)
-                                .with_for_update())
+        # Keyed by (user, token): another user's row with this token is theirs, never touched
+        # here (whoever learns an endpoint could otherwise swap in their own keys).
+        mine = (Device.user_id == user.id, Device.platform == platform, Device.token_hash == identity)
+        lock_owner(session, user.id)  # the count and the insert below, one request at a time per user
+        device = session.scalar(select(Device).where(*mine))
         if device is None:
             count = session.scalar(select(func.count()).select_from(Device).where(Device.user_id == user.id))
             if count >= MAX_DEVICES_PER_USER:
@@ -141,18 +147,14 @@ class Devices(MethodView):
                 refresh_targets(session=session, user_ids=[user.id])
                 session.commit()
                 return device_to_dict(device)
-            except IntegrityError:  # the same token registered by a request running beside this one
+            except IntegrityError:  # a database without the lock (none today): the row is there now
                 session.rollback()
-                device = session.scalar(select(Device).where(Device.platform == platform,
-                                                             Device.token_hash == identity))
-        # The same phone or browser: a new sign-in on it takes it over from whoever had it.
-        previous_owner = device.user_id
-        device.user_id = user.id
+                device = session.scalar(select(Device).where(*mine))
+        # The same phone or browser of the same user: its keys may have been renewed.
         device.token = data["token"]
         device.updated_at = utcnow()
         if "name" in data:
             device.name = data["name"]
-        refresh_targets(session=session, user_ids=[previous_owner, user.id])
         session.commit()
         return device_to_dict(device), 200
 

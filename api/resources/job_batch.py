@@ -54,7 +54,7 @@ class JobBatch(MethodView):
     @blp.arguments(JobBatchSchema)
     @blp.response(200, JobBatchResultSchema, description="Each item's job or error, in request order.")
     @blp.alt_response(422, description="The body is not a list of 1-100 items of {type, params, idempotency_key?}.")
-    @blp.alt_response(429, description="Rate limited (a batch counts as one request).")
+    @blp.alt_response(429, description="Rate limited (each item counts as one request).")
     def post(self, data):
         """Submit up to 100 jobs at once; the valid ones are accepted together, the rest say why not."""
         session = get_db()

@@ -13,7 +13,7 @@ from api.db import get_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
-from api.security import auth_required, current_settings, current_user, owned_or_404
+from api.security import auth_required, current_settings, current_user, lock_owner, owned_or_404
 from shared import crypto
 from shared.models import Webhook, WebhookDelivery
 from shared.notifications import WEBHOOK_EVENTS, refresh_targets
@@ -103,6 +103,7 @@ class Webhooks(MethodView):
         if not crypto.configured(settings):
             raise ApiError(503, "webhooks_not_configured",
                            "Webhooks need ENCRYPTION_KEYS on this server to keep their secrets.")
+        lock_owner(session, user.id)  # so that concurrent creations cannot all count below the cap
         count = session.scalar(select(func.count()).select_from(Webhook).where(Webhook.user_id == user.id))
         if count >= MAX_WEBHOOKS_PER_USER:
             raise ApiError(409, "too_many_webhooks",
@@ -114,7 +115,8 @@ class Webhooks(MethodView):
         session.flush()
         refresh_targets(session=session, user_ids=[user.id])
         session.commit()
-        return {**webhook_to_dict(webhook), "secret": secret}
+        # The secret is in this answer only: no cache (a browser's, a proxy's) may keep it.
+        return {**webhook_to_dict(webhook), "secret": secret}, 201, {"Cache-Control": "no-store"}
 
 
 @blp.route("/<uuid:webhook_id>")

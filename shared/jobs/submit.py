@@ -124,16 +124,22 @@ def submit_job(
     idempotency_key: str | None = None,
     internal: bool = False,
     notify: bool | None = None,
+    internal_key: str | None = None,
 ) -> Submitted:
-    """Insert a queued job (not yet committed, not yet sent: `dispatch` it, then commit)."""
+    """Insert a queued job (not yet committed, not yet sent: `dispatch` it, then commit).
+
+    `internal_key`: the platform's own idempotency key (action:, schedule:, webhook:, beat:),
+    kept apart from the keys users send so that none of theirs can collide with it.
+    """
     job_type = resolve_job_type(type_name, user=user, settings=settings, internal=internal)
     if params is None:
         params = {}
     validate_params(job_type, params)
     digest = request_hash(job_type.name, params)
 
-    if idempotency_key:
-        existing = _job_by_key(session, user.id, idempotency_key)
+    key = _Key(idempotency_key, internal_key)
+    if key:
+        existing = key.find(session, user.id)
         if existing is not None:
             return _replay(existing, digest)
 
@@ -153,7 +159,8 @@ def submit_job(
     values = dict(
         id=uuid.uuid4(), user_id=user.id, type=job_type.name, queue=job_type.queue, status=QUEUED, params=params,
         progress=0, progress_message=None, result=None, error_code=None, error_message=None, attempts=0,
-        max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, request_hash=digest,
+        max_attempts=job_type.max_attempts, idempotency_key=idempotency_key, internal_key=internal_key,
+        request_hash=digest,
         run_token=str(uuid.uuid4()), notify=notify, version=0,
         enqueued_at=now,  # sent right after the commit; see shared.jobs.send
         created_at=now, updated_at=now, started_at=None, finished_at=None, expires_at=None,
@@ -162,7 +169,7 @@ def submit_job(
         # No slot: the unique index on (user_id, slot) ignores nulls, so no cap applies.
         inserted = session.execute(_insert_ignoring_conflicts(session), {**values, "slot": None}).rowcount
         if not inserted:  # a concurrent submit with this Idempotency-Key won
-            existing = _job_by_key(session, user.id, idempotency_key) if idempotency_key else None
+            existing = key.find(session, user.id) if key else None
             if existing is None:
                 raise IdempotencyConflict("conflict", "A concurrent submission conflicted; retry.")
             return _replay(existing, digest)
@@ -184,7 +191,7 @@ def submit_job(
         inserted = session.execute(_insert_ignoring_conflicts(session), {**values, "slot": slot}).rowcount
         if inserted:
             break
-        if idempotency_key and (existing := _job_by_key(session, user.id, idempotency_key)) is not None:
+        if key and (existing := key.find(session, user.id)) is not None:
             return _replay(existing, digest)
     else:
         raise TooManyActiveJobs("too_many_active_jobs", "Too many submissions at once; retry in a moment.")
@@ -235,8 +242,19 @@ def _admit(session: Session, user: User, job_type: JobType, settings: Settings) 
         check(session=session, user=user, settings=settings)
 
 
-def _job_by_key(session: Session, user_id, key: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.user_id == user_id, Job.idempotency_key == key))
+@dataclass(frozen=True)
+class _Key:
+    """A submission's idempotency key in its scope: the user's, or the platform's own."""
+
+    user: str | None
+    internal: str | None
+
+    def __bool__(self) -> bool:
+        return bool(self.user or self.internal)
+
+    def find(self, session: Session, user_id) -> Job | None:
+        column, value = (Job.internal_key, self.internal) if self.internal else (Job.idempotency_key, self.user)
+        return session.scalar(select(Job).where(Job.user_id == user_id, column == value))
 
 
 def _replay(existing: Job, digest: str) -> Submitted:

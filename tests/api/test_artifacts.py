@@ -29,6 +29,8 @@ def test_the_owner_downloads_an_artifact_by_name(client, settings, user, headers
     assert response.mimetype == "image/png"
     first = client.get(f"/v1/jobs/{job.id}/artifact", headers=headers)
     assert first.status_code == 200 and first.json == {"a": 1}
+    # Served from here, a report may not be framed by another site (clickjacking).
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_another_users_artifact_is_404_even_by_name(client, settings, user, other_headers):

@@ -129,3 +129,4 @@ def test_ordinary_unicode_still_goes_through(client, headers):
     response = client.post("/v1/jobs", data=json.dumps({"type": "tasks.quick_add", "params": {"text": text}}),
                            content_type="application/json", headers=headers)
     assert response.status_code == 202 and response.json["params"]["text"] == text
+

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -49,10 +50,28 @@ def test_registering_the_same_token_again_updates_the_device(api, headers, other
     assert again.status_code == 200 and again.json["id"] == first.json["id"] and again.json["name"] == "Pixel 8"
     assert [d["id"] for d in api.get("/v1/devices", headers=headers).json["items"]] == [first.json["id"]]
 
-    # Another account signing in on the same phone takes the device over.
-    moved = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
-    assert moved.status_code == 200 and moved.json["id"] == first.json["id"]
-    assert api.get("/v1/devices", headers=headers).json["items"] == []
+    # Another account signing in on the same phone gets a device of its own; the first stays.
+    theirs = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
+    assert theirs.status_code == 201 and theirs.json["id"] != first.json["id"]
+    assert [d["id"] for d in api.get("/v1/devices", headers=headers).json["items"]] == [first.json["id"]]
+
+
+def test_knowing_an_endpoint_does_not_take_the_browser_over(notify_app, api, headers, other_headers):
+    """The takeover: register the victim's endpoint with your own keys; their pushes must not change."""
+    from shared.db import session_scope
+    from shared.models import Device
+
+    mine = api.post("/v1/devices", json={"platform": "webpush", "token": SUBSCRIPTION}, headers=headers)
+    assert mine.status_code == 201
+    stolen = {**SUBSCRIPTION, "keys": {"p256dh": SUBSCRIPTION["keys"]["p256dh"][::-1], "auth": "attackerauth0000"}}
+    theirs = api.post("/v1/devices", json={"platform": "webpush", "token": stolen}, headers=other_headers)
+    assert theirs.status_code == 201 and theirs.json["id"] != mine.json["id"]
+    with session_scope() as session:
+        victim = session.get(Device, uuid.UUID(mine.json["id"]))
+        assert json.loads(victim.token)["keys"] == SUBSCRIPTION["keys"]
+    renewed = {**SUBSCRIPTION, "keys": {**SUBSCRIPTION["keys"], "auth": "renewedauth00000"}}
+    again = api.post("/v1/devices", json={"platform": "webpush", "token": renewed}, headers=headers)
+    assert again.status_code == 200 and again.json["id"] == mine.json["id"]
 
 
 def test_devices_are_their_owners_only(api, headers, other_headers):
@@ -73,6 +92,20 @@ def test_a_browser_subscription_registers_and_the_vapid_key_is_served(api, heade
     as_text = api.post("/v1/devices", json={"platform": "webpush", "token": json.dumps(SUBSCRIPTION)},
                        headers=headers)
     assert as_text.status_code == 200 and as_text.json["id"] == response.json["id"]
+
+
+@pytest.mark.parametrize("inner", [
+    "[" * 5000 + "]" * 5000,  # deep enough to overflow json's recursion
+    '{"endpoint": "https://127.0.0.1:9/\\ud800", "keys": {"p256dh": "a", "auth": "b"}}',
+    '{"endpoint": "https://127.0.0.1:9/\\u0000", "keys": {"p256dh": "a", "auth": "b"}}',
+    '{"endpoint": "https://127.0.0.1:9/x", "keys": {"p256dh": NaN, "auth": "b"}}',
+])
+def test_a_web_push_token_sent_as_a_json_string_meets_the_hostile_input_guard(api, headers, inner):
+    """The token may be the subscription's JSON as a string: its second parse meets the body's guard
+    (a reachable endpoint here, so that nothing else refuses it first)."""
+    response = api.post("/v1/devices", json={"platform": "webpush", "token": inner}, headers=headers)
+    assert response.status_code == 422, (response.status_code, response.get_data(as_text=True)[:300])
+    assert "token" in response.json["errors"]
 
 
 def test_web_push_unconfigured_says_so(client, headers):
@@ -112,6 +145,7 @@ def test_a_webhook_secret_is_shown_once_and_hooks_are_their_owners_only(api, hea
                        headers=headers)
     assert created.status_code == 201, created.json
     assert created.json["secret"].startswith("whsec_")
+    assert created.headers["Cache-Control"] == "no-store"  # no cache may keep the secret
     listed = api.get("/v1/webhooks", headers=headers).json["items"]
     assert [w["id"] for w in listed] == [created.json["id"]] and "secret" not in listed[0]
     one = api.get(f"/v1/webhooks/{created.json['id']}", headers=headers).json
@@ -139,7 +173,29 @@ def test_the_metadata_address_is_refused_even_in_tests(api, headers):
     for url in ("http://169.254.169.254/latest/meta-data/", "https://169.254.169.254/",
                 "http://[::ffff:169.254.169.254]/"):
         response = api.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
-        assert response.status_code == 422 and "metadata" in response.json["message"], (url, response.json)
+        assert response.status_code == 422 and "not a public address" in response.json["message"], url
+
+
+@pytest.mark.parametrize("url", [
+    "https://localhost/hook",  # the name is ours to resolve: what it resolves to is not theirs to learn
+    "https://[::ffff:10.0.0.1]/",  # IPv4-mapped
+    "https://[64:ff9b::7f00:1]/", "https://[64:ff9b:1::a00:1]/",  # NAT64 of 127.0.0.1, 10.0.0.1
+    "https://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo whose client is 127.0.0.1
+])
+def test_the_ssrf_guard_refuses_embedded_forms_and_never_names_the_address(client, headers, url):
+    response = client.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
+    assert response.status_code == 422, (url, response.json)
+    text = json.dumps(response.json)
+    assert "not a public address" in response.json["message"]
+    assert not any(leak in text for leak in ("127.0.0.1", "10.0.0.1", "loopback", "private")), text
+
+
+@pytest.mark.parametrize("url", ["https://example.com:0/", "https://example.com:8443/", "https://example.com:22/"])
+def test_webhooks_take_only_ports_443_and_80(client, headers, url):
+    response = client.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=headers)
+    assert response.status_code == 422 and response.json["code"] == "unsafe_url", (url, response.json)
+    assert "port" in response.json["message"].lower()
 
 
 @pytest.mark.parametrize("body", [
@@ -203,6 +259,44 @@ def test_push_settings_are_named_in_problems(monkeypatch):
     assert os.environ.get("WEBHOOK_ALLOW_PRIVATE") != "true"  # the suite runs with the production default
 
 
+def _at_once(count: int, call) -> list:
+    """`count` calls started together on threads of their own (each its own request and connection)."""
+    import threading
+
+    barrier, answers = threading.Barrier(count), []
+
+    def run(index):
+        barrier.wait()
+        answers.append(call(index))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
+@pytest.mark.truncate  # concurrent requests: each on a connection of its own
+def test_the_caps_hold_under_concurrent_requests(notify_app, api, user, headers):
+    """Count-then-insert let 12 webhooks past a cap of 10 and 54 devices past 50 on PostgreSQL."""
+    from api.resources.devices import MAX_DEVICES_PER_USER
+    from api.resources.webhooks import MAX_WEBHOOKS_PER_USER
+    from shared.db import session_scope
+    from shared.models import Device
+
+    hooks = _at_once(MAX_WEBHOOKS_PER_USER + 6, lambda i: notify_app.test_client().post(
+        "/v1/webhooks", json={"url": f"http://127.0.0.1:9/h{i}", "events": ["job.failed"]}, headers=headers))
+    assert sorted(r.status_code for r in hooks) == [201] * MAX_WEBHOOKS_PER_USER + [409] * 6
+
+    with session_scope() as session:
+        session.add_all(Device(user_id=user.id, platform="fcm", token=f"{TOKEN}{i}", token_hash=f"{i:064x}")
+                        for i in range(MAX_DEVICES_PER_USER - 4))
+    devices = _at_once(10, lambda i: notify_app.test_client().post(
+        "/v1/devices", json={"platform": "fcm", "token": f"{TOKEN}-new{i}"}, headers=headers))
+    assert sorted(r.status_code for r in devices) == [201] * 4 + [409] * 6
+
+
 def targets(user) -> bool:
     from shared import db
     from shared.models import User
@@ -215,15 +309,17 @@ def test_the_owner_flag_follows_devices_and_webhooks(api, user, other_user, head
     assert targets(user) is False
     device = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=headers).json
     assert targets(user) is True
-    # Another account signing in on the same phone takes the device, and the flag, over.
-    api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers)
-    assert (targets(user), targets(other_user)) == (False, True)
+    # Another account signing in on the same phone gets a device of its own; the first keeps its.
+    mine = api.post("/v1/devices", json={"platform": "fcm", "token": TOKEN}, headers=other_headers).json
+    assert (targets(user), targets(other_user)) == (True, True)
+    assert api.delete(f"/v1/devices/{device['id']}", headers=headers).status_code == 204
+    assert targets(user) is False
     hook = api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]},
                     headers=headers).json
     assert targets(user) is True
     assert api.delete(f"/v1/webhooks/{hook['id']}", headers=headers).status_code == 204
     assert targets(user) is False
-    assert api.delete(f"/v1/devices/{device['id']}", headers=other_headers).status_code == 204
+    assert api.delete(f"/v1/devices/{mine['id']}", headers=other_headers).status_code == 204
     assert targets(other_user) is False
 
 

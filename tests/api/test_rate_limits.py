@@ -135,3 +135,13 @@ def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(settings, head
 
     assert anonymous(first).status_code == 429
     assert anonymous(second).status_code == 401  # another client behind the same proxy is let through
+
+
+def test_a_batch_counts_its_items_against_the_limit(limited_client, headers, ip):
+    """A 100-item batch costs about 100 submits: it may not count as one request."""
+    quick_add = {"type": "tasks.quick_add", "params": {"text": "call mom"}}
+    batch = limited_client.post("/v1/jobs/batch", json={"jobs": [quick_add] * PER_MINUTE}, headers=headers,
+                                environ_base={"REMOTE_ADDR": ip})
+    assert batch.status_code == 200, batch.json
+
+    assert_rate_limited(get_me(limited_client, ip, headers))

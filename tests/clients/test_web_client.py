@@ -51,7 +51,8 @@ def web(worker, fake_ai):
     }
     with worker.paused():
         own = WorkerProcess(env=env).start()
-        server = ServerProcess(env=env).start()
+        # The api says reset mail is available (its worker has no SMTP_URL: it logs the link).
+        server = ServerProcess(env={**env, "SMTP_URL": CLOSED.replace("http", "smtp")}).start()
         server.worker = own
         yield server
         server.stop()
@@ -134,6 +135,55 @@ def test_create_account_quick_add_edit_reload_and_sign_out(browser_page, web):
     assert page.evaluate(KEPT_TOKEN) is None
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_changing_and_resetting_the_password_and_googles_error_text(browser_page, web):
+    from shared.accounts import issue_reset
+    from shared.models import PasswordReset, User
+    from shared.settings import get_settings
+    from tests.support import wait_until
+
+    page = browser_page
+    email = sign_up(page, web.url)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Current password", exact=True).fill("not-my-password")
+    page.get_by_label("New password", exact=True).fill("n3w-passw0rd")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("The current password is wrong")
+    page.get_by_label("Current password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status").filter(has_text="Password changed")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+
+    page.get_by_role("button", name="Forgot password?").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send reset link").click()
+    expect(page.get_by_role("status")).to_contain_text("on its way")
+
+    # The worker made a link (and, without SMTP, logged it); a newer one, as a second request
+    # would make, voids it. The mail itself: tests/workers/test_account_mail.py.
+    def links():
+        with db.session_scope() as session:
+            return session.scalars(select(PasswordReset).join(User, User.id == PasswordReset.user_id)
+                                   .where(User.email == email)).all()
+    wait_until(links, message="the worker's reset link")
+    with db.session_scope() as session:
+        _, link = issue_reset(session=session, email=email, settings=get_settings())
+    page.goto(f"{web.url}/app/reset#token={link.split('#token=')[1]}")
+    expect(page).not_to_have_url(re.compile("token"))  # single-use: out of the history at once
+    page.get_by_label("New password", exact=True).fill("reset-passw0rd")
+    page.get_by_role("button", name="Set new password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+    page.get_by_role("button", name="Go to sign in").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("reset-passw0rd")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    # Whatever ?error= a crafted link carries, the page says a fixed text of its own.
+    page.goto(f"{web.url}/app/google?error=Your+account+is+locked:+call+1-800-SCAM")
+    expect(page.get_by_role("alert")).to_contain_text("Google did not grant access")
+    expect(page.get_by_text("1-800-SCAM")).to_have_count(0)
 
 
 def test_two_tabs_reloading_at_once_both_stay_signed_in(browser_page, web):

@@ -124,6 +124,22 @@ def test_an_export_lands_in_the_bucket_and_downloads_through_a_presigned_redirec
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(download.content)).read("manifest.json"))
     assert manifest["user_id"] == str(user.id)
 
+    # HTML from the store is a download: a presigned GET can carry no CSP and no nosniff, and
+    # shown inline it would run on the store's origin.
+    from shared import artifacts
+    from shared.models import Job
+    from shared.storage import artifact_storage
+    with db.session_scope() as session:
+        artifacts.store(session=session, settings=get_settings(), job=session.get(Job, uuid.UUID(job["id"])),
+                        name="report.html", data=b"<script>alert(1)</script>", content_type="text/html; charset=utf-8")
+    html = client.get(f"/v1/jobs/{job['id']}/artifact?name=report.html", headers=headers)
+    page = requests.get(html.headers["Location"], timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Disposition"].startswith("attachment"), page.headers
+    with db.session_scope() as session:  # gone again, so that the retention below sees only the export
+        report = session.scalars(select(Artifact).where(Artifact.name == "report.html")).one()
+        artifact_storage(get_settings()).delete([report.path])
+        session.delete(report)
+
     # The signed link (no token needed) redirects the same way; a bad one is still a 404.
     signed = client.get(job["result"]["artifact_url"])
     assert signed.status_code == 302 and requests.get(signed.headers["Location"], timeout=30).content == download.content

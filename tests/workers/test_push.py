@@ -19,8 +19,10 @@ from sqlalchemy import select
 
 from scheduler.reminders import remind, retry_due
 from shared import db
+from shared.jobs import request_hash
 from shared.models import Device, GoogleIntegration, Job, NotificationSend, Task, Webhook, WebhookDelivery, utcnow
 from shared.notifications import emit, refresh_targets, token_hash, vapid_public_key
+from shared.schedules import system_user
 from shared.settings import get_settings
 from tests.factories import make_job, make_task
 from tests.fakes.openai_server import FakeOpenAI
@@ -240,6 +242,9 @@ def test_a_dead_fcm_token_and_a_gone_subscription_remove_their_devices(push):
     add_device(user, "fcm", alive)
     add_device(user, "fcm", dead)
     browser = webpush_device(push, user)
+    # The same browser signed in to a second account earlier: its row of the token dies too.
+    other = create_user("dead-too@example.com")
+    add_device(other, "webpush", json.dumps(browser.as_json()))
     push.webpush.gone.add(browser.endpoint.rsplit("/", 1)[-1])
     make_task(user, title="ping", remind_at=utcnow())
 
@@ -248,6 +253,7 @@ def test_a_dead_fcm_token_and_a_gone_subscription_remove_their_devices(push):
     wait_until(lambda: len(sends(status="removed")) == 2, message="the dead devices removed")
     with db.session_scope() as session:
         left = session.scalars(select(Device.token).where(Device.user_id == user.id)).all()
+        assert not session.scalars(select(Device).where(Device.user_id == other.id)).all()
     assert left == [alive]
     assert len(push.fcm.sent_to(alive)) == 1
 
@@ -434,3 +440,109 @@ def test_a_google_grant_turning_reauth_required_is_pushed_once(push):
     [message] = push.fcm.sent_to(token)
     assert message["data"] == {"type": "google.reauth_required"}
     assert message["notification"]["title"] == "Reconnect Google"
+
+
+def _hooked_user(client, push, email: str):
+    """A user with a webhook on the receiver (reminders) and an FCM phone; returns (user, headers, hook, token)."""
+    user = create_user(email)
+    headers = auth_headers(user)
+    token = fcm_token()
+    assert client.post("/v1/devices", json={"platform": "fcm", "token": token}, headers=headers).status_code == 201
+    hook = client.post("/v1/webhooks", json={"url": f"{push.receiver.url}/h", "events": ["task.reminder"]},
+                       headers=headers).json
+    push.receiver.secret = hook["secret"]
+    return user, headers, hook, token
+
+
+def test_a_user_cannot_stall_the_platforms_webhook_and_push_retries(push, app):
+    """The attack: read your delivery's id and attempt, take its retry's Idempotency-Key first,
+    cancel its job; before, the tick raised and rolled back every retry and kick of the platform."""
+    client = app.test_client()
+    user, headers, hook, _ = _hooked_user(client, push, "staller@example.com")
+    bystander = create_user("bystander@example.com")
+    bystander_token = fcm_token()
+    add_device(bystander, "fcm", bystander_token)
+    push.receiver.fail(503, times=1)
+    make_task(user, title="stall me", remind_at=utcnow())
+    tick()
+    wait_until(lambda: _deliveries(status="pending") and _deliveries()[0].attempts == 1, message="the first attempt")
+
+    [delivery] = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers).json["items"]
+    taken = client.post("/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "squat"}},
+                        headers={**headers, "Idempotency-Key": f"webhook:{delivery['id']}:{delivery['attempts']}"})
+    assert taken.status_code == 202, taken.json
+
+    # Someone else's push whose kick was lost waits for the same tick.
+    with db.session_scope() as session:
+        emit(session=session, user_id=bystander.id, event_key="test:bystander", title="hi")
+    tick(now=utcnow() + timedelta(minutes=2))
+    wait_until(lambda: _deliveries(status="succeeded"), message="the retry delivered")
+    wait_until(lambda: push.fcm.sent_to(bystander_token), message="the bystander's push")
+
+    # The platform's jobs are not the user's to see or cancel.
+    with db.session_scope() as session:
+        platform_jobs = session.scalars(select(Job).where(Job.type == "webhooks.deliver")).all()
+    assert platform_jobs and all(j.user_id != user.id for j in platform_jobs)
+    assert all(j.params["user_id"] == str(user.id) for j in platform_jobs)
+    assert client.post(f"/v1/jobs/{platform_jobs[0].id}/cancel", headers=headers).status_code == 404
+    assert client.get(f"/v1/jobs/{platform_jobs[0].id}", headers=headers).status_code == 404
+    assert "webhooks.deliver" not in {j["type"] for j in client.get("/v1/jobs", headers=headers).json["items"]}
+
+
+def _pending_delivery(hook_id, user, *, job_status: str | None = None, attempts: int = 0, **values):
+    """A delivery waiting for the tick, with (optionally) its attempt's job already ended."""
+    with db.session_scope() as session:
+        delivery = WebhookDelivery(webhook_id=uuid.UUID(hook_id), user_id=user.id, event="task.reminder",
+                                   event_key=f"test:{uuid.uuid4()}", status="pending", attempts=attempts,
+                                   next_attempt_at=utcnow(), payload={"type": "task.reminder", "data": {}},
+                                   **values)
+        session.add(delivery)
+        session.flush()
+        if job_status:
+            params = {"delivery_id": str(delivery.id), "user_id": str(user.id)}
+            session.add(Job(user_id=system_user(session).id, type="webhooks.deliver", queue="sync",
+                            status=job_status, params=params, internal_key=f"webhook:{delivery.id}:{attempts}",
+                            request_hash=request_hash("webhooks.deliver", params), run_token=str(uuid.uuid4())))
+        return delivery
+
+
+def test_a_delivery_whose_job_ended_without_sending_is_retried_then_given_up(push, app):
+    """A webhooks.deliver job canceled (or killed) before it claimed its row never strands the delivery."""
+    client = app.test_client()
+    user, headers, hook, _ = _hooked_user(client, push, "stranded@example.com")
+    stranded = _pending_delivery(hook["id"], user, job_status="canceled")
+
+    tick()  # the canceled attempt counts as one that failed
+    [delivery] = _deliveries()
+    assert delivery.status == "pending" and delivery.attempts == 1 and "canceled" in delivery.error
+    assert delivery.next_attempt_at > utcnow()
+    tick(now=delivery.next_attempt_at + timedelta(seconds=1))
+    wait_until(lambda: _deliveries(status="succeeded"), message="the next attempt delivered")
+    assert _deliveries(status="succeeded")[0].id == stranded.id
+
+    # One whose day is over is given up, as a failed call would be.
+    old = _pending_delivery(hook["id"], user, job_status="failed", attempts=9,
+                            created_at=utcnow() - timedelta(hours=25))
+    tick()
+    [given_up] = _deliveries(id=old.id)
+    assert given_up.status == "failed" and given_up.error.startswith("gave up")
+
+
+def test_one_bad_row_never_stops_the_tick(push, app):
+    """A delivery whose next attempt cannot be queued is skipped and counted; the rest go."""
+    from shared import metrics
+
+    client = app.test_client()
+    user, headers, hook, _ = _hooked_user(client, push, "badrow@example.com")
+    bad = _pending_delivery(hook["id"], user)
+    good = _pending_delivery(hook["id"], user)
+    with db.session_scope() as session:
+        # A job already holding the bad one's key, for another body: its submission raises.
+        session.add(Job(user_id=system_user(session).id, type="webhooks.deliver", queue="sync", status="queued",
+                        params={}, internal_key=f"webhook:{bad.id}:0", request_hash="x" * 64,
+                        run_token=str(uuid.uuid4())))
+    failures = metrics.TICK_ROW_FAILURES.labels("webhook")._value.get()
+    tick()
+    assert metrics.TICK_ROW_FAILURES.labels("webhook")._value.get() == failures + 1
+    wait_until(lambda: _deliveries(status="succeeded"), message="the other delivery")
+    assert [d.id for d in _deliveries(status="succeeded")] == [good.id]

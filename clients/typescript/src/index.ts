@@ -187,7 +187,10 @@ async function errorOf(response: Response): Promise<ApiError> {
   );
 }
 
-const AUTH_PATHS = ["/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh", "/v1/auth/logout"];
+const AUTH_PATHS = [
+  "/v1/auth/login", "/v1/auth/register", "/v1/auth/refresh", "/v1/auth/logout",
+  "/v1/auth/password-reset", "/v1/auth/password-reset/confirm",
+];
 const MAX_SUBMIT_TRIES = 4;
 
 export class AssistantClient {
@@ -298,12 +301,45 @@ export class AssistantClient {
     return this.me();
   }
 
-  /** Ends this login at the API (every token rotated from it) and forgets it here. */
-  async logout(): Promise<void> {
+  /**
+   * Ends this login at the API (every token rotated from it) and forgets it here. Pass the
+   * `deviceId` this app registered for pushes: it is deleted first, so the next person who
+   * signs in on this phone or browser does not receive this account's pushes.
+   */
+  async logout(options: { deviceId?: string | null } = {}): Promise<void> {
+    if (options.deviceId) {
+      try {
+        await this.deleteDevice(options.deviceId);
+      } catch {
+        // already gone, or the session ended: signing out goes on
+      }
+    }
     const token = await this.storage.get();
     this.accessToken = null;
     await this.storage.set(null);
     if (token) await this.api.POST("/v1/auth/logout", { body: { refresh_token: token } });
+  }
+
+  /** Changes the password; every other sign-in ends, this one stays. 403 wrong_password. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    ok(await this.api.POST("/v1/me/password", {
+      body: { current_password: currentPassword, new_password: newPassword },
+    }));
+  }
+
+  /** Whether this server mails reset links (hide "Forgot password?" when not). */
+  async passwordResetAvailable(): Promise<boolean> {
+    return (ok(await this.api.GET("/v1/auth/password-reset")) as { available: boolean }).available;
+  }
+
+  /** Asks for a reset link by mail; the answer is the same whether or not the address has an account. */
+  async requestPasswordReset(email: string): Promise<void> {
+    ok(await this.api.POST("/v1/auth/password-reset", { body: { email } }));
+  }
+
+  /** Sets a new password with the token of a reset link (`/app/reset#token=`); every sign-in ends. */
+  async confirmPasswordReset(token: string, newPassword: string): Promise<void> {
+    ok(await this.api.POST("/v1/auth/password-reset/confirm", { body: { token, new_password: newPassword } }));
   }
 
   async me(): Promise<User> {

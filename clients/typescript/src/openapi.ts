@@ -244,6 +244,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether this server can mail reset links (SMTP_URL); clients hide "Forgot password?" if not. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PasswordResetAvailability"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /**
+         * Mail a single-use, 30-minute reset link to this address, if it has an account.
+         * @description The answer and the work are the same either way (the worker looks the address up),
+         *     so neither the body nor the time taken says whether the account exists.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordReset"];
+                };
+            };
+            responses: {
+                /** @description Accepted */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PasswordResetAccepted"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                /** @description Too many reset requests for this address or from this address's IP. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with a reset link's token; every sign-in of the account ends. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordResetConfirm"];
+                };
+            };
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The link is unknown, used or expired. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -305,6 +426,53 @@ export interface paths {
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
+        trace?: never;
+    };
+    "/v1/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change your password; every other sign-in ends, this one stays. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordChange"];
+                };
+            };
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The current password is wrong (wrong_password). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/jobs": {
@@ -723,7 +891,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Rate limited (a batch counts as one request). */
+                /** @description Rate limited (each item counts as one request). */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2485,7 +2653,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Register a device for pushes; the same token again updates it (and moves it to you). */
+        /** Register a device for pushes; the same token again (from you) updates it. */
         post: {
             parameters: {
                 query?: never;
@@ -2499,7 +2667,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The token was registered already: updated. */
+                /** @description You registered this token already: updated. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -3243,12 +3411,29 @@ export interface components {
              */
             everywhere?: boolean;
         };
+        PasswordResetAvailability: {
+            available?: boolean;
+        };
+        PasswordReset: {
+            email: string;
+        };
+        PasswordResetAccepted: {
+            message?: string;
+        };
+        PasswordResetConfirm: {
+            token: string;
+            new_password: string;
+        };
         MePatch: {
             timezone?: string;
             /** @description BCP 47 (en-US, en-GB, de-DE, fr-FR, es-ES); the language is one of en, de, fr, es, any region. It sets the day/month order and the language quick add reads. */
             locale?: string;
             /** @description HH:MM, the user's local time */
             digest_time?: string;
+        };
+        PasswordChange: {
+            current_password: string;
+            new_password: string;
         };
         JobError: {
             code?: string;

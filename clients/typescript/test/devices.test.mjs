@@ -29,3 +29,32 @@ test("register a phone, register it again, list it, remove it", async () => {
   // The test API runs without a VAPID key: no Web Push, said as null rather than an error.
   assert.equal(await client.webPushKey(), null);
 });
+
+test("signing out with the device id deletes the device: the next account on this phone gets no pushes of it", async () => {
+  const client = createClient({ baseUrl: API_URL });
+  const address = email("signout");
+  await client.register(address, PASSWORD);
+  await client.login(address, PASSWORD);
+  const phone = await client.registerDevice({ platform: "fcm", token: `fcm-${randomUUID()}-${randomUUID()}` });
+
+  await client.logout({ deviceId: phone.id });
+
+  await client.login(address, PASSWORD);
+  assert.deepEqual((await client.devices()).items, []);
+});
+
+test("a password change keeps this session; a reset request answers the same for any address", async () => {
+  const client = createClient({ baseUrl: API_URL });
+  const address = email("password");
+  await client.register(address, PASSWORD);
+  await client.login(address, PASSWORD);
+  await assert.rejects(client.changePassword("wrong-password", "n3w-passw0rd"),
+    (error) => error instanceof ApiError && error.code === "wrong_password");
+  await client.changePassword(PASSWORD, "n3w-passw0rd");
+  assert.equal((await client.me()).email, address);
+  await client.requestPasswordReset(address);
+  await client.requestPasswordReset(email("nobody"));
+  assert.equal(typeof (await client.passwordResetAvailable()), "boolean");
+  await assert.rejects(client.confirmPasswordReset("not-a-token", "n3w-passw0rd"),
+    (error) => error instanceof ApiError && error.code === "invalid_reset_token");
+});

@@ -3,6 +3,7 @@ import { client, onSignedOut, signOutEverywhere } from "./client.js";
 import { Link, navigate, usePath } from "./router.jsx";
 import { Loading } from "./ui.jsx";
 import { SignIn } from "./screens/signin.jsx";
+import { ResetPassword } from "./screens/reset.jsx";
 import { Tasks } from "./screens/tasks.jsx";
 import { Agenda, Mail } from "./screens/google.jsx";
 import { GoogleReturn } from "./screens/google_return.jsx";
@@ -42,6 +43,10 @@ export function App() {
     };
   }, []);
 
+  if (path === "/reset") {
+    // A reset link is opened signed in or out; afterwards every session has ended.
+    return <ResetPassword onDone={() => { setMe(null); navigate("/", { replace: true }); }} />;
+  }
   if (me === undefined) return <main class="center"><Loading label="Opening" /></main>;
   if (me === null) return <><StatusBanner /><SignIn onSignedIn={setMe} /></>;
 

@@ -8,6 +8,9 @@ import { createClient } from "@personal-assistant/sdk";
 import { del, get, set } from "idb-keyval";
 
 const KEY = "assistant.refresh_token";
+// The push device this browser registered: deleted at sign-out, so whoever signs in next on
+// this browser does not get this account's notifications.
+const DEVICE_KEY = "assistant.device_id";
 const listeners = new Set();
 // Tells the other tabs that the session ended here (sign-out, or a refused refresh).
 const tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("assistant-session") : null;
@@ -31,9 +34,16 @@ export const client = createClient({
   },
 });
 
-/** Signs out here and in the other tabs. */
+/** Remembers the push device registered in this browser (see signOutEverywhere). */
+export function rememberDevice(deviceId) {
+  return set(DEVICE_KEY, deviceId);
+}
+
+/** Signs out here and in the other tabs, deleting this browser's push device first. */
 export async function signOutEverywhere() {
-  await client.logout().catch(() => {});
+  const deviceId = (await get(DEVICE_KEY)) ?? null;
+  await client.logout({ deviceId }).catch(() => {});
+  await del(DEVICE_KEY);
   tabs?.postMessage("signed-out");
 }
 

@@ -5,6 +5,17 @@ import { client } from "../client.js";
 import { Link } from "../router.jsx";
 import { ErrorNote, Loading } from "../ui.jsx";
 
+// What the page says for each error the callback can send back: fixed text, never the query's
+// own (anyone can craft a link to this page with any ?error= they like).
+const GOOGLE_ERRORS = {
+  access_denied: "You declined on Google's consent screen; nothing was connected.",
+  invalid_scope: "Google refused the access this app asks for; nothing was connected.",
+  temporarily_unavailable: "Google is unavailable right now; try again in a few minutes.",
+  server_error: "Google had an error; nothing was connected. Try again.",
+  invalid_state: "This link is unknown or expired; start connecting Google again.",
+};
+const UNKNOWN_GOOGLE_ERROR = "Google did not grant access; nothing was connected.";
+
 export function GoogleReturn() {
   const [state, setState] = useState({ done: false, error: null });
 
@@ -13,7 +24,8 @@ export function GoogleReturn() {
     const code = params.get("link_code");
     history.replaceState(null, "", location.pathname); // the code is single-use: keep it out of history
     if (params.get("error")) {
-      setState({ done: false, error: new Error(`Google answered "${params.get("error")}"; nothing was connected.`) });
+      const known = Object.hasOwn(GOOGLE_ERRORS, params.get("error"));
+      setState({ done: false, error: new Error(known ? GOOGLE_ERRORS[params.get("error")] : UNKNOWN_GOOGLE_ERROR) });
     } else if (!code) {
       setState({ done: false, error: new Error("This page expects a link code from Google's consent screen.") });
     } else {

@@ -1,7 +1,7 @@
-// Profile (timezone, language and date order, digest time), memory (facts the assistant
-// uses), devices for notifications, export and account deletion.
+// Profile (timezone, language and date order, digest time), password, memory (facts the
+// assistant uses), devices for notifications, export and account deletion.
 import { useState } from "preact/hooks";
-import { client } from "../client.js";
+import { client, rememberDevice } from "../client.js";
 import { ErrorNote, Loading, Section, describe, useLoad } from "../ui.jsx";
 
 export function Settings({ me, setMe, signOut }) {
@@ -9,6 +9,7 @@ export function Settings({ me, setMe, signOut }) {
     <>
       <h1 class="page-title">Settings</h1>
       <Profile me={me} setMe={setMe} />
+      <ChangePassword />
       <Memory />
       <Devices />
       <Export />
@@ -73,6 +74,53 @@ function Profile({ me, setMe }) {
           {state.saved && <span class="muted small" role="status">Saved.</span>}
         </div>
         <div class="full"><ErrorNote error={state.error} /></div>
+      </form>
+    </Section>
+  );
+}
+
+function ChangePassword() {
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const [state, setState] = useState({ busy: false, error: null, done: false });
+
+  const change = async (event) => {
+    event.preventDefault();
+    setState({ busy: true, error: null, done: false });
+    try {
+      await client.changePassword(current, next);
+      setCurrent("");
+      setNext("");
+      setState({ busy: false, error: null, done: true });
+    } catch (error) {
+      setState({ busy: false, error, done: false });
+    }
+  };
+
+  return (
+    <Section title="Password">
+      <form class="form-grid" onSubmit={change}>
+        <label>
+          Current password
+          <input type="password" autocomplete="current-password" required value={current}
+            onInput={(e) => setCurrent(e.currentTarget.value)} />
+        </label>
+        <label>
+          New password
+          <input type="password" autocomplete="new-password" required minLength={8} value={next}
+            onInput={(e) => setNext(e.currentTarget.value)} />
+        </label>
+        <div class="full row">
+          <button type="submit" disabled={state.busy}>Change password</button>
+          {state.done && (
+            <span class="muted small" role="status">Password changed. Your other sign-ins were ended.</span>
+          )}
+        </div>
+        {state.error && (
+          <p class="full note note-error" role="alert">
+            {state.error.code === "wrong_password" ? "The current password is wrong." : describe(state.error)}
+          </p>
+        )}
       </form>
     </Section>
   );
@@ -153,7 +201,8 @@ function Devices() {
         userVisibleOnly: true,
         applicationServerKey: base64UrlToBytes(key),
       });
-      await client.registerDevice({ platform: "webpush", token: subscription.toJSON(), name: browserName() });
+      const device = await client.registerDevice({ platform: "webpush", token: subscription.toJSON(), name: browserName() });
+      await rememberDevice(device.id);
       setState({ busy: false, error: null });
       devices.reload();
     } catch (error) {

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { client } from "../client.js";
 import { describe } from "../ui.jsx";
 
@@ -15,6 +15,14 @@ export function SignIn({ onSignedIn }) {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(null);
   const [error, setError] = useState(null);
+  const [canReset, setCanReset] = useState(false); // the server mails reset links (SMTP_URL)
+  const [forgot, setForgot] = useState(false);
+
+  useEffect(() => {
+    client.passwordResetAvailable().then(setCanReset, () => setCanReset(false));
+  }, []);
+
+  if (forgot) return <ForgotPassword email={email} onBack={() => setForgot(false)} />;
 
   const go = async (creating) => {
     setBusy(creating ? "create" : "signin");
@@ -70,6 +78,49 @@ export function SignIn({ onSignedIn }) {
           </button>
         </div>
         <p class="muted small">Passwords have at least 8 characters.</p>
+        {canReset && (
+          <button type="button" class="ghost small" onClick={() => setForgot(true)}>Forgot password?</button>
+        )}
+      </form>
+    </main>
+  );
+}
+
+function ForgotPassword({ email: given, onBack }) {
+  const [email, setEmail] = useState(given);
+  const [state, setState] = useState({ busy: false, error: null, sent: false });
+
+  const send = async (event) => {
+    event.preventDefault();
+    setState({ busy: true, error: null, sent: false });
+    try {
+      await client.requestPasswordReset(email);
+      setState({ busy: false, error: null, sent: true });
+    } catch (error) {
+      setState({ busy: false, error, sent: false });
+    }
+  };
+
+  return (
+    <main class="auth">
+      <form class="card auth-card" onSubmit={send} aria-labelledby="forgot-title">
+        <h1 id="forgot-title">Forgot your password?</h1>
+        <p class="muted">We mail a link to this address if it has an account. The link works once, for 30 minutes.</p>
+        <label>
+          Email
+          <input type="email" name="email" autocomplete="username" required value={email}
+            onInput={(e) => setEmail(e.currentTarget.value)} />
+        </label>
+        {state.sent && (
+          <p class="note note-ok" role="status">
+            If an account uses this address, a link to reset its password is on its way. Check your mail.
+          </p>
+        )}
+        {state.error && <p class="note note-error" role="alert">{describe(state.error)}</p>}
+        <div class="row">
+          <button type="submit" disabled={state.busy}>Send reset link</button>
+          <button type="button" class="secondary" onClick={onBack}>Back to sign in</button>
+        </div>
       </form>
     </main>
   );
