@@ -154,6 +154,8 @@ class PasswordResetConfirm(MethodView):
         if consumed is None:
             raise ApiError(400, "invalid_reset_token", "This reset link is unknown, used or expired; ask for a new one.",
                            errors={"token": ["Unknown, used or expired."]})
+        audit.record(session, actor=audit.ANONYMOUS, action="auth.password_reset", resource="account",
+                     subjects=[consumed[0]], request=request_origin())
         session.commit()
         revocation.publish_version(consumed[0], consumed[1], current_settings())
         return None

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from api.db import get_db
 from api.errors import ApiError
 from api.schemas import MePatchSchema, PasswordChangeSchema, UserSchema
-from api.security import auth_required, bearer_token, current_settings, current_user, request_claims
-from shared import revocation
+from api.security import auth_required, bearer_token, current_settings, current_user, request_claims, request_origin
+from shared import audit, revocation
 from shared.accounts import WrongPassword, change_password
 
 CHANGED_TASK = "account.password_changed_mail"  # workers.account_mail
@@ -56,6 +56,8 @@ class MyPassword(MethodView):
         except WrongPassword:
             raise ApiError(403, "wrong_password", "The current password is wrong.",
                            errors={"current_password": ["Wrong password."]}) from None
+        audit.record(session, actor=user, action="auth.password_change", resource="account", subjects=[user.id],
+                     request=request_origin())
         session.commit()
         revocation.remember_revoked_families(signed_out, current_settings())
         from shared.celery_app import app

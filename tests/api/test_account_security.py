@@ -73,6 +73,11 @@ def test_changing_the_password_ends_every_other_sign_in_and_keeps_this_one(clien
     assert client.post("/v1/auth/refresh", json={"refresh_token": here["refresh_token"]}).status_code == 200
     assert _login(client, user.email) == {"status": 401}
     assert "access_token" in _login(client, user.email, "n3w-passw0rd")
+    from shared.models import AuditRecord
+
+    with db.session_scope() as session:  # the change is in the audit log, the wrong guess is not
+        actions = session.scalars(select(AuditRecord.action).where(AuditRecord.subject_id == user.id)).all()
+    assert actions.count("auth.password_change") == 1
 
 
 def test_a_reset_request_answers_the_same_whether_or_not_the_account_exists(client):
