@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     job_batch.register_components(api)
+    docs.describe_results(api)  # after every blueprint: Job's schema exists once a route names it
     webclient.init_app(app)
     if settings.bench_endpoints:
         api.register_blueprint(bench.blp)

@@ -14,6 +14,8 @@ import secrets
 from flask import Blueprint, Response, abort, redirect, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from shared.jobtypes import REGISTRY
+
 blp = Blueprint("docs", __name__)
 
 ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"}
@@ -69,3 +71,33 @@ def swagger_ui_asset(name: str) -> Response:
     response = send_from_directory(swagger_ui_path, name, max_age=86400)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def component_name(type_name: str) -> str:
+    """"tasks.quick_add" -> "TasksQuickAdd": a name the document and the SDK's types can use."""
+    return "".join(part.capitalize() for part in type_name.replace(".", "_").split("_"))
+
+
+def describe_results(api) -> None:
+    """A job's `result`, typed per job type: Job becomes a oneOf of one variant per type,
+    discriminated by `type`, each naming its type's result_schema (<Name>Result; null until
+    it succeeded). Job keeps its own properties; a variant narrows only `type` and `result`."""
+    spec = api.spec.components
+    variants, mapping = [], {}
+    for name in sorted(REGISTRY):
+        base = component_name(name)
+        spec.schema(f"{base}Result", component=REGISTRY[name].result_schema)
+        spec.schema(f"{base}Job", component={
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "const": name},
+                "result": {"oneOf": [{"$ref": f"#/components/schemas/{base}Result"}, {"type": "null"}]},
+            },
+            "required": ["type"],
+        })
+        ref = f"#/components/schemas/{base}Job"
+        variants.append({"$ref": ref})
+        mapping[name] = ref
+    job = spec.schemas["Job"]
+    job["oneOf"] = variants
+    job["discriminator"] = {"propertyName": "type", "mapping": mapping}

@@ -41,6 +41,49 @@ _DATE_TIME = {"type": "string", "format": "date-time", "pattern": _YEARS,
               "errorMessage": "Use an ISO 8601 date-time in the years 2000 to 2100."}
 
 
+# -- what each type's result holds once it succeeded (JobType.result_schema) -----------------
+# Open objects (more keys may come): apps rely on the required ones. Each schema is the shape
+# its worker returns (workers/*.py); tests/shared/test_job_results.py validates real results.
+
+def _result(properties: dict, required: tuple[str, ...] | None = None) -> dict:
+    return {"type": "object", "properties": properties,
+            "required": list(properties if required is None else required)}
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer", "minimum": 0}
+_BOOL = {"type": "boolean"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+_TASK = _result({
+    "id": _STR, "title": _STR, "notes": _STR, "due_at": _NULLABLE_STR, "remind_at": _NULLABLE_STR,
+    "all_day": _BOOL, "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
+    "tags": {"type": "array", "items": _STR}, "repeat": _NULLABLE_STR, "repeat_start": _NULLABLE_STR,
+    "done": _BOOL, "completed_at": _NULLABLE_STR, "created_at": _STR, "updated_at": _STR,
+}, required=("id", "title", "due_at", "priority", "tags", "done"))
+_TASK_RESULT = _result({"task": _TASK})
+_ARTIFACT = _result({"name": _STR, "content_type": _STR, "size": _INT, "sha256": _STR, "url": _STR,
+                     "artifact_url": _STR, "artifact_url_expires_at": _STR})
+_ARTIFACTS = {"artifact_url": _STR, "artifacts": {"type": "array", "items": _ARTIFACT}}
+_BACKUP = _result({"id": _STR, "filename": _STR, "size": _INT, "sha256": _STR, "tables": _INT, "rows": _INT},
+                  required=("id", "filename", "sha256"))
+_USAGE = _result({"model": _STR, "calls": _INT, "prompt_tokens": _INT, "completion_tokens": _INT,
+                  "total_tokens": _INT, "estimated": _BOOL, "estimated_cost_usd": {"type": ["number", "null"]}},
+                 required=("model", "calls", "prompt_tokens", "completion_tokens", "total_tokens"))
+_AGENT_RUN = {
+    "applied_actions": {"type": "array", "items": {"type": "object"}},
+    "proposed_actions": {"type": "array", "items": {"type": "object"}},
+    "tainted": _BOOL,
+    "invisible_removed": _INT,
+    "references": {"type": "array", "items": _result({"type": _STR, "id": _STR})},
+    "usage": _USAGE,
+}
+_DIGEST_TASK = _result({"id": _STR, "title": _STR, "due_at": _NULLABLE_STR, "priority": _STR,
+                        "tags": {"type": "array", "items": _STR}})
+_SYNC = _result({"mode": {"type": "string", "enum": ["incremental", "full"]}, "pages": _INT,
+                 "resync_reason": _STR}, required=("mode", "pages"))
+
+
 register(
     JobType(
         name="tasks.quick_add",
@@ -49,6 +92,7 @@ register(
         params_schema=_object(
             {"text": {"type": "string", "minLength": 1, "maxLength": 1000}}, required=("text",)
         ),
+        result_schema=_TASK_RESULT,
         soft_time_limit=20,
         time_limit=30,
     )
@@ -69,6 +113,8 @@ register(
                 },
             }
         ),
+        result_schema=_result({"pong": {"const": True}, "attempt": {"type": "integer", "minimum": 1},
+                               "slept_seconds": {"type": "number", "minimum": 0}}),
         admin_only=True,
         soft_time_limit=90,
         time_limit=120,
@@ -95,6 +141,11 @@ register(
             },
             required=("summary", "start", "end"),
         ),
+        result_schema=_result({
+            "event": _result({"id": _STR, "summary": _NULLABLE_STR, "start": _NULLABLE_STR, "end": _NULLABLE_STR,
+                              "all_day": _BOOL, "html_link": _NULLABLE_STR}, required=("id", "start", "end")),
+            "external_id": _STR,
+        }),
         submittable=False,
         schedulable=False,
         soft_time_limit=60,
@@ -121,6 +172,7 @@ register(
             },
             required=("to", "subject", "body"),
         ),
+        result_schema=_result({"draft_id": _STR}),
         submittable=False,
         schedulable=False,
         soft_time_limit=60,
@@ -144,15 +196,19 @@ _TASK_FIELDS = {
 _ACTION_ID = {"action_id": {"type": "string", "format": "uuid"}}
 _TASK_ID = {"task_id": {"type": "string", "format": "uuid"}}
 
-for _name, _summary, _properties, _required in (
-    ("tasks.create", "Create a task (an approved agent action).", {**_TASK_FIELDS, **_ACTION_ID}, ("title",)),
+_MEMORY_RESULT = _result({"memory": _result({"id": _STR, "text": _STR, "source": {"type": "object"},
+                                              "created_at": _STR, "updated_at": _STR})})
+for _name, _summary, _properties, _required, _result_schema in (
+    ("tasks.create", "Create a task (an approved agent action).", {**_TASK_FIELDS, **_ACTION_ID}, ("title",),
+     _TASK_RESULT),
     # No `repeat` here: an agent may not change how a task repeats (not even with approval).
     ("tasks.update", "Change a task (an approved agent action).", {**_TASK_ID, **_TASK_FIELDS, **_ACTION_ID},
-     ("task_id",)),
-    ("tasks.complete", "Complete a task (an approved agent action).", {**_TASK_ID, **_ACTION_ID}, ("task_id",)),
+     ("task_id",), _TASK_RESULT),
+    ("tasks.complete", "Complete a task (an approved agent action).", {**_TASK_ID, **_ACTION_ID}, ("task_id",),
+     _TASK_RESULT),
     ("memories.create", "Keep a memory the assistant proposed (an approved agent action).",
      {"text": {"type": "string", "minLength": 1, "maxLength": 500},
-      "source": {"type": "object"}, **_ACTION_ID}, ("text",)),
+      "source": {"type": "object"}, **_ACTION_ID}, ("text",), _MEMORY_RESULT),
 ):
     register(
         JobType(
@@ -160,6 +216,7 @@ for _name, _summary, _properties, _required in (
             queue="interactive",
             summary=_summary,
             params_schema=_object(_properties, required=_required),
+            result_schema=_result_schema,
             submittable=False,
             schedulable=False,
             soft_time_limit=20,
@@ -175,6 +232,19 @@ register(
         queue="reports",
         summary="Today's agenda, tasks due today and overdue, mail needing a reply; JSON plus an HTML artifact.",
         params_schema=_object({"date": _DATE}),
+        result_schema=_result({
+            "date": _STR, "timezone": _STR,
+            "agenda": {"type": "array", "items": _result({"id": _STR, "summary": _NULLABLE_STR,
+                                                          "start": _NULLABLE_STR, "end": _NULLABLE_STR,
+                                                          "all_day": _BOOL}, required=("id", "start"))},
+            "tasks_due_today": {"type": "array", "items": _DIGEST_TASK},
+            "tasks_overdue": {"type": "array", "items": _DIGEST_TASK},
+            "mail_needing_reply": {"type": "array", "items": _result({"id": _STR, "subject": _NULLABLE_STR,
+                                                                      "from": _NULLABLE_STR}, required=("id",))},
+            "ai_summary": _NULLABLE_STR,
+            "ai_summary_status": {"type": "string", "enum": ["ok", "not_configured", "unavailable"]},
+            **_ARTIFACTS,
+        }),
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
@@ -188,6 +258,11 @@ register(
         queue="reports",
         summary="Everything we hold about you, as a zip of JSON files (data portability).",
         params_schema=_object({}),
+        result_schema=_result({
+            "tables": {"type": "object", "additionalProperties": _result(
+                {"rows": _INT, "withheld_columns": {"type": "array", "items": _STR}})},
+            **_ARTIFACTS,
+        }),
         soft_time_limit=600,
         time_limit=660,
         poll_after=2,
@@ -201,6 +276,7 @@ register(
         queue="reports",
         summary="Erase your account and everything you own; revokes connected Google access.",
         params_schema=_object({}),
+        result_schema=_result({"deleted": {"const": True}, "rows": _COUNTS}),
         schedulable=False,
         soft_time_limit=300,
         time_limit=360,
@@ -214,6 +290,7 @@ register(
         queue="maintenance",
         summary="Back up the database (pg_dump, or SQLite's backup API), record its checksums, apply retention.",
         params_schema=_object({}),
+        result_schema=_result({"backup": _BACKUP, "pruned": {"type": "array"}}),
         admin_only=True,
         soft_time_limit=3300,
         time_limit=3600,
@@ -228,6 +305,7 @@ register(
         queue="maintenance",
         summary="Restore the newest backup (or backup_id) into a scratch database and compare it table by table.",
         params_schema=_object({"backup_id": {"type": "string", "format": "uuid"}}),
+        result_schema=_result({"backup": _BACKUP, "tables": _INT, "rows": _INT}),
         admin_only=True,
         soft_time_limit=3300,
         time_limit=3600,
@@ -242,6 +320,9 @@ register(
         queue="maintenance",
         summary="Purge expired job results and artifacts, mail older than MAIL_RETENTION_DAYS, dead refresh tokens.",
         params_schema=_object({}),
+        result_schema=_result({key: _INT for key in (
+            "artifacts", "artifact_files", "jobs", "mail_messages", "refresh_tokens", "notification_sends",
+            "webhook_deliveries", "audit_records", "total_rows")}),
         admin_only=True,
         soft_time_limit=600,
         time_limit=660,
@@ -255,6 +336,15 @@ register(
         queue="reports",
         summary="The week's numbers (tasks created and done, meeting hours, mail) with a PNG chart.",
         params_schema=_object({"week_start": _DATE}),
+        result_schema=_result({
+            "week_start": _STR, "timezone": _STR,
+            "days": {"type": "array", "minItems": 7, "maxItems": 7, "items": _result(
+                {"date": _STR, "tasks_created": _INT, "tasks_completed": _INT, "meeting_hours": {"type": "number"},
+                 "mail_received": _INT})},
+            "totals": _result({"tasks_created": _INT, "tasks_completed": _INT, "meeting_hours": {"type": "number"},
+                               "mail_received": _INT}),
+            **_ARTIFACTS,
+        }),
         soft_time_limit=120,
         time_limit=150,
         poll_after=2,
@@ -281,6 +371,7 @@ for _name, _summary, _scope in (
             queue="sync",
             summary=_summary,
             params_schema=_object({"full": {"type": "boolean", "default": False}}),
+            result_schema=_SYNC,
             soft_time_limit=240,
             time_limit=300,
             max_attempts=4,
@@ -304,13 +395,16 @@ def _ai_configured(settings: Settings) -> bool:
 
 
 def _agent(name: str, summary: str, properties: dict, required: tuple[str, ...] = (), *,
-           toolset: tuple[str, ...]) -> JobType:
+           toolset: tuple[str, ...], result: dict) -> JobType:
     return register(
         JobType(
             name=name,
             queue="interactive",
             summary=summary,
             params_schema=_object(properties, required=required),
+            # What a run reports (actions, safety, usage) beside its answer; an empty mail.triage only usage.
+            result_schema=_result({**_AGENT_RUN, **result["properties"]},
+                                  required=("usage", *result["required"])),
             # Room for a few model round trips, each with the SDK's retries.
             soft_time_limit=150,
             time_limit=180,
@@ -337,18 +431,26 @@ _agent(
     required=("message",),
     toolset=("list_tasks", "search_tasks", "create_task", "update_task", "complete_task", "list_events",
              "free_slots", "search_mail", "read_mail", "propose_event", "propose_draft", "propose_memory"),
+    result=_result({"thread_id": _STR, "reply": _STR}),
 )
 _agent(
     "agent.plan_day",
     "AI: fits your open tasks into the free time of a day and proposes calendar blocks.",
     {"date": _DATE},
     toolset=("list_tasks", "list_events", "free_slots", "propose_event"),
+    result=_result({"date": _STR, "timezone": _STR, "free_slots": {"type": "array"}, "summary": _STR}),
 )
 _agent(
     "mail.triage",
     "AI: labels recent mail needs-reply / FYI / low-priority, with a reason each and a summary.",
     {"limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
     toolset=("search_mail", "read_mail"),
+    result=_result({
+        "messages": {"type": "array", "items": _result({
+            "id": _STR, "subject": _STR, "from": _STR,
+            "label": {"type": "string", "enum": ["needs-reply", "fyi", "low-priority"]}, "reason": _STR})},
+        "summary": _STR, "counts": _COUNTS,
+    }),
 )
 _agent(
     "mail.draft_reply",
@@ -360,6 +462,8 @@ _agent(
     required=("message_id",),
     # Only what a reply needs: the message's own thread and the user's free time (workers.ai.tools.AGENTS).
     toolset=("read_thread", "free_slots"),
+    result=_result({"message_id": _STR, "draft": _result(
+        {"to": {"type": "array", "items": _STR}, "subject": _STR, "body": _STR}, required=("to", "body"))}),
 )
 
 
@@ -375,6 +479,8 @@ register(
                                "user_id": {"type": "string", "format": "uuid"}}, required=("delivery_id",)),
         submittable=False,
         schedulable=False,
+        result_schema=_result({"delivery_id": _STR, "status": {
+            "type": "string", "enum": ["succeeded", "failed", "pending", "not_pending"]}}),
         counts_toward_cap=False,
         # One HTTP call with PUSH_HTTP_TIMEOUT; the delivery row, not the job, carries the retries.
         soft_time_limit=30,

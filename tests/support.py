@@ -12,6 +12,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import jsonschema
 import redis
 import requests
 from sqlalchemy import text
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from shared import db, migrate, redis_clients
 from shared.celery_app import app as celery_app
 from shared.celery_app import configure
+from shared.jobtypes import get_job_type
 from shared.models import Base, User
 from shared.passwords import hash_password
 from shared.settings import get_settings
@@ -371,5 +373,14 @@ def wait_for_job(session_or_client, job_id: str, headers: dict, *, timeout: floa
         assert response.status_code == 200, response.text
         job = response.json() if callable(response.json) else response.json
         if job["status"] in ("succeeded", "failed", "canceled"):
+            check_result(job)
             return job
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def check_result(job: dict) -> None:
+    """A succeeded job's result is what its type declares (JobType.result_schema, in /openapi.json):
+    every test that waits for a job holds the real result to its type's schema."""
+    if job["status"] == "succeeded":
+        schema = get_job_type(job["type"]).result_schema
+        jsonschema.validate(job["result"], schema, cls=jsonschema.Draft202012Validator)

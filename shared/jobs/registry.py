@@ -22,6 +22,9 @@ class JobType:
     queue: str
     summary: str
     params_schema: dict
+    # A JSON schema of the job's `result` once it succeeded (/openapi.json describes each
+    # type's; tests/shared/test_job_results.py holds every type's real result to it).
+    result_schema: dict = field(default_factory=lambda: {"type": "object"})
     admin_only: bool = False
     # False: only made by the platform itself (an approved agent action), never by a
     # POST /v1/jobs; hidden from /v1/job-types.

@@ -89,7 +89,13 @@ export interface ClientOptions {
 export type JobTypeName =
   | "tasks.quick_add" | "agent.assistant" | "agent.plan_day" | "mail.triage" | "mail.draft_reply"
   | "calendar.sync" | "mail.sync" | "report.daily_digest" | "report.weekly_review"
-  | "account.export" | "account.delete" | "ops.backup" | "ops.verify_backup" | "ops.retention";
+  | "account.export" | "account.delete" | "ops.ping" | "ops.backup" | "ops.verify_backup" | "ops.retention";
+
+/** A job of type T: its `result` is that type's result (null until it succeeded). Every type,
+ * submittable or made by the platform (an approved action's tasks.create), is in Job["type"]. */
+export type JobOf<T extends Job["type"]> = Extract<Job, { type: T }>;
+/** What a succeeded job of type T holds in `result` (the type's result_schema in /openapi.json). */
+export type JobResult<T extends Job["type"]> = NonNullable<JobOf<T>["result"]>;
 
 export type JobEventType = "token" | "tool" | "action" | "progress" | "attempt" | "snapshot" | "done";
 
@@ -367,6 +373,8 @@ export class AssistantClient {
   }
 
   /** Queues a job; retried on a lost connection, 429 and 5xx with the same Idempotency-Key. */
+  async submit<T extends JobTypeName>(type: T, params?: Record<string, unknown>, options?: SubmitOptions): Promise<JobOf<T>>;
+  async submit(type: string, params?: Record<string, unknown>, options?: SubmitOptions): Promise<Job>;
   async submit(type: string, params: Record<string, unknown> = {}, options: SubmitOptions = {}): Promise<Job> {
     const key = options.idempotencyKey ?? newKey();
     for (let attempt = 1; ; attempt++) {
@@ -530,7 +538,9 @@ export class AssistantClient {
   }
 
   /** submit, then follow its events: the finished job (its status may be failed or canceled). */
-  async submitAndStream(type: JobTypeName | (string & {}), params: Record<string, unknown>, options: SubmitOptions & StreamOptions): Promise<Job> {
+  async submitAndStream<T extends JobTypeName>(type: T, params: Record<string, unknown>, options: SubmitOptions & StreamOptions): Promise<JobOf<T>>;
+  async submitAndStream(type: string, params: Record<string, unknown>, options: SubmitOptions & StreamOptions): Promise<Job>;
+  async submitAndStream(type: string, params: Record<string, unknown>, options: SubmitOptions & StreamOptions): Promise<Job> {
     const job = await this.submit(type, params, options);
     if (!TERMINAL.includes(job.status)) await this.streamJob(job.id, options);
     return this.job(job.id);
@@ -545,6 +555,8 @@ export class AssistantClient {
   }
 
   /** submit, then wait: the finished job (look at its status: it may have failed). */
+  async submitAndWait<T extends JobTypeName>(type: T, params?: Record<string, unknown>, options?: SubmitOptions & WaitOptions): Promise<JobOf<T>>;
+  async submitAndWait(type: string, params?: Record<string, unknown>, options?: SubmitOptions & WaitOptions): Promise<Job>;
   async submitAndWait(type: string, params: Record<string, unknown> = {}, options: SubmitOptions & WaitOptions = {}): Promise<Job> {
     const job = await this.submit(type, params, options);
     return TERMINAL.includes(job.status) ? job : this.wait(job.id, options);

@@ -3457,7 +3457,7 @@ export interface components {
             started_at?: string | null;
             finished_at?: string | null;
             expires_at?: string | null;
-        };
+        } & (components["schemas"]["AccountDeleteJob"] | components["schemas"]["AccountExportJob"] | components["schemas"]["AgentAssistantJob"] | components["schemas"]["AgentPlanDayJob"] | components["schemas"]["CalendarCreateEventJob"] | components["schemas"]["CalendarSyncJob"] | components["schemas"]["MailCreateDraftJob"] | components["schemas"]["MailDraftReplyJob"] | components["schemas"]["MailSyncJob"] | components["schemas"]["MailTriageJob"] | components["schemas"]["MemoriesCreateJob"] | components["schemas"]["OpsBackupJob"] | components["schemas"]["OpsPingJob"] | components["schemas"]["OpsRetentionJob"] | components["schemas"]["OpsVerifyBackupJob"] | components["schemas"]["ReportDailyDigestJob"] | components["schemas"]["ReportWeeklyReviewJob"] | components["schemas"]["TasksCompleteJob"] | components["schemas"]["TasksCreateJob"] | components["schemas"]["TasksQuickAddJob"] | components["schemas"]["TasksUpdateJob"] | components["schemas"]["WebhooksDeliverJob"]);
         JobPage: {
             items?: components["schemas"]["Job"][];
             next_cursor?: string | null;
@@ -4045,6 +4045,533 @@ export interface components {
         };
         JobBatchError: {
             error: components["schemas"]["JobBatchErrorDetail"];
+        };
+        AccountDeleteResult: {
+            /** @constant */
+            deleted: true;
+            rows: {
+                [key: string]: number;
+            };
+        };
+        AccountDeleteJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.delete";
+            result?: components["schemas"]["AccountDeleteResult"] | null;
+        };
+        AccountExportResult: {
+            tables: {
+                [key: string]: {
+                    rows: number;
+                    withheld_columns: string[];
+                };
+            };
+            artifact_url: string;
+            artifacts: {
+                name: string;
+                content_type: string;
+                size: number;
+                sha256: string;
+                url: string;
+                artifact_url: string;
+                artifact_url_expires_at: string;
+            }[];
+        };
+        AccountExportJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.export";
+            result?: components["schemas"]["AccountExportResult"] | null;
+        };
+        AgentAssistantResult: {
+            applied_actions?: Record<string, never>[];
+            proposed_actions?: Record<string, never>[];
+            tainted?: boolean;
+            invisible_removed?: number;
+            references?: {
+                type: string;
+                id: string;
+            }[];
+            usage: {
+                model: string;
+                calls: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                estimated?: boolean;
+                estimated_cost_usd?: number | null;
+            };
+            thread_id: string;
+            reply: string;
+        };
+        AgentAssistantJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "agent.assistant";
+            result?: components["schemas"]["AgentAssistantResult"] | null;
+        };
+        AgentPlanDayResult: {
+            applied_actions?: Record<string, never>[];
+            proposed_actions?: Record<string, never>[];
+            tainted?: boolean;
+            invisible_removed?: number;
+            references?: {
+                type: string;
+                id: string;
+            }[];
+            usage: {
+                model: string;
+                calls: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                estimated?: boolean;
+                estimated_cost_usd?: number | null;
+            };
+            date: string;
+            timezone: string;
+            free_slots: unknown[];
+            summary: string;
+        };
+        AgentPlanDayJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "agent.plan_day";
+            result?: components["schemas"]["AgentPlanDayResult"] | null;
+        };
+        CalendarCreateEventResult: {
+            event: {
+                id: string;
+                summary?: string | null;
+                start: string | null;
+                end: string | null;
+                all_day?: boolean;
+                html_link?: string | null;
+            };
+            external_id: string;
+        };
+        CalendarCreateEventJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "calendar.create_event";
+            result?: components["schemas"]["CalendarCreateEventResult"] | null;
+        };
+        CalendarSyncResult: {
+            /** @enum {string} */
+            mode: "incremental" | "full";
+            pages: number;
+            resync_reason?: string;
+        };
+        CalendarSyncJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "calendar.sync";
+            result?: components["schemas"]["CalendarSyncResult"] | null;
+        };
+        MailCreateDraftResult: {
+            draft_id: string;
+        };
+        MailCreateDraftJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mail.create_draft";
+            result?: components["schemas"]["MailCreateDraftResult"] | null;
+        };
+        MailDraftReplyResult: {
+            applied_actions?: Record<string, never>[];
+            proposed_actions?: Record<string, never>[];
+            tainted?: boolean;
+            invisible_removed?: number;
+            references?: {
+                type: string;
+                id: string;
+            }[];
+            usage: {
+                model: string;
+                calls: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                estimated?: boolean;
+                estimated_cost_usd?: number | null;
+            };
+            message_id: string;
+            draft: {
+                to: string[];
+                subject?: string;
+                body: string;
+            };
+        };
+        MailDraftReplyJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mail.draft_reply";
+            result?: components["schemas"]["MailDraftReplyResult"] | null;
+        };
+        MailSyncResult: {
+            /** @enum {string} */
+            mode: "incremental" | "full";
+            pages: number;
+            resync_reason?: string;
+        };
+        MailSyncJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mail.sync";
+            result?: components["schemas"]["MailSyncResult"] | null;
+        };
+        MailTriageResult: {
+            applied_actions?: Record<string, never>[];
+            proposed_actions?: Record<string, never>[];
+            tainted?: boolean;
+            invisible_removed?: number;
+            references?: {
+                type: string;
+                id: string;
+            }[];
+            usage: {
+                model: string;
+                calls: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                total_tokens: number;
+                estimated?: boolean;
+                estimated_cost_usd?: number | null;
+            };
+            messages: {
+                id: string;
+                subject: string;
+                from: string;
+                /** @enum {string} */
+                label: "needs-reply" | "fyi" | "low-priority";
+                reason: string;
+            }[];
+            summary: string;
+            counts: {
+                [key: string]: number;
+            };
+        };
+        MailTriageJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mail.triage";
+            result?: components["schemas"]["MailTriageResult"] | null;
+        };
+        MemoriesCreateResult: {
+            memory: {
+                id: string;
+                text: string;
+                source: Record<string, never>;
+                created_at: string;
+                updated_at: string;
+            };
+        };
+        MemoriesCreateJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "memories.create";
+            result?: components["schemas"]["MemoriesCreateResult"] | null;
+        };
+        OpsBackupResult: {
+            backup: {
+                id: string;
+                filename: string;
+                size?: number;
+                sha256: string;
+                tables?: number;
+                rows?: number;
+            };
+            pruned: unknown[];
+        };
+        OpsBackupJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ops.backup";
+            result?: components["schemas"]["OpsBackupResult"] | null;
+        };
+        OpsPingResult: {
+            /** @constant */
+            pong: true;
+            attempt: number;
+            slept_seconds: number;
+        };
+        OpsPingJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ops.ping";
+            result?: components["schemas"]["OpsPingResult"] | null;
+        };
+        OpsRetentionResult: {
+            artifacts: number;
+            artifact_files: number;
+            jobs: number;
+            mail_messages: number;
+            refresh_tokens: number;
+            notification_sends: number;
+            webhook_deliveries: number;
+            audit_records: number;
+            total_rows: number;
+        };
+        OpsRetentionJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ops.retention";
+            result?: components["schemas"]["OpsRetentionResult"] | null;
+        };
+        OpsVerifyBackupResult: {
+            backup: {
+                id: string;
+                filename: string;
+                size?: number;
+                sha256: string;
+                tables?: number;
+                rows?: number;
+            };
+            tables: number;
+            rows: number;
+        };
+        OpsVerifyBackupJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ops.verify_backup";
+            result?: components["schemas"]["OpsVerifyBackupResult"] | null;
+        };
+        ReportDailyDigestResult: {
+            date: string;
+            timezone: string;
+            agenda: {
+                id: string;
+                summary?: string | null;
+                start: string | null;
+                end?: string | null;
+                all_day?: boolean;
+            }[];
+            tasks_due_today: {
+                id: string;
+                title: string;
+                due_at: string | null;
+                priority: string;
+                tags: string[];
+            }[];
+            tasks_overdue: {
+                id: string;
+                title: string;
+                due_at: string | null;
+                priority: string;
+                tags: string[];
+            }[];
+            mail_needing_reply: {
+                id: string;
+                subject?: string | null;
+                from?: string | null;
+            }[];
+            ai_summary: string | null;
+            /** @enum {string} */
+            ai_summary_status: "ok" | "not_configured" | "unavailable";
+            artifact_url: string;
+            artifacts: {
+                name: string;
+                content_type: string;
+                size: number;
+                sha256: string;
+                url: string;
+                artifact_url: string;
+                artifact_url_expires_at: string;
+            }[];
+        };
+        ReportDailyDigestJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "report.daily_digest";
+            result?: components["schemas"]["ReportDailyDigestResult"] | null;
+        };
+        ReportWeeklyReviewResult: {
+            week_start: string;
+            timezone: string;
+            days: {
+                date: string;
+                tasks_created: number;
+                tasks_completed: number;
+                meeting_hours: number;
+                mail_received: number;
+            }[];
+            totals: {
+                tasks_created: number;
+                tasks_completed: number;
+                meeting_hours: number;
+                mail_received: number;
+            };
+            artifact_url: string;
+            artifacts: {
+                name: string;
+                content_type: string;
+                size: number;
+                sha256: string;
+                url: string;
+                artifact_url: string;
+                artifact_url_expires_at: string;
+            }[];
+        };
+        ReportWeeklyReviewJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "report.weekly_review";
+            result?: components["schemas"]["ReportWeeklyReviewResult"] | null;
+        };
+        TasksCompleteResult: {
+            task: {
+                id: string;
+                title: string;
+                notes?: string;
+                due_at: string | null;
+                remind_at?: string | null;
+                all_day?: boolean;
+                /** @enum {string} */
+                priority: "low" | "normal" | "high" | "urgent";
+                tags: string[];
+                repeat?: string | null;
+                repeat_start?: string | null;
+                done: boolean;
+                completed_at?: string | null;
+                created_at?: string;
+                updated_at?: string;
+            };
+        };
+        TasksCompleteJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tasks.complete";
+            result?: components["schemas"]["TasksCompleteResult"] | null;
+        };
+        TasksCreateResult: {
+            task: {
+                id: string;
+                title: string;
+                notes?: string;
+                due_at: string | null;
+                remind_at?: string | null;
+                all_day?: boolean;
+                /** @enum {string} */
+                priority: "low" | "normal" | "high" | "urgent";
+                tags: string[];
+                repeat?: string | null;
+                repeat_start?: string | null;
+                done: boolean;
+                completed_at?: string | null;
+                created_at?: string;
+                updated_at?: string;
+            };
+        };
+        TasksCreateJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tasks.create";
+            result?: components["schemas"]["TasksCreateResult"] | null;
+        };
+        TasksQuickAddResult: {
+            task: {
+                id: string;
+                title: string;
+                notes?: string;
+                due_at: string | null;
+                remind_at?: string | null;
+                all_day?: boolean;
+                /** @enum {string} */
+                priority: "low" | "normal" | "high" | "urgent";
+                tags: string[];
+                repeat?: string | null;
+                repeat_start?: string | null;
+                done: boolean;
+                completed_at?: string | null;
+                created_at?: string;
+                updated_at?: string;
+            };
+        };
+        TasksQuickAddJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tasks.quick_add";
+            result?: components["schemas"]["TasksQuickAddResult"] | null;
+        };
+        TasksUpdateResult: {
+            task: {
+                id: string;
+                title: string;
+                notes?: string;
+                due_at: string | null;
+                remind_at?: string | null;
+                all_day?: boolean;
+                /** @enum {string} */
+                priority: "low" | "normal" | "high" | "urgent";
+                tags: string[];
+                repeat?: string | null;
+                repeat_start?: string | null;
+                done: boolean;
+                completed_at?: string | null;
+                created_at?: string;
+                updated_at?: string;
+            };
+        };
+        TasksUpdateJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tasks.update";
+            result?: components["schemas"]["TasksUpdateResult"] | null;
+        };
+        WebhooksDeliverResult: {
+            delivery_id: string;
+            /** @enum {string} */
+            status: "succeeded" | "failed" | "pending" | "not_pending";
+        };
+        WebhooksDeliverJob: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "webhooks.deliver";
+            result?: components["schemas"]["WebhooksDeliverResult"] | null;
         };
     };
     responses: {
