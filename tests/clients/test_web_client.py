@@ -353,6 +353,18 @@ def test_the_admin_panel_shows_queues_and_workers_and_backs_up_now(browser_page,
     expect(rows).to_have_count(2)
     expect(rows.nth(1)).to_contain_text(admin.email)
 
+    # On a phone, filled tables and all, the panel fits the screen: wide tables scroll in their
+    # own box, never the page sideways.
+    page.set_viewport_size(PHONE)
+    expect(rows).to_have_count(2)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    wide = page.evaluate("[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right"
+                         " > innerWidth).slice(0, 8).map((e) => e.tagName + '.' + e.className)")  # to say what
+    assert overflow <= 0, f"the admin panel scrolls sideways by {overflow}px on a phone {wide}"
+    for region in ("Queues", "Users", "Backups", "Jobs of every user"):
+        box = page.get_by_role("region", name=region).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"{region} is off the phone"
+
 
 def test_it_reads_well_on_a_phone_and_a_desktop(browser_page, web, tmp_path):
     page = browser_page

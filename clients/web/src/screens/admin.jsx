@@ -47,21 +47,23 @@ function Queues() {
       {!data && overview.loading && <Loading />}
       {data && (
         <>
-          <table>
-            <thead>
-              <tr><th scope="col">Queue</th><th scope="col">Depth</th><th scope="col">Queued jobs</th><th scope="col">Oldest wait</th></tr>
-            </thead>
-            <tbody>
-              {data.queues.map((q) => (
-                <tr key={q.name}>
-                  <th scope="row">{q.name}</th>
-                  <td>{q.depth ?? "?"}</td>
-                  <td>{q.queued_jobs}</td>
-                  <td>{seconds(q.oldest_wait_seconds)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr><th scope="col">Queue</th><th scope="col">Depth</th><th scope="col">Queued jobs</th><th scope="col">Oldest wait</th></tr>
+              </thead>
+              <tbody>
+                {data.queues.map((q) => (
+                  <tr key={q.name}>
+                    <th scope="row">{q.name}</th>
+                    <td>{q.depth ?? "?"}</td>
+                    <td>{q.queued_jobs}</td>
+                    <td>{seconds(q.oldest_wait_seconds)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <h3>Workers online</h3>
           {data.workers.length === 0 ? (
             <p class="note note-error">No worker is online: queued jobs will wait.</p>
