@@ -188,7 +188,9 @@ def mark_users(users) -> None:
     try:
         with cache_redis().pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.set(RW_KEY.format(user=user), 1, ex=settings.replica_read_after_write_seconds)
+                # In milliseconds: redis-py refuses a float `ex` (the setting is a float), and would
+                # otherwise round 0.5 s down to none at all.
+                pipe.set(RW_KEY.format(user=user), 1, px=max(1, int(settings.replica_read_after_write_seconds * 1000)))
             pipe.execute()
     except Exception as exc:  # noqa: BLE001 (Redis down: recently_wrote says True anyway)
         log.warning("read-after-write marks not set: %s", exc)
