@@ -177,9 +177,19 @@ def register_error_handlers(app: Flask) -> None:
             # Every pooled connection is busy (a crowd arriving at once): come back, not a 500.
             log.warning("database pool exhausted: %s", exc)
             return error_response(503, "busy", "The server is busy; retry shortly.", headers={"Retry-After": "2"})
-        if isinstance(exc, (OperationalError, RedisError)):
+        if isinstance(exc, (OperationalError, RedisError)) or _connection_lost(exc):
             log.error("dependency unavailable: %s", exc)
             return error_response(503, "unavailable", "A backing service is unavailable; retry shortly.",
                                   headers={"Retry-After": "5"})
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """A database connection that died under the request (a failover, a reset): retry, not a 500."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, PendingRollbackError
+
+    # psycopg2 says InterfaceError ("connection already closed") for a socket found dead on a
+    # second use, and a session whose connection died mid-transaction refuses the next statement.
+    return isinstance(exc, (InterfaceError, PendingRollbackError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)

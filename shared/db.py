@@ -14,6 +14,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.logging import redact_value
 from shared.settings import get_settings
 
+# A pooled connection to a server that vanished without a FIN (a host lost, a failover behind a
+# moved address) is found dead in ~20 s instead of the kernel's 2 hours: keepalive probes after
+# 10 s of silence (the address's new holder answers the first with a reset; a dead host answers
+# none, 3 more at 3 s), and tcp_user_timeout (10 s) for a statement sent to a dead host (no probes
+# go while sent data waits for an acknowledgement; the kernel would retransmit for 15 minutes).
+# tests/ops/test_failover.py's proxy (a moved address) answers with these times.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
+              "tcp_user_timeout": 10_000}
+
 _engine: Engine | None = None
 _engine_lock = threading.Lock()  # a gunicorn worker's threads all reach their first request at once
 _engine_pid: int | None = None
@@ -48,10 +57,7 @@ def _postgres_engine(url: str, settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_recycle=1800,
-        # Keepalives: a pooled connection to a server that vanished without a FIN (a host lost,
-        # a failover behind a moved address) is found dead in ~20 s instead of the kernel's 2 hours.
-        connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3,
-                      "keepalives_count": 3},
+        connect_args={"connect_timeout": 5, **KEEPALIVES},
     )
     _count_pool(engine, settings)
     return engine

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from shared.db import KEEPALIVES
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ class _Replica:
         # connect_timeout 1 s and keepalives: a replica gone silent costs a second, once.
         self.engine: Engine = create_engine(
             url, pool_pre_ping=True, pool_size=max(1, settings.db_pool_size // 2), max_overflow=settings.db_max_overflow,
-            connect_args={"connect_timeout": 1, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3,
-                          "keepalives_count": 3, "options": "-c statement_timeout=60000"})
+            connect_args={"connect_timeout": 1, **KEEPALIVES, "options": "-c statement_timeout=60000"})
         self.down_until = 0.0
         self.lag: float | None = None
         self.lag_at = 0.0
@@ -188,7 +188,9 @@ def mark_users(users) -> None:
     try:
         with cache_redis().pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.set(RW_KEY.format(user=user), 1, ex=settings.replica_read_after_write_seconds)
+                # In milliseconds: redis-py refuses a float `ex` (the setting is a float), and would
+                # otherwise round 0.5 s down to none at all.
+                pipe.set(RW_KEY.format(user=user), 1, px=max(1, int(settings.replica_read_after_write_seconds * 1000)))
             pipe.execute()
     except Exception as exc:  # noqa: BLE001 (Redis down: recently_wrote says True anyway)
         log.warning("read-after-write marks not set: %s", exc)

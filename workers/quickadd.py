@@ -1322,7 +1322,8 @@ def _resolve(group: list[_Piece], ctx: _Context) -> tuple[datetime, bool] | None
     """Combine a group's pieces into (due_at, all_day)."""
     for piece in group:
         if piece.instant is not None:
-            return piece.instant.replace(second=0, microsecond=0), False
+            # "in 1 minute" said at 10:00:40 is 10:01:40, not 10:01:00 (a reminder 20 s away)
+            return piece.instant.replace(microsecond=0), False
     weekday = next((p.weekday for p in group if p.weekday is not None), None)
     dated = [p for p in group if p.day is not None and p.weekday is None]
     day = next((p.day for p in dated if p.hour is None and p.part_of_day is None), None)

@@ -26,6 +26,7 @@ from shared.models import (
     MailMessage,
     Memory,
     NotificationSend,
+    PasswordReset,
     ProposedAction,
     Schedule,
     TaskCompletion,
@@ -65,6 +66,7 @@ def fill(user, settings):
             # Memories: exported with everything else, erased with the account.
             Memory(user_id=user.id, text="my manager is Dana", source={"kind": "user"}),
             TaskCompletion(task_id=task.id, user_id=user.id, due_at=now, next_due_at=now + timedelta(days=1)),
+            PasswordReset(user_id=user.id, token_hash=uuid.uuid4().hex, expires_at=now + timedelta(minutes=30)),
         ])
         thread = AgentThread(user_id=user.id, title="chat")
         session.add(thread)
@@ -121,6 +123,7 @@ def test_export_is_a_zip_of_every_user_table_without_secrets(client, settings, u
     assert "body_encrypted" in manifest["tables"]["mail_messages"]["withheld_columns"]
     assert {"token", "token_hash"} <= set(manifest["tables"]["devices"]["withheld_columns"])
     assert "secret_encrypted" in manifest["tables"]["webhooks"]["withheld_columns"]
+    assert "token_hash" in manifest["tables"]["password_resets"]["withheld_columns"]
     assert client.get(f"/v1/jobs/{job['id']}/artifact", headers={"Authorization": "Bearer x"}).status_code == 401
 
 

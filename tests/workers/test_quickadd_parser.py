@@ -484,3 +484,13 @@ def test_a_line_with_the_private_use_mark_keeps_it():
     """The parser marks where a repeat phrase was cut with U+E000; a user's own U+E000 stays in the title."""
     parsed = parse("stretch \ue000 every day at 7am")
     assert (parsed.title, parsed.repeat) == ("stretch \ue000", "FREQ=DAILY")
+
+
+@pytest.mark.parametrize("text, due", [
+    ("call mom in 1 minute", datetime(2026, 11, 26, 10, 1, 40, tzinfo=ZoneInfo(BERLIN))),
+    ("stretch +15 minutes", datetime(2026, 11, 26, 10, 15, 40, tzinfo=ZoneInfo(BERLIN))),
+])
+def test_a_duration_counts_from_this_second_not_this_minute(text, due):
+    # Said at 10:00:40: a reminder "in 1 minute" is 60 s away, not 20 s (the minute tick sends it).
+    parsed = parse_quick_add(text, now=NOW.replace(second=40), timezone=BERLIN)
+    assert parsed.due_at == due
