@@ -175,7 +175,7 @@ def test_an_erased_account_leaves_nothing_in_the_bucket(stack, s3, user, headers
         Bucket=BUCKET, Key=entry)["Body"].read().decode()
 
 
-def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, s3, user, local_dirs,
+def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, s3, user, local_dirs, monkeypatch,
                                                                          fresh_database):
     from tests.factories import make_task
 
@@ -203,17 +203,25 @@ def test_backup_create_verify_restore_and_retention_work_from_the_bucket(stack, 
     finally:
         engine.dispose()
 
-    # The same day's second backup replaces the first: retention deletes it from the bucket.
+    # The same day's second backup does not replace the first: a backup taken by hand is kept
+    # BACKUP_KEEP_MANUAL_DAYS, and the newest verified one always.
     second = assistant("backup", "create")
     assert second.returncode == 0, second.stderr
-    output = json.loads(second.stdout)
+    assert json.loads(second.stdout)["pruned"] == []
+    assert len(keys(s3, "backups/")) == 4
+    assert assistant("backup", "verify").returncode == 0  # the second is now the newest verified
+    # Past the hand-made window, the next backup's retention deletes the first from the bucket.
+    monkeypatch.setenv("BACKUP_KEEP_MANUAL_DAYS", "0")
+    third = assistant("backup", "create")
+    assert third.returncode == 0, third.stderr
+    output = json.loads(third.stdout)
     assert output["pruned"] == [made["filename"]]
-    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{output['backup']['filename']}",
-                                    f"{PREFIX}/backups/{output['backup']['filename']}.json"]
+    kept = sorted([json.loads(second.stdout)["backup"]["filename"], output["backup"]["filename"]])
+    assert keys(s3, "backups/") == [f"{PREFIX}/backups/{name}{end}" for name in kept for end in ("", ".json")]
 
     # A corrupted object fails verification, read from the bucket.
     s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}/backups/{output['backup']['filename']}", Body=b"garbage")
     broken = assistant("backup", "verify")
     assert broken.returncode == 1 and "corrupted" in broken.stderr
     with db.session_scope() as session:
-        assert session.scalars(select(Backup)).one().verify_status == "failed"
+        assert session.scalars(select(Backup).where(Backup.id == output["backup"]["id"])).one().verify_status == "failed"
