@@ -435,6 +435,7 @@ def test_compose_builds_the_database_from_that_image_with_its_repository(tmp_pat
     (tmp_path / ".env").write_text("SECRET_KEY=test-only-secret\nERASURE_JOURNAL_KEY=test-only-erasure-key\n"
                                    "AUDIT_CHAIN_KEY=test-only-audit-key\n"
                                    "AWS_SECRET_ACCESS_KEY=test-only-minio-password\n"
+                                   "FLOWER_BASIC_AUTH=ops:test-only-flower-password\n"
                                    "OBJECT_STORAGE_URL=s3://backups/assistant\n")
     (tmp_path / "ops").symlink_to(ROOT / "ops")
     result = subprocess.run(
