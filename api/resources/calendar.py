@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from api.db import get_db
+from api.db import get_read_db
 from api.errors import ApiError
 from api.pagination import keyset_page
 from api.schemas import EventListQuerySchema, EventPageSchema, EventSchema
@@ -31,7 +31,7 @@ class Events(MethodView):
             stmt = stmt.where(CalendarEvent.end_at > query["start_from"])
         if "to" in query:
             stmt = stmt.where(CalendarEvent.start_at < query["to"])
-        return keyset_page(get_db(), stmt, CalendarEvent.start_at, CalendarEvent.id, cursor=query["cursor"],
+        return keyset_page(get_read_db(current_user().id), stmt, CalendarEvent.start_at, CalendarEvent.id, cursor=query["cursor"],
                            limit=query["limit"], to_dict=event_to_dict, descending=False)
 
 

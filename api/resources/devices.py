@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.inputs import UnsafeJson, loads_checked
 from api.pagination import page
@@ -112,7 +112,7 @@ class Devices(MethodView):
     def get(self, query):
         """Your devices, newest first."""
         stmt = select(Device).where(Device.user_id == current_user().id)
-        return page(get_db(), stmt, Device, cursor=query["cursor"], limit=query["limit"], to_dict=device_to_dict)
+        return page(get_read_db(current_user().id), stmt, Device, cursor=query["cursor"], limit=query["limit"], to_dict=device_to_dict)
 
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceSchema)

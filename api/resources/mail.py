@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import exists, func, literal_column, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from api.db import get_db
+from api.db import get_read_db
 from api.pagination import keyset_page
 from api.schemas import MessageListQuerySchema, MessagePageSchema, MessageSchema
 from api.security import auth_required, current_user, owned_or_404
@@ -37,7 +37,7 @@ class Messages(MethodView):
     @blp.response(200, MessagePageSchema)
     def get(self, query):
         """The caller's messages, newest first; filter by label and by words."""
-        session = get_db()
+        session = get_read_db(current_user().id)
         stmt = select(MailMessage).where(MailMessage.user_id == current_user().id)
         if "label" in query:
             stmt = stmt.where(_has_label(session, query["label"]))

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
@@ -62,7 +62,7 @@ class Memories(MethodView):
     @blp.response(200, MemoryPageSchema)
     def get(self, query):
         """The caller's memories, newest first."""
-        session = get_db()
+        session = get_read_db(current_user().id)
         stmt = select(Memory).where(Memory.user_id == current_user().id)
         return page(session, stmt, Memory, cursor=query["cursor"], limit=query["limit"],
                     to_dict=memories.memory_to_dict)

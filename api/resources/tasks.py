@@ -128,5 +128,5 @@ class TaskCompletions(MethodView):
         """The task's completed occurrences, newest first."""
         task = _own_task(task_id)
         stmt = select(TaskCompletion).where(TaskCompletion.task_id == task.id)
-        return page(get_db(), stmt, TaskCompletion, cursor=query["cursor"], limit=query["limit"],
+        return page(get_read_db(current_user().id), stmt, TaskCompletion, cursor=query["cursor"], limit=query["limit"],
                     to_dict=lambda completion: completion_to_dict(completion, task))

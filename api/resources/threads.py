@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
 from api.security import auth_required, current_user, owned_or_404
@@ -58,7 +58,7 @@ class Threads(MethodView):
     def get(self, query):
         """The caller's threads, newest first."""
         stmt = select(AgentThread).where(AgentThread.user_id == current_user().id)
-        return page(get_db(), stmt, AgentThread, cursor=query["cursor"], limit=query["limit"],
+        return page(get_read_db(current_user().id), stmt, AgentThread, cursor=query["cursor"], limit=query["limit"],
                     to_dict=thread_to_dict)
 
 

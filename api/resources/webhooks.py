@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from api.db import get_db
+from api.db import get_db, get_read_db
 from api.errors import ApiError
 from api.pagination import page
 from api.schemas import PageQuerySchema, page_schema
@@ -86,7 +86,7 @@ class Webhooks(MethodView):
     def get(self, query):
         """Your webhooks, newest first (their secrets are never shown again)."""
         stmt = select(Webhook).where(Webhook.user_id == current_user().id)
-        return page(get_db(), stmt, Webhook, cursor=query["cursor"], limit=query["limit"], to_dict=webhook_to_dict)
+        return page(get_read_db(current_user().id), stmt, Webhook, cursor=query["cursor"], limit=query["limit"], to_dict=webhook_to_dict)
 
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema)
@@ -152,5 +152,5 @@ class WebhookDeliveries(MethodView):
         """The webhook's deliveries, newest first, with their status and response code."""
         webhook = owned_or_404(Webhook, webhook_id)
         stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
-        return page(get_db(), stmt, WebhookDelivery, cursor=query["cursor"], limit=query["limit"],
+        return page(get_read_db(current_user().id), stmt, WebhookDelivery, cursor=query["cursor"], limit=query["limit"],
                     to_dict=delivery_to_dict)

@@ -114,6 +114,38 @@ def test_list_reads_reach_the_replica_and_a_writer_reads_the_primary(pair, clien
         query(standby.port, "SELECT pg_wal_replay_resume()")
 
 
+def table_scans(port: int, table: str) -> int:
+    """Scans of `table` that this server ran itself (a standby counts its own reads)."""
+    [(count,)] = query(port, "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                             f"WHERE relname = '{table}'")
+    return count
+
+
+LISTS = {"/v1/mail/messages": "mail_messages", "/v1/calendar/events": "calendar_events", "/v1/memories": "memories",
+         "/v1/threads": "agent_threads", "/v1/devices": "devices", "/v1/webhooks": "webhooks",
+         "/v1/tasks/{task}/completions": "task_completions"}
+
+
+def test_every_plain_list_reads_the_replica(pair, client):
+    """The API's plain lists (not job polls, which read the primary or the status cache)."""
+    primary, standby = pair
+    user = create_user("replica-lists@example.com")
+    headers = auth_headers(user)
+    task = make_task(user, title="listed")
+    caught_up(primary, standby)
+    quiet(user)
+    before = {table: table_scans(standby.port, table) for table in LISTS.values()}
+    for path in LISTS:
+        for _ in range(3):
+            response = client.get(path.format(task=task.id), headers=headers)
+            assert response.status_code == 200, response.json
+
+    def unread():  # the standby's statistics are flushed about once a second
+        return [path for path, table in LISTS.items() if table_scans(standby.port, table) < before[table] + 3]
+
+    wait_until(lambda: not unread(), timeout=15, message="every list to read the replica")
+
+
 def test_a_replica_paused_past_the_limit_sends_reads_to_the_primary(pair, client):
     primary, standby = pair
     user = create_user("replica-lag@example.com")
