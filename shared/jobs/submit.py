@@ -24,7 +24,7 @@ from shared.errors import (
 )
 from shared.jobs.registry import JobType, get_job_type
 from shared.jobs.states import ACTIVE, QUEUED
-from shared.models import Job, User, utcnow
+from shared.models import Job, Principal, User, utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def request_hash(job_type: str, params: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = False) -> JobType:
+def resolve_job_type(name, *, user: User | Principal, settings: Settings, internal: bool = False) -> JobType:
     """The job type `user` may submit under `name`, or the error that says why not.
 
     `internal`: the platform itself submits it (an approved action), not the user's request.
@@ -117,7 +117,7 @@ def fair_priority(*, queue: str, active: int) -> int:
 def submit_job(
     *,
     session: Session,
-    user: User,
+    user: User | Principal,
     type_name,
     params,
     settings: Settings,
@@ -236,8 +236,10 @@ def _insert_ignoring_conflicts(session: Session):
     return _INSERTS["postgresql" if is_postgres(session) else "sqlite"]
 
 
-def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:
+def _admit(session: Session, user: User | Principal, job_type: JobType, settings: Settings) -> None:
     """The type's own checks beyond the active-jobs cap (agents: the AI token budget)."""
+    if job_type.admission and not isinstance(user, User):
+        user = session.get(User, user.id) or user  # the checks read the row (a budget's day is the user's)
     for check in job_type.admission:
         check(session=session, user=user, settings=settings)
 
