@@ -199,19 +199,39 @@ class Bench:
         return result
 
 
-def profile_summary(prefix: str, count: int = 25) -> list[tuple[str, float]]:
-    """Inclusive share of busy samples per frame (ours and the libraries', by function and file)."""
-    inclusive: collections.Counter = collections.Counter()
+# Stages of the per-job cycle, by the frames a sample's stack holds: the first that matches wins.
+STAGES = (
+    ("status cache (Redis: mark, entry, wake-up)", ("(shared/jobs/status_cache.py",)),
+    ("notifications hook", ("job_finished (", "kick (")),
+    ("claim (one UPDATE)", ("claim_job (",)),
+    ("finish (UPDATE, COMMIT)", ("succeed_job (",)),
+    ("task body (ops.ping)", ("(workers/ops.py",)),
+    ("session open/close, metrics", ("run_job (",)),
+    ("log lines", ("(logging/__init__.py",)),
+    ("task events (Flower)", ("EventDispatcher",)),
+    ("ack", ("Message.ack (", "QoS.ack (")),
+    ("receive a message (BRPOP)", ("_brpop_read (",)),
+    ("hand to / back from the pool", ("asynpool.py", "ResultHandler", "_write_job")),
+    ("Celery tracer and signals", ("trace.py",)),
+    ("waiting for work", ("_recv (", "poll (", "select (", "Condition.wait", "Event.wait")),
+)
+
+
+def stage_profile(files: list[Path]) -> list[tuple[str, float]]:
+    """Share of the samples (wall time, waits included) in each stage of the cycle."""
+    spent: collections.Counter = collections.Counter()
     total = 0
-    for path in (RESULTS / "profiles").glob(f"{prefix}-*.txt"):
+    for path in files:
         for line in path.read_text().splitlines():
             stack, _, samples = line.rpartition(" ")
-            frames = stack.split(";")
+            if "heartbeats" in stack or "socketserver" in stack:  # the metrics and heartbeat threads
+                continue
             total += int(samples)
-            for frame in set(frames):
-                name, _, where = frame.partition(" (")
-                inclusive[f"{name} ({where.rsplit('/', 1)[-1].split(':')[0]}"] += int(samples)
-    return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in inclusive.most_common(count)]
+            frames = stack.split(";")
+            stage = next((name for name, marks in STAGES if any(m in f for f in frames for m in marks)), "other")
+            spent[stage] += int(samples)
+    return [(name, round(100 * spent[name] / max(total, 1), 1)) for name, _ in (*STAGES, ("other", ()))
+            if spent[name]]
 
 
 def main() -> int:
@@ -250,6 +270,7 @@ def main() -> int:
         if plain:
             plain.stop()
         if ours:
+            ours_pid = ours.proc.pid
             ours.stop()
     figures = {kind: {key: statistics.median(r[key] for r in measured) for key in measured[0]}
                for kind, measured in rounds.items()}
@@ -263,8 +284,13 @@ def main() -> int:
         (RESULTS / "worker.json").write_text(json.dumps(results, indent=2))
     print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
     if args.profile:
-        for frame, share in profile_summary("worker-platform"):
-            print(f"  {share:5.1f}%  {frame}")
+        files = sorted((RESULTS / "profiles").glob("worker-platform-*.txt"), key=lambda p: p.stat().st_size)
+        main_pid = ours_pid
+        for title, chosen in (("the main process", [p for p in files if p.stem.endswith(f"-{main_pid}")]),
+                              ("the pool processes", [p for p in files if not p.stem.endswith(f"-{main_pid}")])):
+            print(f"\nper-job cycle, {title} (share of wall-time samples):")
+            for stage, share in stage_profile(chosen):
+                print(f"  {share:5.1f}%  {stage}")
     return 0
 
 
