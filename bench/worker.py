@@ -211,9 +211,9 @@ STAGES = (
     ("task events (Flower)", ("EventDispatcher",)),
     ("ack", ("Message.ack (", "QoS.ack (")),
     ("receive a message (BRPOP)", ("_brpop_read (",)),
-    ("hand to / back from the pool", ("asynpool.py", "ResultHandler", "_write_job")),
-    ("Celery tracer and signals", ("trace.py",)),
+    ("hand to / back from the pool", ("ResultHandler", "_write_job", "schedule_writes", "on_result_readable")),
     ("waiting for work", ("_recv (", "poll (", "select (", "Condition.wait", "Event.wait")),
+    ("Celery tracer and signals", ("trace.py",)),
 )
 
 
