@@ -174,9 +174,11 @@ def test_active_job_cap_is_429_with_a_clear_code(settings, user, headers):
     assert response.headers["Retry-After"]
 
 
-def test_a_cap_above_what_a_submit_counts_is_still_held_by_the_slots(settings, headers):
+def test_a_cap_above_what_a_submit_counts_is_still_held_by_the_slots(settings, client, headers):
     from shared.jobs.submit import COUNT_BOUND
 
+    # (`client` makes this test's writes roll back: no worker of the suite sees, and finishes,
+    # the jobs that hold the slots.)
     cap = COUNT_BOUND + 6
     client = create_app(settings.replace(max_active_jobs_per_user=cap)).test_client()
     accepted = [submit(client, headers).status_code for _ in range(cap)]
