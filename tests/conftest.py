@@ -206,3 +206,29 @@ def live_server(worker):
     server.start()
     yield server
     server.stop()
+
+
+# The files that take a minute or more (measured with --durations), longest first: under
+# xdist's --dist loadfile they are handed out first, so no xdist worker is left running one
+# of them alone at the end while the other is idle.
+LONGEST_FILES = (
+    "tests/workers/test_restores.py",
+    "tests/e2e/test_notifications.py",
+    "tests/e2e/test_chaos.py",
+    "tests/clients/test_web_client.py",
+    "tests/workers/test_google.py",
+    "tests/ops/test_pitr.py",
+    "tests/e2e/test_make_run.py",
+    "tests/api/test_job_events.py",
+    "tests/workers/test_object_storage.py",
+    "tests/workers/test_push.py",
+    "tests/api/test_schemathesis.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not XDIST_WORKER:
+        return
+    rank = {path: n for n, path in enumerate(LONGEST_FILES)}
+    # A stable sort: within a file, and among the other files, the order stays as collected.
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FILES)))
