@@ -88,7 +88,7 @@ TEST_PROCESSES ?= 2
 test: install web test-fast
 	bash .ci/system-packages
 	$(BIN)/python -m tests.preflight
-	$(BIN)/python -m pytest -m "not fast" -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not fast" -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## Speed, measured against raw Celery and a bare endpoint in the same run (needs wrk).
 ## BENCH_ARGS: e.g. --profile (py-spy), --only http, --rounds 5.

@@ -208,21 +208,26 @@ def live_server(worker):
     server.stop()
 
 
-# The files that take a minute or more (measured with --durations), longest first: under
-# xdist's --dist loadfile they are handed out first, so no xdist worker is left running one
-# of them alone at the end while the other is idle.
+# The files that take half a minute or more (measured with --durations), longest first:
+# under xdist (--dist loadfile --no-loadscope-reorder) they are handed out first, so no
+# xdist worker is left running one of them alone at the end while the other is idle.
 LONGEST_FILES = (
     "tests/workers/test_restores.py",
     "tests/e2e/test_notifications.py",
-    "tests/e2e/test_chaos.py",
     "tests/clients/test_web_client.py",
     "tests/workers/test_google.py",
-    "tests/ops/test_pitr.py",
-    "tests/e2e/test_make_run.py",
-    "tests/api/test_job_events.py",
-    "tests/workers/test_object_storage.py",
-    "tests/workers/test_push.py",
+    "tests/e2e/test_chaos.py",
     "tests/api/test_schemathesis.py",
+    "tests/e2e/test_make_run.py",
+    "tests/ops/test_pitr.py",
+    "tests/api/test_job_events.py",
+    "tests/workers/test_push.py",
+    "tests/workers/test_object_storage.py",
+    "tests/clients/test_sdk.py",
+    "tests/ops/test_failover.py",
+    "tests/scheduler/test_sweeper.py",
+    "tests/shared/test_replicas.py",
+    "tests/workers/test_agents.py",
 )
 
 
