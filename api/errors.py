@@ -139,7 +139,8 @@ def _user_vanished(exc: Exception) -> bool:
     from api.db import get_db
     from shared.models import User
 
-    user_id = inspect(user).identity[0]  # from the identity map: no load of a row that may be gone
+    # From the identity map (or the token's Principal): no load of a row that may be gone.
+    user_id = inspect(user).identity[0] if isinstance(user, User) else user.id
     session = get_db()
     session.rollback()
     return session.scalar(select(User.id).where(User.id == user_id)) is None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
+import time
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.logging import redact_value
@@ -48,10 +51,45 @@ def _redact_parameters(context) -> None:
         error.params = redact_value(error.params)
 
 
+# A pooled connection idle for longer than this is pinged before use (see check_liveness).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def check_liveness(engine: Engine) -> None:
+    """Hand out no pooled connection that PostgreSQL has closed, mostly without a round trip.
+
+    A server that restarts or terminates a backend closes its socket, so a dead connection's
+    socket reads as ready (EOF) while a live idle one has nothing to read: that check is a
+    `select` with no wait. A connection idle for over PING_AFTER_IDLE_SECONDS is also pinged,
+    for what a socket cannot show (an address moved to another host). pool_pre_ping pinged at
+    every checkout: two of a job's round trips, and one of every request's. A dead connection
+    is replaced at checkout (DisconnectionError makes the pool connect again).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection, record):
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None:
+            return  # just connected
+        try:
+            if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+                raise DisconnectionError("the server closed the connection")
+            if time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+                engine.dialect.do_ping(dbapi_connection)
+        except DisconnectionError:
+            raise
+        except Exception as exc:  # the ping failed: psycopg2's errors, or the socket's
+            raise DisconnectionError(str(exc)) from exc
+
+
 def _postgres_engine(url: str, settings) -> Engine:
     engine = create_engine(
         url,
-        pool_pre_ping=True,  # survive a PostgreSQL restart without a 500 on the next request
         # Size the pool to the threads that use it: a checkout beyond it opens a new
         # connection (a PostgreSQL backend fork), and closes it again on return.
         pool_size=settings.db_pool_size,
@@ -59,6 +97,7 @@ def _postgres_engine(url: str, settings) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5, **KEEPALIVES},
     )
+    check_liveness(engine)  # survive a PostgreSQL restart without a 500 on the next request
     _count_pool(engine, settings)
     return engine
 

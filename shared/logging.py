@@ -180,6 +180,10 @@ def configure_logging(level: str | int | None = None, log_format: str | None = N
     # Chatty libraries whose DEBUG lines would print connection details.
     for name in ("urllib3", "botocore", "kombu", "amqp"):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    # Celery's "Task ... succeeded in" line says what shared.telemetry's "task finished" says (with
+    # the job, the outcome and the seconds): a second line per task costs the worker CPU on every
+    # job. Its errors and warnings stay.
+    logging.getLogger("celery.app.trace").setLevel(max(level, logging.WARNING))
 
 
 def get_logger(name: str | None = None):

@@ -3,6 +3,7 @@ is made; a change here needs a migration beside it."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -108,6 +109,19 @@ class User(Base):
     @property
     def is_admin(self) -> bool:
         # The system account owns the platform's admin-only jobs (backups, retention).
+        return self.role in ("admin", SYSTEM_ROLE)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user as their current access token names them (id and role), for what needs no more:
+    authorised without reading the row (api.security.authenticate with row=False)."""
+
+    id: uuid.UUID
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
         return self.role in ("admin", SYSTEM_ROLE)
 
 

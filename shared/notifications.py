@@ -127,11 +127,12 @@ def submit_delivery(*, session: Session, delivery_id, user_id, attempt: int):
                       internal=True, internal_key=f"webhook:{delivery_id}:{attempt}")
 
 
-def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
+def job_finished(*, session: Session, job_id, succeeded_job=None, targets: bool | None = None) -> Emitted:
     """The push (types that run long, or as the submit asked) and webhooks of a job that just finished.
 
-    `succeeded_job`: the runner's own row of a job it just marked succeeded, which saves a read
-    on every job's hot path (a failure is read back: fail_job knows only the id).
+    `succeeded_job`: the runner's own row of a job it just marked succeeded, and `targets` its
+    owner's users.has_notification_targets as the same UPDATE returned it, which saves reads on
+    every job's hot path (a failure is read back: fail_job knows only the id).
     """
     from shared.jobtypes import get_job_type
     from shared.models import Job, User
@@ -141,7 +142,8 @@ def job_finished(*, session: Session, job_id, succeeded_job=None) -> Emitted:
         error_code = error_message = None
         if job.type == DELIVERY_JOB_TYPE:
             return Emitted()
-        targets = session.scalar(select(User.has_notification_targets).where(User.id == job.user_id))
+        if targets is None:
+            targets = session.scalar(select(User.has_notification_targets).where(User.id == job.user_id))
     else:
         job = session.execute(select(Job.id, Job.type, Job.user_id, Job.notify, Job.status, Job.error_code,
                                      Job.error_message, User.has_notification_targets)

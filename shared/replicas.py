@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from shared.db import KEEPALIVES
+from shared.db import KEEPALIVES, check_liveness
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,9 @@ class _Replica:
         self.name = make_url(url).render_as_string(hide_password=True)
         # connect_timeout 1 s and keepalives: a replica gone silent costs a second, once.
         self.engine: Engine = create_engine(
-            url, pool_pre_ping=True, pool_size=max(1, settings.db_pool_size // 2), max_overflow=settings.db_max_overflow,
+            url, pool_size=max(1, settings.db_pool_size // 2), max_overflow=settings.db_max_overflow,
             connect_args={"connect_timeout": 1, **KEEPALIVES, "options": "-c statement_timeout=60000"})
+        check_liveness(self.engine)
         self.down_until = 0.0
         self.lag: float | None = None
         self.lag_at = 0.0

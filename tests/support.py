@@ -269,7 +269,7 @@ class WorkerProcess(ManagedProcess):
         return [
             sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker",
             "--queues", self.queues, "--concurrency", str(self.concurrency), "--pool", "prefork",
-            "--hostname", self.hostname, "--loglevel", "INFO", "-O", "fair", "--without-mingle",
+            "--hostname", self.hostname, "--loglevel", os.environ.get("TEST_WORKER_LOGLEVEL", "INFO"), "-O", "fair", "--without-mingle",
             "--without-gossip",
         ]
 

@@ -163,7 +163,7 @@ def _fail_job_without_task(sender=None, name: str | None = None, id: str | None 
 
 def run_job(body: Callable[[JobContext], dict], *, job_type: JobType, job_id: uuid.UUID, run_token: str) -> str:
     """Claim, run and finish one job; returns the status it ended in (or why it did not run)."""
-    # One session, so one pooled connection (and one liveness ping) for the whole job.
+    # One session for the whole job: the claim, the body's reads and writes, and the finish.
     session = new_session()
     try:
         claimed, job = claim_job(session=session, job_id=job_id, run_token=run_token)

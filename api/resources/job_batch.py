@@ -49,7 +49,7 @@ class JobBatchResultSchema(Schema):
 
 @blp.route("/jobs/batch")
 class JobBatch(MethodView):
-    decorators = [auth_required()]
+    decorators = [auth_required(row=False)]
 
     @blp.arguments(JobBatchSchema)
     @blp.response(200, JobBatchResultSchema, description="Each item's job or error, in request order.")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from shared.errors import JobError
 from shared.jobs.send import dispatch_many
 from shared.jobs.submit import Submitted, submit_job
-from shared.models import User
+from shared.models import Principal, User
 from shared.settings import Settings
 
 MAX_BATCH = 100
@@ -27,7 +27,7 @@ class BatchItem:
     idempotency_key: str | None = None
 
 
-def submit_batch(*, session: Session, user: User, items: list[BatchItem], settings: Settings
+def submit_batch(*, session: Session, user: User | Principal, items: list[BatchItem], settings: Settings
                  ) -> list[Submitted | JobError]:
     """Insert each item as submit_job would (not yet committed, not yet sent: see dispatch_batch)."""
     outcomes: list[Submitted | JobError] = []

@@ -88,27 +88,24 @@ if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
-_scripts: dict = {}
+def _eval(client, source: str, job_id, *args) -> None:
+    """Run a script of this module on `client` (a pipeline, mostly) for one job's keys.
 
-
-def _script(name: str, source: str):
-    client = cache_redis()
-    script = _scripts.get(name)
-    if script is None or script.registered_client is not client:
-        script = _scripts[name] = client.register_script(source)
-    return script
+    EVAL, not redis-py's Script: a pipeline holding a Script asks SCRIPT EXISTS first, one more
+    round trip on every write. Redis caches the compiled script by its text all the same.
+    """
+    client.eval(source, 2, entry_key(job_id), pending_key(job_id), *args)
 
 
 def _write(pipe, job_id, owner, status: str, etag: str, version: int, *, release: bool) -> None:
-    _script("write", _WRITE)(keys=[entry_key(job_id), pending_key(job_id)],
-                             args=[version, str(owner), status, etag, ENTRY_SECONDS, "1" if release else "0"],
-                             client=pipe)
+    _eval(pipe, _WRITE, job_id, version, str(owner), status, etag, ENTRY_SECONDS, "1" if release else "0")
 
 
 # -- writers ---------------------------------------------------------------------------
 
 
-def track(session: Session, job_ids: Iterable, *, changed: bool = True, returned: list | None = None) -> None:
+def track(session: Session, job_ids: Iterable, *, changed: bool = True, returned: list | None = None
+          ) -> _Change | None:
     """Bring these jobs' cached status along with the session's commit, then wake their
     long-polls (unless `changed` is False: the change turned out not to apply).
 
@@ -116,11 +113,15 @@ def track(session: Session, job_ids: Iterable, *, changed: bool = True, returned
     (the change holds their locks, so nothing slips in between), and the entries written and
     the marks released once it is done (shared.jobs.outbox). A rollback releases the marks.
     `returned`: the changed rows as the UPDATE's RETURNING gave them, which saves reading them
-    again on PostgreSQL (its trigger has moved the version on by then; SQLite's runs after).
+    again on PostgreSQL (its trigger has moved the version on by then; SQLite's runs after); a
+    caller that marks before its UPDATE sets it on the entry returned.
     """
     job_ids = list(dict.fromkeys(job_ids))
-    if job_ids:
-        outbox.register(session, _Change(job_ids, changed=changed, returned=returned, marked=_mark(job_ids)))
+    if not job_ids:
+        return None
+    change = _Change(job_ids, changed=changed, returned=returned, marked=_mark(job_ids))
+    outbox.register(session, change)
+    return change
 
 
 class _Change(outbox.Entry):
@@ -157,7 +158,7 @@ class _Change(outbox.Entry):
                     events.queue_done(pipe, row)  # a live job's `done`, before its wake-up
                 for job_id in self.job_ids:
                     if job_id not in seen:  # deleted meanwhile: nothing to cache, only the mark to drop
-                        _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
+                        _eval(pipe, _RELEASE, job_id)
                     if self.changed:
                         pipe.publish(wakeups.channel(job_id), b"1")
                 pipe.execute()
@@ -169,8 +170,7 @@ def _mark(job_ids: list) -> bool:
     try:
         with cache_redis().pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                _script("mark", _MARK)(keys=[entry_key(job_id), pending_key(job_id)], args=[PENDING_SECONDS],
-                                       client=pipe)
+                _eval(pipe, _MARK, job_id, PENDING_SECONDS)
             pipe.execute()
         return True
     except redis.RedisError as exc:
@@ -183,7 +183,7 @@ def _release(job_ids: list) -> None:
     try:
         with cache_redis().pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                _script("release", _RELEASE)(keys=[entry_key(job_id), pending_key(job_id)], client=pipe)
+                _eval(pipe, _RELEASE, job_id)
             pipe.execute()
     except redis.RedisError as exc:
         log.warning("job status cache marks not released for %s: %s", job_ids, exc)
@@ -209,12 +209,12 @@ def _remember_new(jobs: list[tuple[Job, dict]]) -> None:
 def refill(job: Job, current: dict, etag: str) -> None:
     """A reader's copy of the job, from the database: cached unless a writer is pending or has newer."""
     try:
-        _write(None, job.id, job.user_id, job.status, etag, job.version, release=False)
+        _write(cache_redis(), job.id, job.user_id, job.status, etag, job.version, release=False)
     except redis.ResponseError:
         # Not a hash of ours (WRONGTYPE): replace it, or the job would stay uncached.
         try:
             cache_redis().delete(entry_key(job.id))
-            _write(None, job.id, job.user_id, job.status, etag, job.version, release=False)
+            _write(cache_redis(), job.id, job.user_id, job.status, etag, job.version, release=False)
         except redis.RedisError as exc:
             log.warning("job status of %s not cached: %s", job.id, exc)
     except redis.RedisError as exc:

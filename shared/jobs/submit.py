@@ -24,7 +24,7 @@ from shared.errors import (
 )
 from shared.jobs.registry import JobType, get_job_type
 from shared.jobs.states import ACTIVE, QUEUED
-from shared.models import Job, User, utcnow
+from shared.models import Job, Principal, User, utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def request_hash(job_type: str, params: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def resolve_job_type(name, *, user: User, settings: Settings, internal: bool = False) -> JobType:
+def resolve_job_type(name, *, user: User | Principal, settings: Settings, internal: bool = False) -> JobType:
     """The job type `user` may submit under `name`, or the error that says why not.
 
     `internal`: the platform itself submits it (an approved action), not the user's request.
@@ -117,7 +117,7 @@ def fair_priority(*, queue: str, active: int) -> int:
 def submit_job(
     *,
     session: Session,
-    user: User,
+    user: User | Principal,
     type_name,
     params,
     settings: Settings,
@@ -204,13 +204,21 @@ def submit_job(
 SLOT_ATTEMPTS = 8  # picks of a free slot before a submission racing many others gives up
 
 
+# How far a submit counts the user's active jobs. Below the cap (20 by default) the count is
+# exact; a cap set higher is held by the slots themselves (a pick with none free refuses), so a
+# user with thousands active does not make every submit count them all.
+COUNT_BOUND = 64
+
+
 def _active_slots(session: Session, user_id, cap: int, *, read_slots: bool) -> tuple[int, set[int]]:
-    """How many jobs the user has active, and (near the cap, or when asked) their slots."""
+    """How many jobs the user has active (up to COUNT_BOUND), and (near the cap, or when asked) their slots."""
     mine = (Job.user_id == user_id) & Job.status.in_(ACTIVE)
-    active = session.scalar(select(func.count()).select_from(Job).where(mine))
+    bound = min(cap, COUNT_BOUND)
+    active = session.scalar(select(func.count()).select_from(select(Job.id).where(mine).limit(bound).subquery()))
     if not read_slots and active < cap // 2:
         return active, set()  # far from the cap a random pick rarely collides
-    return active, set(session.scalars(select(Job.slot).where(mine, Job.slot.is_not(None))))
+    slots = set(session.scalars(select(Job.slot).where(mine, Job.slot.is_not(None))))
+    return max(active, len(slots)), slots
 
 
 def _free_slot(used: set, cap: int) -> int | None:
@@ -236,8 +244,10 @@ def _insert_ignoring_conflicts(session: Session):
     return _INSERTS["postgresql" if is_postgres(session) else "sqlite"]
 
 
-def _admit(session: Session, user: User, job_type: JobType, settings: Settings) -> None:
+def _admit(session: Session, user: User | Principal, job_type: JobType, settings: Settings) -> None:
     """The type's own checks beyond the active-jobs cap (agents: the AI token budget)."""
+    if job_type.admission and not isinstance(user, User):
+        user = session.get(User, user.id) or user  # the checks read the row (a budget's day is the user's)
     for check in job_type.admission:
         check(session=session, user=user, settings=settings)
 

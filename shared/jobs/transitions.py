@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, case, cast, literal, text, update
+from sqlalchemy import String, bindparam, case, cast, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from shared import metrics, notifications
@@ -21,7 +21,7 @@ from shared.errors import JobFinished, JobNotQueued
 from shared.jobs import status_cache, wakeups
 from shared.jobs.send import Sending, revoke, send_job
 from shared.jobs.states import ACTIVE, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED
-from shared.models import Job, utcnow
+from shared.models import Job, User, utcnow
 from shared.settings import Settings, get_settings
 
 
@@ -130,25 +130,63 @@ def _relaxed_commit(session: Session) -> None:
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
+# The hot path's statements, built once: building one (and its cache key) costs more CPU than
+# the round trip that runs it. Their values are bound at each call.
+_CLAIM = (
+    update(Job)
+    .where(Job.id == bindparam("b_job_id"), Job.run_token == bindparam("b_run_token"), Job.status == QUEUED)
+    .values(status=RUNNING, attempts=Job.attempts + 1, started_at=bindparam("b_now"), updated_at=bindparam("b_now"),
+            progress=0,
+            progress_message=case((Job.attempts == 0, None),
+                                  else_=literal("Attempt ") + cast(Job.attempts + 1, String)
+                                  + " of " + cast(Job.max_attempts, String)))
+    .returning(Job)
+    .execution_options(synchronize_session=False)
+)
+# The same, committing by itself without waiting for its WAL flush (see claim_job).
+_CLAIM_ALONE = _CLAIM.where(func.set_config("synchronous_commit", "off", True).is_not(None))
+
+_jobs = Job.__table__
+_SUCCEED = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("b_job_id"), _jobs.c.run_token == bindparam("b_run_token"), _jobs.c.status == RUNNING)
+    .values(status=SUCCEEDED, result=bindparam("b_result"), progress=100, finished_at=bindparam("b_now"),
+            updated_at=bindparam("b_now"), expires_at=bindparam("b_expires_at"), error_code=None, error_message=None)
+    # Whether anyone is to be told, in the same round trip (shared.notifications.job_finished).
+    .returning(*_jobs.c, select(User.has_notification_targets).where(User.id == _jobs.c.user_id)
+               .scalar_subquery().label("owner_has_targets"))
+)
+
+
 def claim_job(*, session: Session, job_id: uuid.UUID, run_token: str) -> tuple[str, Job | None]:
     """Move the job to running for this message and commit, or say why this message must not run it."""
-    _relaxed_commit(session)
     now = utcnow()
     # The usual case in one statement: the job is queued under this message's token.
-    job = session.scalars(
-        update(Job)
-        .where(Job.id == job_id, Job.run_token == run_token, Job.status == QUEUED)
-        .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now, progress=0,
-                progress_message=case((Job.attempts == 0, None),
-                                      else_=literal("Attempt ") + cast(Job.attempts + 1, String)
-                                      + " of " + cast(Job.max_attempts, String)))
-        .returning(Job)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    alone = is_postgres(session) and not session.in_transaction()
+    if alone:
+        # On PostgreSQL, one round trip: the statement commits by itself (autocommit), and
+        # set_config, local to its transaction, lets that commit skip the WAL flush as
+        # _relaxed_commit would. (No BEGIN, SET LOCAL and COMMIT around it: three fewer.)
+        # The status cache's mark goes before it, since the statement is its commit.
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        change = status_cache.track(session, [job_id])
+    else:
+        _relaxed_commit(session)
+    job = session.scalars(_CLAIM_ALONE if alone else _CLAIM,
+                          {"b_job_id": job_id, "b_run_token": run_token, "b_now": now}).one_or_none()
     if job is None:
-        session.rollback()
+        if alone:
+            # Nothing changed, but the mark has taken the cached entry's ETag: put the row back
+            # as it stands (read at this "commit"), as a writer would, without a wake-up.
+            change.changed = False
+            session.commit()
+        else:
+            session.rollback()
         return _claim_again(session, job_id, run_token, now)
-    status_cache.track(session, [job_id], returned=[job])
+    if alone:
+        change.returned = [job]
+    else:
+        status_cache.track(session, [job_id], returned=[job])
     session.commit()
     _claimed(job, now)
     return RUNNING, job
@@ -224,19 +262,14 @@ def succeed_job(*, session: Session, job: Job, run_token: str, result: dict) -> 
     """Mark the job succeeded with `result`, if `run_token` still owns it, and commit it with the
     body's own writes (and its push and webhooks); False (rolled back) if it was canceled or taken over."""
     now = utcnow()
-    finished = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.run_token == run_token, Job.status == RUNNING)
-        .values(status=SUCCEEDED, result=result, progress=100, finished_at=now, updated_at=now,
-                expires_at=expiry(now), error_code=None, error_message=None)
-        .returning(*Job.__table__.c)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    finished = session.execute(_SUCCEED, {"b_job_id": job.id, "b_run_token": run_token, "b_result": result, "b_now": now,
+                                          "b_expires_at": expiry(now)}).one_or_none()
     if finished is None:
         # Canceled or taken over meanwhile: the body's writes go with it.
         session.rollback()
         return False
-    notifications.kick(session, notifications.job_finished(session=session, job_id=job.id, succeeded_job=job))
+    notifications.kick(session, notifications.job_finished(session=session, job_id=job.id, succeeded_job=job,
+                                                           targets=finished.owner_has_targets))
     status_cache.track(session, [job.id], returned=[finished])
     session.commit()
     return True

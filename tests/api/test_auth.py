@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from api.security import ALGORITHM, ISSUER
 from shared.cli import main as cli
 from shared.db import get_engine, session_scope
-from shared.models import RefreshToken, User, utcnow
+from shared.models import Job, RefreshToken, User, utcnow
 from tests.support import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -438,3 +438,36 @@ def test_create_admin_refuses_a_reserved_address():
 
     assert result.exit_code != 0 and "reserved" in result.output
     assert role_of("system@assistant.invalid") is None
+
+
+def submit(api, access_token: str):
+    return api.post("/v1/jobs", json={"type": "tasks.quick_add", "params": {"text": "call mom"}},
+                    headers={"Authorization": f"Bearer {access_token}"})
+
+
+@pytest.mark.parametrize("everywhere", [False, True])
+def test_a_submit_authorised_from_redis_ends_with_the_sign_in(client, second_api, user, everywhere):
+    """POST /v1/jobs reads no user row when Redis vouches for the token: a logout must still end it."""
+    phone, laptop = tokens_of(client, user), tokens_of(client, user)
+    assert submit(second_api, phone["access_token"]).status_code == 202
+
+    client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"], "everywhere": everywhere})
+
+    assert_unauthorized(submit(second_api, phone["access_token"]), "token_revoked")
+    if everywhere:
+        assert_unauthorized(submit(second_api, laptop["access_token"]), "token_revoked")
+    else:
+        assert submit(second_api, laptop["access_token"]).status_code == 202
+
+
+def test_a_submit_of_a_deleted_account_is_refused_through_redis(client, user, headers):
+    from shared import revocation
+    from shared.settings import get_settings
+
+    assert submit(client, headers["Authorization"].split()[1]).status_code == 202
+    with session_scope() as session:  # what account.delete does: the row goes, and Redis is told
+        session.execute(delete(Job).where(Job.user_id == user.id))
+        session.delete(session.get(User, user.id))
+    revocation.publish_version(user.id, revocation.DELETED, get_settings())
+
+    assert_unauthorized(submit(client, headers["Authorization"].split()[1]), "invalid_token")

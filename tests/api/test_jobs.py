@@ -174,6 +174,22 @@ def test_active_job_cap_is_429_with_a_clear_code(settings, user, headers):
     assert response.headers["Retry-After"]
 
 
+def test_a_cap_above_what_a_submit_counts_is_still_held_by_the_slots(settings, headers):
+    from shared.jobs.submit import COUNT_BOUND
+
+    cap = COUNT_BOUND + 6
+    client = create_app(settings.replace(max_active_jobs_per_user=cap)).test_client()
+    accepted = [submit(client, headers).status_code for _ in range(cap)]
+
+    refused = submit(client, headers)
+
+    assert accepted == [202] * cap
+    assert refused.status_code == 429 and refused.json["code"] == "too_many_active_jobs"
+    assert f"You have {cap} jobs" in refused.json["message"]
+    with db.session_scope() as session:
+        assert session.query(Job).count() == cap
+
+
 # -- polling ---------------------------------------------------------------------------
 
 

@@ -63,3 +63,20 @@ def test_an_empty_basic_auth_variable_means_no_auth_not_an_empty_password():
         assert requests.get(f"http://127.0.0.1:{process.port}/workers", timeout=10).status_code == 200
     finally:
         process.stop()
+
+
+@pytest.mark.worker
+def test_flower_shows_the_task_of_a_job_the_worker_ran(flower, worker, client, admin_headers):
+    """Task events reach Flower (the worker sends them in batches: shared.celery_app.TaskEventsInBatches)."""
+    from tests.support import wait_for_job, wait_until
+
+    job_id = client.post("/v1/jobs", json={"type": "ops.ping", "params": {}}, headers=admin_headers).json["id"]
+    assert wait_for_job(client, job_id, admin_headers)["status"] == "succeeded"
+
+    def shown() -> list:
+        tasks = requests.get(f"http://127.0.0.1:{flower.port}/flower/api/tasks", auth=("ops", "s3cret-flower"),
+                             timeout=5).json()
+        return [task for task in tasks.values() if job_id in str(task.get("args")) and task.get("state") == "SUCCESS"]
+
+    task = wait_until(shown, timeout=15, message="Flower to show the job's task as succeeded")[0]
+    assert task["name"] == "jobs.ops.ping" and task["received"] and task["started"] and task["succeeded"]
