@@ -75,6 +75,12 @@ NO_SERVERS := DATABASE_URL=postgresql://nobody@$(CLOSED)/closed REDIS_URL=redis:
 test-fast: lint
 	$(NO_SERVERS) $(BIN)/python -m pytest -m fast -p no:cacheprovider $(PYTEST_ARGS)
 
+# The tests after the fast ones spend most of their time waiting on processes, servers and
+# clocks: they run in TEST_PROCESSES pytest-xdist processes, a file at a time (module
+# fixtures stay shared), each with its own database, Redis numbers and data directory
+# (tests/conftest.py). At most 4 beside the default Redis number 10; 0 runs them in this one.
+TEST_PROCESSES ?= 2
+
 ## The whole suite, on PostgreSQL + Redis and on the embedded default: first the lint and the
 ## fast tests with no server reachable (so CI proves they need none), then everything else.
 ## Debian packages the checks need (docker-compose, nginx, chromium, pgbackrest, exporters) are
@@ -82,7 +88,7 @@ test-fast: lint
 test: install web test-fast
 	bash .ci/system-packages
 	$(BIN)/python -m tests.preflight
-	$(BIN)/python -m pytest -m "not fast" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not fast" -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## Speed, measured against raw Celery and a bare endpoint in the same run (needs wrk).
 ## BENCH_ARGS: e.g. --profile (py-spy), --only http, --rounds 5.

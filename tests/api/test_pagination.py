@@ -129,6 +129,10 @@ def test_a_cursor_survives_a_deleted_row(client, user, headers):
     assert [item["id"] for item in body.get_json()["items"]] == [ids[2], ids[1]]
 
 
+# A fixed id, not uuid4(): the test ids must be the same in every pytest-xdist worker.
+SOME_ID = "5f0c1a52-7c1e-4d0b-9a64-3c0e2f1b8d27"
+
+
 @pytest.mark.parametrize("cursor", [
     "garbage",
     "!!!!",
@@ -140,15 +144,15 @@ def test_a_cursor_survives_a_deleted_row(client, user, headers):
     cursor_of("2026-01-01T00:00:00+00:00"),
     cursor_of([]),
     cursor_of(["2026-01-01T00:00:00+00:00"]),
-    cursor_of(["2026-01-01T00:00:00+00:00", str(uuid.uuid4()), 1]),
-    cursor_of(["not a date", str(uuid.uuid4())]),
+    cursor_of(["2026-01-01T00:00:00+00:00", SOME_ID, 1]),
+    cursor_of(["not a date", SOME_ID]),
     cursor_of(["2026-01-01T00:00:00+00:00", "not a uuid"]),
     cursor_of(["2026-01-01T00:00:00+00:00", 5]),
     cursor_of(["2026-01-01T00:00:00+00:00", None]),
-    cursor_of([20260101, str(uuid.uuid4())]),
-    cursor_of(["2026-01-01T00:00:00", str(uuid.uuid4())]),  # naive
-    cursor_of(["0001-01-01T00:00:00+05:00", str(uuid.uuid4())]),
-    cursor_of(["9999-12-31T23:59:59-05:00", str(uuid.uuid4())]),
+    cursor_of([20260101, SOME_ID]),
+    cursor_of(["2026-01-01T00:00:00", SOME_ID]),  # naive
+    cursor_of(["0001-01-01T00:00:00+05:00", SOME_ID]),
+    cursor_of(["9999-12-31T23:59:59-05:00", SOME_ID]),
     cursor_of(b"[" * 3000),
 ])
 def test_a_garbage_cursor_is_422_json(client, user, headers, cursor):
