@@ -92,6 +92,18 @@ class ThrowawayPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def query(port: int, sql: str):
+    """Run `sql` on a throwaway cluster's database, outside any transaction; its rows, if any."""
+    connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="assistant", connect_timeout=5)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else None
+    finally:
+        connection.close()
+
+
 class ThrowawayRedis:
     """A Redis server that keeps nothing on disk: a restart loses every queued message."""
 

@@ -25,7 +25,7 @@ import pytest
 import requests
 from sqlalchemy.exc import DBAPIError, InterfaceError, PendingRollbackError
 
-from bench.servers import ThrowawayPostgres, ThrowawayRedis, as_postgres, pg_bin
+from bench.servers import ThrowawayPostgres, ThrowawayRedis, as_postgres, pg_bin, query
 from shared.db import KEEPALIVES
 from shared.migrate import upgrade
 from tests.ops.runbook import run_block
@@ -38,17 +38,6 @@ CLIENTS = 3  # submission loops at once
 # Between the kill and the promotion: a failover manager's (or an operator's) time to decide
 # the primary is gone, which is when submissions are refused.
 DETECTION_SECONDS = 12
-
-
-def query(port: int, sql: str):
-    connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="assistant", connect_timeout=5)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else None
-    finally:
-        connection.close()
 
 
 def reset(sock: socket.socket) -> None:

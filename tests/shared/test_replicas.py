@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 import time
 
-import psycopg2
 import pytest
 
-from bench.servers import ThrowawayPostgres, as_postgres, pg_bin
+from bench.servers import ThrowawayPostgres, as_postgres, pg_bin, query
 from shared import metrics, replicas
 from shared.migrate import upgrade
 from tests.factories import make_task
@@ -18,17 +17,6 @@ from tests.support import auth_headers, create_user, environment, wait_until
 pytestmark = pytest.mark.truncate
 
 MAX_LAG, READ_AFTER_WRITE = "1", "2"
-
-
-def query(port: int, sql: str):
-    connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="assistant", connect_timeout=5)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else None
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")
